@@ -1,0 +1,146 @@
+# pushprox-c: one Makefile for the proxy, the client, the bench harness and the tests.
+#
+#   make              release binaries in build/ (pushprox-proxy, pushprox-client, pushprox-bench)
+#   make test         unit tests (Criterion) and integration tests (real processes on loopback)
+#   make asan         the same tests against an ASan+UBSan build in build/asan (pools off)
+#   make tsan         threaded tests against a TSan build in build/tsan
+#   make bench        the standard benchmark suite; rewrites bench/RESULTS.md
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make clean        removes build/ and nothing else
+#   V=1               shows the commands
+
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+LLHTTP_DIR     ?= /usr/share/llhttp
+LLHTTP_INC     ?= /usr/share/include/llhttp
+VERSION        := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+GIT_COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CPPFLAGS = -D_GNU_SOURCE -Icommon -I$(LLHTTP_INC) \
+           -DPUSHPROX_VERSION='"$(VERSION)"' -DPUSHPROX_COMMIT='"$(GIT_COMMIT)"'
+OPT      = -O2
+LDLIBS   = -luv -lmbedtls -lmbedx509 -lmbedcrypto -lck -lpthread -lm
+
+ifeq ($(SAN),asan)
+OPT      = -O1 -fno-omit-frame-pointer
+CPPFLAGS += -DNO_POOLS
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+ifeq ($(SAN),tsan)
+OPT      = -O1 -fno-omit-frame-pointer
+CPPFLAGS += -DPUSHPROX_TSAN
+SANFLAGS = -fsanitize=thread
+endif
+
+CFLAGS  ?=
+CFLAGS  += -std=c11 $(WARN) $(OPT) -g -MMD -MP $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+COMMON_SRC  := $(wildcard common/*.c)
+PROXY_SRC   := $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+CLIENT_SRC  := $(filter-out client/main.c,$(wildcard client/*.c))
+BENCH_SRC   := $(filter-out bench/main.c,$(wildcard bench/*.c))
+LLHTTP_SRC  := $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LLHTTP_OBJ  := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
+COMMON_LIB  := $(BUILD)/lib/libcommon.a
+PROXY_LIB   := $(BUILD)/lib/libproxy.a
+CLIENT_LIB  := $(BUILD)/lib/libclient.a
+BENCH_LIB   := $(BUILD)/lib/libbench.a
+
+BINS := $(BUILD)/pushprox-proxy
+ifneq ($(wildcard client/main.c),)
+BINS += $(BUILD)/pushprox-client
+endif
+ifneq ($(wildcard bench/main.c),)
+BINS += $(BUILD)/pushprox-bench
+endif
+
+# Unit tests: tests/unit/test_<module>.c, one Criterion binary each. A test named
+# test_proxy_* links the proxy's objects, test_client_* the client's, test_bench_* the
+# bench's; every test links common/.
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all test unit integration asan tsan bench install clean format
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# llhttp is compiled from Debian's sources, with its own (generated) code's warnings off.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -I$(LLHTTP_INC) -std=c11 $(OPT) -g -w $(SANFLAGS) -c $< -o $@
+
+$(COMMON_LIB): $(call obj,$(COMMON_SRC)) $(LLHTTP_OBJ)
+$(PROXY_LIB):  $(call obj,$(PROXY_SRC))
+$(CLIENT_LIB): $(call obj,$(CLIENT_SRC))
+$(BENCH_LIB):  $(call obj,$(BENCH_SRC))
+$(BUILD)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/pushprox-proxy: $(call obj,proxy/main.c) $(PROXY_LIB) $(COMMON_LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/pushprox-client: $(call obj,client/main.c) $(CLIENT_LIB) $(COMMON_LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/pushprox-bench: $(call obj,bench/main.c) $(BENCH_LIB) $(COMMON_LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+test_lib = $(if $(findstring test_proxy_,$(1)),$(PROXY_LIB),$(if $(findstring test_client_,$(1)),$(CLIENT_LIB),$(if $(findstring test_bench_,$(1)),$(BENCH_LIB))))
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $$(call obj,tests/unit/%.c) $$(call test_lib,%) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
+
+integration: $(BINS)
+	$(Q)BUILD=$(BUILD) SAN=$(SAN) tests/integration/run.sh
+
+test: unit integration
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=asan test
+
+# TSan: threaded code only (the proxy's workers and inbox rings); see tests/tsan.supp.
+tsan:
+	$(Q)TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+	  $(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan unit integration
+
+bench: all
+	$(Q)bench/run-suite.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+format:
+	clang-format -i $(wildcard common/*.[ch] proxy/*.[ch] client/*.[ch] bench/*.[ch] tests/unit/*.c)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,84 @@
+/* flags.h - command-line flags from one table per binary.
+ *
+ * Each binary declares its flags once, in an X-macro file (proxy/flags.def):
+ *
+ *   FLAG(STR, web_listen_address, "web.listen-address", ":8080",
+ *        "Address to listen on for proxy and client requests.")
+ *
+ * and gets from it a struct with one field per flag (FLAGS_STRUCT), the table that
+ * flags_parse() reads (FLAGS_TABLE), and --help. Flags are given as --name=value or
+ * --name value; booleans as --name, --name=true|false or --no-name. A LIST flag may be
+ * given several times. Types and what a value looks like:
+ *
+ *   STR   any string                           char *
+ *   INT   a decimal integer                    long long
+ *   BOOL  true|false|1|0                       bool
+ *   DUR   Prometheus-style duration: 0, 15s, 1m30s, 500ms, 2h, 1d   uint64_t, milliseconds
+ *   SIZE  bytes: 4096, 64KiB, 64MiB, 1GiB (also KB/MB/GB = 1000^n)  uint64_t, bytes
+ *   LIST  STR, repeatable                      struct flag_list
+ *
+ * A bad value or an unknown flag prints "prog: --name: "value": not a duration" (or
+ * what is wrong) to stderr and exits with status 2, as node_exporter does. --help prints
+ * every flag with its default and exits 0; --version prints the version line and exits 0.
+ * Strings in the parsed struct point into argv or the table's defaults and live as long
+ * as the process; lists are allocated once and never freed. */
+#ifndef PUSHPROX_FLAGS_H
+#define PUSHPROX_FLAGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct flag_list {
+    const char **items;
+    size_t len;
+};
+
+typedef char *flag_STR;
+typedef long long flag_INT;
+typedef bool flag_BOOL;
+typedef uint64_t flag_DUR;
+typedef uint64_t flag_SIZE;
+typedef struct flag_list flag_LIST;
+
+enum flag_type { FLAG_STR, FLAG_INT, FLAG_BOOL, FLAG_DUR, FLAG_SIZE, FLAG_LIST };
+
+struct flag_def {
+    enum flag_type type;
+    const char *name; /* without the leading "--" */
+    const char *def;  /* default, as it would be typed; "" for none */
+    const char *help;
+    size_t offset; /* of the field in the binary's flags struct */
+};
+
+/* What the binary is, for --help and --version. */
+struct flags_program {
+    const char *name;    /* "pushprox-proxy" */
+    const char *summary; /* one line under the usage line */
+    const char *version; /* the --version text, without trailing newline */
+};
+
+/* Expands a flags.def into struct members / table rows. */
+#define FLAGS_STRUCT_MEMBER(type, field, name, def, help) flag_##type field;
+#define FLAGS_TABLE_ROW(stype, type, field, name, def, help)                                       \
+    {FLAG_##type, name, def, help, offsetof(stype, field)},
+
+/* Sets every flag to its default, then applies argv. Returns 0 when all parsed.
+ * Exits the process on --help and --version (status 0) and on any bad input (status 2,
+ * with a message that names the flag and the value). */
+int flags_parse(const struct flag_def *defs, size_t n_defs, void *dst,
+                const struct flags_program *prog, int argc, char **argv);
+
+/* Writes --help to stdout. */
+void flags_usage(const struct flag_def *defs, size_t n_defs, const struct flags_program *prog);
+
+/* Parsers behind flags_parse, usable on their own. Return 0 or -EINVAL. */
+int flags_parse_duration(const char *s, uint64_t *ms);
+int flags_parse_size(const char *s, uint64_t *bytes);
+int flags_parse_bool(const char *s, bool *out);
+
+/* Splits "host:port" (":8080" means all addresses, "[::1]:80" IPv6) for uv_ip*_addr.
+ * host gets "0.0.0.0" when empty. Returns 0 or -EINVAL. */
+int flags_split_hostport(const char *s, char *host, size_t host_cap, int *port);
+
+#endif
