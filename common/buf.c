@@ -88,7 +88,8 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     }
     /* +1 for the NUL vsnprintf insists on writing. */
     int rc = buf_reserve(b, (size_t)n + 1);
-    if (rc == -E2BIG && b->len + (size_t)n <= b->max) {
+    size_t limit = b->cap > b->max ? b->cap : b->max;
+    if (rc == -E2BIG && (size_t)n <= limit - b->len) {
         /* The text fits exactly but its NUL does not: format into a scratch copy. */
         char *tmp = malloc((size_t)n + 1);
         if (tmp == NULL)
