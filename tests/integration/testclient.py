@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""testclient.py - test drivers for the integration scenarios (python3 stdlib only).
+
+This is a test tool, not the product: it lets the proxy scenarios run before (and
+independently of) pushprox-client.
+
+  testclient.py client --proxy-url URL --fqdn FQDN [--use-localhost]
+                       [--max-scrapes N] [--max-seconds S]
+      Behaves like an upstream PushProx client for one FQDN: POST /poll with the FQDN,
+      parse the returned request (absolute URI, Id, X-Prometheus-Scrape-Timeout-Seconds),
+      GET the target (hostname replaced by 127.0.0.1 with --use-localhost), POST /push
+      with the serialized HTTP/1.1 response. A poll answered with anything but a
+      parsable request (e.g. 408 on an idle poll) is followed by a short delay and a new
+      poll. Exits 0 after --max-scrapes scrapes or --max-seconds seconds.
+
+  testclient.py raw --port P [--host H] [--quiet-timeout S] [--shut-wr]
+      Sends stdin as-is to H:P and copies whatever the server answers to stdout until the
+      server closes or stays quiet for --quiet-timeout seconds.
+"""
+
+import argparse
+import http.client
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
+              "proxy-connection", "te", "trailer", "upgrade"}
+
+
+def log(msg):
+    sys.stderr.write("testclient: %s %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def parse_request(data):
+    """Parses a serialized HTTP/1.1 request: returns (method, url, headers, body) where
+    headers is a list of (name, value). Raises ValueError if it is not a request."""
+    sep = data.find(b"\r\n\r\n")
+    seplen = 4
+    if sep < 0:
+        sep = data.find(b"\n\n")
+        seplen = 2
+    if sep < 0:
+        raise ValueError("no end of head in %r" % data[:200])
+    head = data[:sep].decode("latin-1")
+    body = data[sep + seplen:]
+    lines = head.replace("\r\n", "\n").split("\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        raise ValueError("bad request line %r" % lines[0])
+    headers = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        if ":" not in line:
+            raise ValueError("bad header line %r" % line)
+        name, value = line.split(":", 1)
+        headers.append((name.strip(), value.strip()))
+    return parts[0], parts[1], headers, body
+
+
+def header(headers, name):
+    for k, v in headers:
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def serialize_response(status, reason, headers, body, scrape_id, timeout_s):
+    out = ["HTTP/1.1 %d %s" % (status, reason or "Status")]
+    for k, v in headers:
+        if k.lower() in HOP_BY_HOP or k.lower() == "id":
+            continue
+        out.append("%s: %s" % (k, v))
+    out.append("Id: %s" % scrape_id)
+    out.append("X-Prometheus-Scrape-Timeout: %s" % timeout_s)
+    out.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body
+
+
+def error_response(scrape_id, timeout_s, text):
+    return serialize_response(500, "Internal Server Error",
+                              [("Content-Type", "text/plain; charset=utf-8")],
+                              text.encode("utf-8"), scrape_id, timeout_s)
+
+
+def post(proxy, path, body, timeout):
+    """POSTs body to proxy+path; returns (status, body). timeout None: wait forever."""
+    u = urllib.parse.urlsplit(proxy)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    try:
+        conn.request("POST", u.path.rstrip("/") + path, body=body,
+                     headers={"Content-Type": "text/plain"})
+        res = conn.getresponse()
+        return res.status, res.read()
+    finally:
+        conn.close()
+
+
+def scrape(args, method, url, headers, body):
+    """Runs one scrape; returns the serialized response to push."""
+    scrape_id = header(headers, "Id")
+    timeout_hdr = header(headers, "X-Prometheus-Scrape-Timeout-Seconds")
+    if scrape_id is None:
+        raise ValueError("request without Id")
+    if timeout_hdr is None:
+        return error_response(scrape_id, 0, "missing X-Prometheus-Scrape-Timeout-Seconds")
+    timeout_s = float(timeout_hdr)
+    target = urllib.parse.urlsplit(url)
+    if target.hostname != args.fqdn:
+        return error_response(scrape_id, timeout_s,
+                              "scrape target doesn't match client fqdn")
+    netloc = target.netloc
+    if args.use_localhost:
+        netloc = "127.0.0.1" + (":%d" % target.port if target.port else "")
+    local_url = urllib.parse.urlunsplit(("http", netloc, target.path, target.query, ""))
+    fwd = {k: v for k, v in headers
+           if k.lower() not in HOP_BY_HOP and k.lower() != "id"}
+    req = urllib.request.Request(local_url, data=body or None, headers=fwd, method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        res = opener.open(req, timeout=timeout_s)
+        status, reason, rh, rb = res.status, res.reason, list(res.getheaders()), res.read()
+    except urllib.error.HTTPError as e:
+        status, reason, rh, rb = e.code, e.reason, list(e.headers.items()), e.read()
+    except (OSError, http.client.HTTPException) as e:
+        return error_response(scrape_id, timeout_s, "failed to scrape %s: %s" % (local_url, e))
+    return serialize_response(status, reason, rh, rb, scrape_id, timeout_s)
+
+
+def run_client(args):
+    deadline = time.monotonic() + args.max_seconds
+    scrapes = 0
+    while scrapes < args.max_scrapes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            log("max-seconds reached after %d scrapes" % scrapes)
+            return 0
+        try:
+            status, data = post(args.proxy_url, "/poll", args.fqdn.encode(), left)
+        except (OSError, http.client.HTTPException) as e:
+            log("poll error: %s" % e)
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            continue
+        if status != 200:
+            log("poll answered %d: %r; polling again" % (status, data[:100]))
+            time.sleep(0.1)
+            continue
+        try:
+            method, url, headers, body = parse_request(data)
+        except ValueError as e:
+            log("poll body is not a request: %s" % e)
+            time.sleep(0.5)
+            continue
+        try:
+            push_body = scrape(args, method, url, headers, body)
+        except ValueError as e:
+            log("bad scrape request: %s" % e)
+            continue
+        try:
+            pstatus, pdata = post(args.proxy_url, "/push", push_body, 30)
+            log("scraped %s %s, push answered %d %r" % (method, url, pstatus, pdata[:80]))
+        except (OSError, http.client.HTTPException) as e:
+            log("push error: %s" % e)
+        scrapes += 1
+    log("done after %d scrapes" % scrapes)
+    return 0
+
+
+def run_raw(args):
+    data = sys.stdin.buffer.read()
+    s = socket.create_connection((args.host, args.port), timeout=10)
+    s.sendall(data)
+    if args.shut_wr:
+        s.shutdown(socket.SHUT_WR)
+    s.settimeout(args.quiet_timeout)
+    out = sys.stdout.buffer
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out.write(chunk)
+            out.flush()
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        out.write(b"\n[connection reset]\n")
+    s.close()
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("client")
+    c.add_argument("--proxy-url", required=True)
+    c.add_argument("--fqdn", required=True)
+    c.add_argument("--use-localhost", action="store_true")
+    c.add_argument("--max-scrapes", type=int, default=1 << 30)
+    c.add_argument("--max-seconds", type=float, default=600)
+    r = sub.add_parser("raw")
+    r.add_argument("--host", default="127.0.0.1")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--quiet-timeout", type=float, default=2)
+    r.add_argument("--shut-wr", action="store_true")
+    args = ap.parse_args()
+    return run_client(args) if args.cmd == "client" else run_raw(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
