@@ -68,37 +68,49 @@ void metrics_hist_merge(struct metrics_hist *dst, const struct metrics_hist *src
     dst->count += metrics_get(&src->count);
 }
 
-/* Writes v as the text format spells it: NaN, +Inf, -Inf, integers without exponent,
- * other values in the shortest form that reads back exactly. */
-static void format_value(char *out, size_t cap, double v)
+/* Finite v in the shortest form that reads back exactly, laid out as Go's
+ * strconv.FormatFloat(v, 'g', -1, 64) does (which is what Prometheus' own clients write):
+ * exponent form when the decimal exponent is below -4 or at least 6, else plain. */
+static void format_shortest(char *out, size_t cap, double v)
 {
-    if (isnan(v)) {
-        snprintf(out, cap, "NaN");
-    } else if (isinf(v)) {
-        snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
-    } else if (v == floor(v) && fabs(v) < 1e18) {
-        snprintf(out, cap, "%.0f", v == 0 ? 0.0 : v);
-    } else {
-        for (int prec = 1; prec <= 17; prec++) {
-            snprintf(out, cap, "%.*g", prec, v);
-            if (strtod(out, NULL) == v)
-                return;
-        }
+    char e[40];
+    int prec = 1;
+    for (; prec <= 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+        if (strtod(e, NULL) == v)
+            break;
     }
+    if (prec > 17)
+        prec = 17;
+    const char *x = strchr(e, 'e');
+    int exp = x ? atoi(x + 1) : 0;
+    if (exp < -4 || exp >= 6)
+        snprintf(out, cap, "%s", e);
+    else
+        snprintf(out, cap, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
 }
 
-/* Bucket bounds as Go's client writes them (shortest form, "1" not "1.0"). */
+/* Writes v as the text format spells it: NaN, +Inf, -Inf, integral values as plain
+ * integers (no exponent) up to 1e18, others as format_shortest(). */
+static void format_value(char *out, size_t cap, double v)
+{
+    if (isnan(v))
+        snprintf(out, cap, "NaN");
+    else if (isinf(v))
+        snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor(v) && fabs(v) < 1e18)
+        snprintf(out, cap, "%.0f", v == 0 ? 0.0 : v);
+    else
+        format_shortest(out, cap, v);
+}
+
+/* Bucket bounds as Go's client writes them ("1", "0.005", "1e+06"). */
 static void format_bound(char *out, size_t cap, double v)
 {
-    if (isinf(v)) {
-        snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, cap, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            return;
-    }
+    if (isinf(v) || isnan(v))
+        format_value(out, cap, v);
+    else
+        format_shortest(out, cap, v);
 }
 
 /* Appends s with the given bytes escaped; used for HELP text and label values. */
