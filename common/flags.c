@@ -1,7 +1,8 @@
 /* flags.c - parses argv against a binary's flag table (see flags.h) and prints --help.
- * Owner: main() calls flags_parse() once, before any thread starts; nothing here keeps
- * state between calls. Lists are allocated once and never freed (they live as long as
- * the process). */
+ * Owner: main() calls flags_parse() once, before any thread starts. Lists are allocated
+ * once and never freed (they live as long as the process); each allocation is chained
+ * from list_blocks so that leak checkers see it as reachable even when the caller's
+ * flags struct was on a stack that is gone. */
 #include "flags.h"
 
 #include <errno.h>
@@ -12,6 +13,26 @@
 
 /* Column where help text starts in --help, as kingpin (node_exporter) lays it out. */
 #define FLAGS_HELP_COLUMN 29
+
+/* Storage for list items: a block per list, chained so it stays reachable. */
+struct list_block {
+    struct list_block *next;
+    const char *items[];
+};
+
+static struct list_block *list_blocks;
+
+static const char **list_alloc(size_t n)
+{
+    struct list_block *b = calloc(1, sizeof(*b) + n * sizeof(b->items[0]));
+    if (b == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    b->next = list_blocks;
+    list_blocks = b;
+    return b->items;
+}
 
 static void die(const struct flags_program *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -287,12 +308,8 @@ static int set_value(const struct flag_def *d, void *dst, const char *value, int
             /* The first use on the command line replaces the default; the list can
              * hold at most one item per argument. */
             *list_fresh = true;
-            l->items = calloc((size_t)argc + 1, sizeof(*l->items));
+            l->items = list_alloc((size_t)argc + 1);
             l->len = 0;
-            if (l->items == NULL) {
-                fprintf(stderr, "out of memory\n");
-                exit(2);
-            }
         }
         l->items[l->len++] = value;
         return 0;
@@ -309,11 +326,7 @@ static void set_default(const struct flag_def *d, void *dst, const struct flags_
         l->items = NULL;
         l->len = 0;
         if (d->def != NULL && d->def[0] != '\0') {
-            l->items = calloc(1, sizeof(*l->items));
-            if (l->items == NULL) {
-                fprintf(stderr, "out of memory\n");
-                exit(2);
-            }
+            l->items = list_alloc(1);
             l->items[l->len++] = d->def;
         }
         return;

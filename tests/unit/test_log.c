@@ -204,7 +204,7 @@ Test(log, long_unquoted_value_is_cut)
     const char *line = next_line();
     size_t n = strlen(line);
     cr_assert_leq(n, LOG_LINE_MAX);
-    cr_assert_str_eq(line + n - 5, "yy...\n" + 1);
+    cr_assert_str_eq(line + n - 5, "y...\n");
 }
 
 Test(log, parses_level_and_format)
