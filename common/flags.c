@@ -214,7 +214,8 @@ int flags_parse_size(const char *s, uint64_t *bytes)
 
 static int parse_int(const char *s, long long *out)
 {
-    if (*s == '\0')
+    /* strtoll would also take leading blanks and a '+'; a flag value should not. */
+    if (!(*s == '-' || (*s >= '0' && *s <= '9')))
         return -EINVAL;
     char *end;
     errno = 0;

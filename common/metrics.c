@@ -259,6 +259,7 @@ static int count_open_fds(void)
 
 int metrics_write_process(struct buf *out)
 {
+    size_t mark = out->len;
     int rc = 0;
     char text[1024];
     if (read_proc("/proc/self/stat", text, sizeof(text)) > 0) {
@@ -302,5 +303,7 @@ int metrics_write_process(struct buf *out)
         rc = write_metric(out, "process_max_fds", "gauge",
                           "Maximum number of open file descriptors.",
                           rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
+    if (rc < 0)
+        out->len = mark; /* all or nothing, like the other writers */
     return rc;
 }

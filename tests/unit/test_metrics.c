@@ -251,7 +251,7 @@ Test(metrics, writers_leave_buffer_unchanged_on_e2big)
     cr_assert_eq(metrics_write_label_value(&small, help, strlen(help)), -E2BIG);
     cr_assert_eq(small.len, 5);
     cr_assert_eq(metrics_write_process(&small), -E2BIG);
-    cr_assert_leq(small.len, 300);
+    cr_assert_eq(small.len, 5);
     cr_assert_eq(memcmp(small.base, "keep\n", 5), 0);
     buf_close(&small);
 }
