@@ -1,0 +1,159 @@
+/* main.c - pushprox-bench: parses flags, raises the fd limit, runs, reports.
+ * Owner: the main thread; everything else happens in forked worker processes (run.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <arpa/inet.h>
+#include <uv.h>
+
+#include "check.h"
+#include "flags.h"
+#include "log.h"
+#include "report.h"
+#include "run.h"
+
+struct bench_flags {
+#define FLAG(type, field, name, def, help) FLAGS_STRUCT_MEMBER(type, field, name, def, help)
+#include "flags.def"
+#undef FLAG
+};
+
+static const struct flag_def bench_flag_defs[] = {
+#define FLAG(type, field, name, def, help)                                                         \
+    FLAGS_TABLE_ROW(struct bench_flags, type, field, name, def, help)
+#include "flags.def"
+#undef FLAG
+};
+
+static void die(const char *flag, const char *value, const char *what)
+{
+    fprintf(stderr, "pushprox-bench: --%s: \"%s\": %s\n", flag, value, what);
+    exit(2);
+}
+
+/* Raises RLIMIT_NOFILE to its hard limit (each worker process inherits it). */
+static uint64_t raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = old;
+    }
+    return (uint64_t)rl.rlim_cur;
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_flags f;
+    const struct flags_program prog = {
+        .name = "pushprox-bench",
+        .summary = "Simulates a fleet of PushProx clients and Prometheus scrapers against a "
+                   "pushprox-proxy; checks every scrape and reports throughput, latency, "
+                   "errors and the proxy's memory and CPU.",
+        .version = "pushprox-bench " PUSHPROX_VERSION " (commit " PUSHPROX_COMMIT ")",
+    };
+    flags_parse(bench_flag_defs, sizeof(bench_flag_defs) / sizeof(bench_flag_defs[0]), &f, &prog,
+                argc, argv);
+
+    enum log_level lvl;
+    enum log_format fmt;
+    if (log_level_parse(f.log_level, &lvl) != 0)
+        die("log.level", f.log_level, "not one of debug, info, warn, error");
+    if (log_format_parse(f.log_format, &fmt) != 0)
+        die("log.format", f.log_format, "not one of logfmt, json");
+    log_setup(lvl, fmt, 2);
+
+    static struct run run;
+    memset(&run, 0, sizeof(run));
+    if (f.clients < 0)
+        die("clients", "<0", "must be >= 0");
+    if (f.scrapers < 0)
+        die("scrapers", "<0", "must be >= 0");
+    if (f.threads < 1 || f.threads > RUN_MAX_THREADS)
+        die("threads", "?", "must be 1..64");
+    if (f.procs < 1 || f.procs > RUN_MAX_PROCS)
+        die("procs", "?", "must be 1..64");
+    char *end;
+    run.rate = strtod(f.rate, &end);
+    if (*end || run.rate < 0)
+        die("rate", f.rate, "not a non-negative number of scrapes per second");
+    run.clients = (uint64_t)f.clients;
+    run.scrapers = (uint64_t)f.scrapers;
+    run.threads = (uint64_t)f.threads;
+    run.procs = (uint64_t)f.procs;
+    if (run.procs > run.clients && run.clients > 0)
+        run.procs = run.clients;
+    run.body_bytes = f.body_size;
+    run.duration_ms = f.duration;
+    run.scrapes = f.scrapes > 0 ? (uint64_t)f.scrapes : 0;
+    if (run.duration_ms == 0 && run.scrapes == 0 && run.scrapers > 0)
+        die("duration", "0", "needs --scrapes when the duration is 0");
+    if (run.clients == 0 && run.scrapers > 0)
+        die("scrapers", "?", "scrapers need --clients > 0");
+    run.scrape_timeout_ms = f.scrape_timeout ? f.scrape_timeout : 10000;
+    run.grace_ms = f.grace;
+    run.idle_ms = f.idle;
+    run.registration_wait_ms = f.registration_wait;
+    run.source_addrs = f.source_addrs > 0 ? (uint64_t)f.source_addrs : 0;
+    if (run.source_addrs > 250)
+        die("source-addrs", "?", "must be 0..250 (127.0.0.2 .. 127.0.0.251)");
+    run.connect_concurrency = f.connect_concurrency > 0 ? (uint64_t)f.connect_concurrency : 1;
+    run.seed = (uint64_t)f.seed;
+    run.target_port = (int)f.target_port;
+    run.pipeline = f.client_pipeline;
+    run.progress = f.progress;
+    run.check_clients = f.check_clients;
+    run.proxy_pid = (pid_t)f.proxy_pid;
+    run.fqdn_suffix = f.fqdn_suffix;
+
+    char host[48];
+    int port;
+    if (flags_split_hostport(f.proxy_address, host, sizeof(host), &port) != 0 ||
+        uv_ip4_addr(strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port, &run.proxy) != 0)
+        die("proxy.address", f.proxy_address, "not an IPv4 host:port");
+    snprintf(run.proxy_hostport, sizeof(run.proxy_hostport), "%s:%d",
+             strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port);
+
+    /* Filler lines shared by every push; a body's filler is a suffix of this. */
+    run.filler_len = (size_t)((run.body_bytes + CHECK_FILLER_LINE - 1) / CHECK_FILLER_LINE) *
+                     CHECK_FILLER_LINE;
+    run.filler = malloc(run.filler_len ? run.filler_len : 1);
+    if (!run.filler) {
+        fprintf(stderr, "pushprox-bench: out of memory for %zu filler bytes\n", run.filler_len);
+        return 3;
+    }
+    check_fill(run.filler, run.filler_len);
+
+    uint64_t nofile = raise_nofile();
+    uint64_t per_proc = (run.clients + run.procs - 1) / run.procs + run.scrapers / run.procs + 64;
+    log_info("main", "open-file limit raised to the hard limit", LOG_UINT("nofile", nofile),
+             LOG_UINT("fds_needed_per_proc", per_proc));
+    if (per_proc > nofile)
+        log_warn("main", "clients per process exceed the open-file limit; use more --procs",
+                 LOG_UINT("nofile", nofile), LOG_UINT("per_proc", per_proc));
+
+    struct run_result res;
+    int rc = run_parent(&run, &res);
+    res.nofile_limit = nofile;
+    const char *label = f.label ? f.label : "";
+    if (f.json)
+        report_json(stdout, &run, &res, label);
+    else
+        report_table(stdout, &run, &res, label);
+    fflush(stdout);
+
+    int status = 0;
+    if (stats_fatal_errors(&res.st) || (f.strict && stats_total_errors(&res.st)))
+        status = 1;
+    else if (rc != 0)
+        status = 3;
+    stats_close(&res.st);
+    free(run.filler);
+    return status;
+}

@@ -1,0 +1,393 @@
+/* sim_client.c - a simulated PushProx client (see sim_client.h).
+ * Owner: its worker's loop thread. Life: sim_client_init() -> sim_client_start() ..
+ * sim_client_stop() -> (closed) -> sim_client_close(). The conn is closed only through
+ * transport_close(); a retry is scheduled from on_close, never while a handle is open. */
+#include "sim_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "log.h"
+#include "run.h"
+#include "worker.h"
+
+static void on_connect(struct transport_conn *tc, int status);
+static void on_write(struct transport_conn *tc, int status);
+static void on_read(struct transport_conn *tc, const char *data, ssize_t n);
+static void on_close(struct transport_conn *tc);
+
+static const struct transport_cb client_tcb = {
+    .on_connect = on_connect,
+    .on_write = on_write,
+    .on_read = on_read,
+    .on_close = on_close,
+};
+static const struct http_parser_cb client_pcb = {0};
+
+/* A push head, outer and inner, is far below this; the limit only guards the buffers. */
+#define SIM_OUT_MAX_BYTES (256 * 1024)
+
+void sim_client_init(struct sim_client *c, struct worker *wk, uint64_t idx)
+{
+    memset(c, 0, sizeof(*c));
+    c->wk = wk;
+    c->idx = idx;
+    run_fqdn(wk->run, idx, c->fqdn, sizeof(c->fqdn));
+    buf_init(&c->out[0].b, SIM_OUT_MAX_BYTES);
+    buf_init(&c->out[1].b, SIM_OUT_MAX_BYTES);
+}
+
+void sim_client_close(struct sim_client *c)
+{
+    if (c->head) {
+        http_head_close(c->head);
+        free(c->head);
+        c->head = NULL;
+    }
+    buf_close(&c->out[0].b);
+    buf_close(&c->out[1].b);
+}
+
+void sim_client_start(struct sim_client *c)
+{
+    struct worker *wk = c->wk;
+    const struct run *run = wk->run;
+    struct sockaddr_in src, *srcp = NULL;
+
+    if (c->stopping)
+        return;
+    if (run->source_addrs > 0) {
+        /* 127.0.0.2 ... 127.0.0.(1 + source_addrs): all of 127/8 is local on Linux. */
+        uint32_t host = 0x7f000002u + (uint32_t)(c->idx % run->source_addrs);
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(host);
+        srcp = &src;
+    }
+    c->n_expect = 0;
+    c->queued = false;
+    int rc = transport_connect(&c->tc, &wk->loop, srcp, &run->proxy, &client_tcb, c);
+    if (rc != 0) {
+        wk->st.errors[STATS_ERR_CONNECT]++;
+        log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(rc));
+        if (!c->tc.open)
+            worker_retry(wk, c, SIM_CLIENT_RETRY_MS);
+    }
+}
+
+void sim_client_stop(struct sim_client *c)
+{
+    c->stopping = true;
+    transport_close(&c->tc);
+}
+
+/* The buffer the next message goes into: the current one if nothing is being written,
+ * else the queued one (at most one group of messages waits behind a write). */
+static struct sim_out *out_begin(struct sim_client *c)
+{
+    struct sim_out *o;
+    if (!c->tc.writing) {
+        o = &c->out[c->cur];
+    } else {
+        o = &c->out[!c->cur];
+        if (c->queued)
+            return o;
+    }
+    buf_reset(&o->b);
+    o->split = 0;
+    o->filler_len = 0;
+    return o;
+}
+
+static void out_flush(struct sim_client *c)
+{
+    struct worker *wk = c->wk;
+    if (c->tc.writing) {
+        c->queued = true;
+        return;
+    }
+    struct sim_out *o = &c->out[c->cur];
+    uv_buf_t bufs[3];
+    unsigned n = 0;
+    size_t split = o->filler_len ? o->split : o->b.len;
+    bufs[n++] = uv_buf_init(o->b.base, (unsigned)split);
+    if (o->filler_len) {
+        const struct run *run = wk->run;
+        bufs[n++] = uv_buf_init(run->filler + run->filler_len - o->filler_len,
+                                (unsigned)o->filler_len);
+        if (o->b.len > split)
+            bufs[n++] = uv_buf_init(o->b.base + split, (unsigned)(o->b.len - split));
+    }
+    int rc = transport_write(&c->tc, bufs, n);
+    if (rc != 0) {
+        wk->st.errors[STATS_ERR_POLL]++;
+        log_debug("client", "write failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(rc));
+        transport_close(&c->tc);
+    }
+}
+
+static void expect(struct sim_client *c, enum sim_expect e)
+{
+    if (c->n_expect < sizeof(c->expect))
+        c->expect[c->n_expect++] = (uint8_t)e;
+}
+
+static int append_poll(struct sim_client *c, struct sim_out *o)
+{
+    const struct run *run = c->wk->run;
+    int rc = buf_printf(&o->b,
+                        "POST /poll HTTP/1.1\r\nHost: %s\r\nUser-Agent: pushprox-bench\r\n"
+                        "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+                        run->proxy_hostport, strlen(c->fqdn), c->fqdn);
+    if (rc == 0) {
+        expect(c, SIM_EXPECT_POLL);
+        c->wk->st.polls_sent++;
+    }
+    return rc;
+}
+
+static void send_poll(struct sim_client *c)
+{
+    if (!transport_is_open(&c->tc))
+        return;
+    struct sim_out *o = out_begin(c);
+    if (append_poll(c, o) != 0) {
+        transport_close(&c->tc);
+        return;
+    }
+    out_flush(c);
+}
+
+void sim_client_retry(struct sim_client *c)
+{
+    if (c->stopping)
+        return;
+    if (c->connected && transport_is_open(&c->tc))
+        send_poll(c);
+    else if (!c->tc.open)
+        sim_client_start(c);
+}
+
+static void on_connect(struct transport_conn *tc, int status)
+{
+    struct sim_client *c = tc->data;
+    struct worker *wk = c->wk;
+    if (status != 0) {
+        wk->st.errors[STATS_ERR_CONNECT]++;
+        log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
+        transport_close(tc);
+        return;
+    }
+    if (!c->head) {
+        c->head = malloc(sizeof(*c->head));
+        if (!c->head) {
+            transport_close(tc);
+            return;
+        }
+        http_head_init(c->head, SIM_CLIENT_POLL_MAX_BYTES);
+    }
+    c->connected = true;
+    wk->n_connected++;
+    wk->st.connects_ok++;
+    http_parser_init(&c->parser, HTTP_KIND_RESPONSE, &client_pcb, c);
+    c->parser.body_max_bytes = SIM_CLIENT_POLL_MAX_BYTES;
+    http_parser_begin(&c->parser, c->head);
+    send_poll(c);
+}
+
+static void on_write(struct transport_conn *tc, int status)
+{
+    struct sim_client *c = tc->data;
+    if (status != 0) {
+        c->wk->st.errors[STATS_ERR_POLL]++;
+        log_debug("client", "write failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
+        transport_close(tc);
+        return;
+    }
+    if (!c->registered) {
+        c->registered = true;
+        worker_client_registered(c->wk, c, true);
+    }
+    if (c->queued) {
+        c->cur = !c->cur;
+        c->queued = false;
+        out_flush(c);
+    }
+}
+
+/* Host of an absolute-form target "http://host[:port]/path". */
+static bool url_host(const char *url, size_t len, const char **host, size_t *host_len)
+{
+    const char *p = memchr(url, ':', len);
+    if (!p || (size_t)(url + len - p) < 3 || p[1] != '/' || p[2] != '/')
+        return false;
+    p += 3;
+    const char *end = url + len, *q = p;
+    while (q < end && *q != ':' && *q != '/' && *q != '?')
+        q++;
+    *host = p;
+    *host_len = (size_t)(q - p);
+    return q > p;
+}
+
+/* A poll brought a scrape: check it is ours, record its Id, push the answer, poll again. */
+static void handle_work(struct sim_client *c)
+{
+    struct worker *wk = c->wk;
+    const struct run *run = wk->run;
+    struct http_head *rh = &wk->req_head;
+    size_t used = 0;
+
+    wk->st.polls_work++;
+    http_parser_init(&wk->req_parser, HTTP_KIND_REQUEST, NULL, NULL);
+    wk->req_parser.body_max_bytes = SIM_CLIENT_POLL_MAX_BYTES;
+    http_parser_begin(&wk->req_parser, rh);
+    enum http_parse_result r =
+        http_parser_execute(&wk->req_parser, c->head->body.base, c->head->body.len, &used);
+    size_t id_len = 0;
+    const char *id = r == HTTP_PARSE_COMPLETE ? http_head_get(rh, "Id", &id_len) : NULL;
+    if (!id || id_len == 0) {
+        wk->st.errors[STATS_ERR_POLL]++;
+        log_warn("client", "poll answer is not a scrape request with an Id",
+                 LOG_STR("fqdn", c->fqdn),
+                 LOG_STRN("body", c->head->body.base, c->head->body.len < 200 ? c->head->body.len : 200));
+        send_poll(c);
+        return;
+    }
+    const char *host;
+    size_t host_len;
+    if (!url_host(http_head_str(rh, rh->url_off), rh->url_len, &host, &host_len) ||
+        host_len != strlen(c->fqdn) || memcmp(host, c->fqdn, host_len) != 0) {
+        wk->st.errors[STATS_ERR_MISROUTED]++;
+        log_warn("client", "scrape delivered to the wrong client", LOG_STR("fqdn", c->fqdn),
+                 LOG_STRN("url", http_head_str(rh, rh->url_off), rh->url_len));
+    }
+    idvec_push(&wk->st.pushed, check_id_hash(id, id_len));
+
+    char line[CHECK_LINE_MAX], inner[CHECK_LINE_MAX + 256];
+    uint64_t total = 0;
+    int line_len = check_write_line(line, sizeof(line), c->fqdn, id, id_len, run->body_bytes, &total);
+    int inner_len = line_len < 0 ? -1
+                                 : snprintf(inner, sizeof(inner),
+                                            "HTTP/1.1 200 OK\r\n"
+                                            "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                                            "Content-Length: %llu\r\nId: %.*s\r\n\r\n",
+                                            (unsigned long long)total, (int)id_len, id);
+    if (line_len < 0 || inner_len < 0 || (size_t)inner_len >= sizeof(inner)) {
+        wk->st.errors[STATS_ERR_PUSH]++;
+        log_warn("client", "Id too long to push", LOG_STR("fqdn", c->fqdn));
+        send_poll(c);
+        return;
+    }
+    struct sim_out *o = out_begin(c);
+    int rc = buf_printf(&o->b,
+                        "POST /push HTTP/1.1\r\nHost: %s\r\nUser-Agent: pushprox-bench\r\n"
+                        "Content-Type: text/plain\r\nContent-Length: %llu\r\n\r\n",
+                        run->proxy_hostport, (unsigned long long)((uint64_t)inner_len + total));
+    if (rc == 0)
+        rc = buf_append(&o->b, inner, (size_t)inner_len);
+    if (rc == 0)
+        rc = buf_append(&o->b, line, (size_t)line_len);
+    o->split = o->b.len;
+    o->filler_len = (size_t)(total - (uint64_t)line_len);
+    if (rc == 0) {
+        expect(c, SIM_EXPECT_PUSH);
+        wk->st.pushes_sent++;
+        if (run->pipeline)
+            rc = append_poll(c, o);
+    }
+    if (rc != 0) {
+        transport_close(&c->tc);
+        return;
+    }
+    out_flush(c);
+}
+
+static void handle_response(struct sim_client *c)
+{
+    struct worker *wk = c->wk;
+    int status = c->head->status;
+    if (c->n_expect == 0) {
+        wk->st.errors[STATS_ERR_POLL]++;
+        log_warn("client", "response nobody asked for", LOG_STR("fqdn", c->fqdn),
+                 LOG_INT("status", status));
+        transport_close(&c->tc);
+        return;
+    }
+    uint8_t kind = c->expect[0];
+    memmove(c->expect, c->expect + 1, --c->n_expect);
+    if (kind == SIM_EXPECT_PUSH) {
+        if (status == 200) {
+            wk->st.pushes_ok++;
+        } else {
+            wk->st.errors[STATS_ERR_PUSH]++;
+            log_debug("client", "push refused", LOG_STR("fqdn", c->fqdn), LOG_INT("status", status),
+                      LOG_STRN("body", c->head->body.base,
+                               c->head->body.len < 200 ? c->head->body.len : 200));
+        }
+        if (!wk->run->pipeline)
+            send_poll(c);
+        return;
+    }
+    if (status == 200) {
+        handle_work(c);
+    } else if (status == 408) {
+        wk->st.polls_expired++;
+        send_poll(c);
+    } else {
+        wk->st.errors[STATS_ERR_POLL]++;
+        log_warn("client", "poll failed", LOG_STR("fqdn", c->fqdn), LOG_INT("status", status),
+                 LOG_STRN("body", c->head->body.base, c->head->body.len < 200 ? c->head->body.len : 200));
+        worker_retry(wk, c, SIM_CLIENT_RETRY_MS);
+    }
+}
+
+static void on_read(struct transport_conn *tc, const char *data, ssize_t n)
+{
+    struct sim_client *c = tc->data;
+    struct worker *wk = c->wk;
+    if (n < 0) {
+        if (!c->stopping && !wk->stopping) {
+            wk->st.errors[STATS_ERR_POLL]++;
+            log_warn("client", "connection to the proxy lost", LOG_STR("fqdn", c->fqdn),
+                     LOG_ERR((int)n));
+        }
+        transport_close(tc);
+        return;
+    }
+    size_t off = 0, len = (size_t)n;
+    while (off < len) {
+        size_t used = 0;
+        enum http_parse_result r = http_parser_execute(&c->parser, data + off, len - off, &used);
+        off += used;
+        if (r == HTTP_PARSE_ERROR) {
+            wk->st.errors[STATS_ERR_POLL]++;
+            log_warn("client", "bad response from the proxy", LOG_STR("fqdn", c->fqdn),
+                     LOG_STR("reason", c->parser.error_msg ? c->parser.error_msg : "?"));
+            transport_close(tc);
+            return;
+        }
+        if (r == HTTP_PARSE_MORE)
+            break;
+        handle_response(c);
+        if (!transport_is_open(tc))
+            return;
+        http_parser_begin(&c->parser, c->head);
+    }
+}
+
+static void on_close(struct transport_conn *tc)
+{
+    struct sim_client *c = tc->data;
+    struct worker *wk = c->wk;
+    if (c->connected) {
+        c->connected = false;
+        wk->n_connected--;
+    }
+    c->n_expect = 0;
+    c->queued = false;
+    if (!c->stopping && !wk->stopping)
+        worker_retry(wk, c, SIM_CLIENT_RETRY_MS);
+}

@@ -1,0 +1,306 @@
+/* worker.c - one bench loop thread (see worker.h).
+ * Owner: the thread running worker_main(); the struct run it reads is read-only and its
+ * shm slot is written only here (relaxed atomic stores). Life: worker_init() before the
+ * thread starts, worker_main() until every handle is closed, worker_close() after join. */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* How often progress is published to shared memory. */
+#define WORKER_PUBLISH_NS (100 * 1000000ull)
+
+static void on_tick(uv_timer_t *t);
+static void issue(struct worker *wk, uint64_t now);
+
+int worker_init(struct worker *wk, struct run *run, int id)
+{
+    memset(wk, 0, sizeof(*wk));
+    wk->id = id;
+    wk->run = run;
+    wk->rng = (run->seed + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)run->proc << 32) ^ (uint64_t)id;
+    stats_init(&wk->st);
+    http_head_init(&wk->req_head, SIM_CLIENT_POLL_MAX_BYTES);
+    wk->slot = &run->shm->slots[run->proc * RUN_MAX_THREADS + id];
+
+    uint64_t first, n;
+    run_split(run->n_clients, run->threads, (uint64_t)id, &first, &n);
+    wk->first_client = run->first_client + first;
+    wk->n_clients = n;
+    uint64_t sfirst, ns, proc_scrapers;
+    run_split(run->scrapers, run->procs, (uint64_t)run->proc, &sfirst, &proc_scrapers);
+    run_split(proc_scrapers, run->threads, (uint64_t)id, &sfirst, &ns);
+    wk->n_scrapers = run->n_clients ? ns : 0;
+    if (run->scrapes) {
+        uint64_t qf, proc_quota;
+        run_split(run->scrapes, run->procs, (uint64_t)run->proc, &qf, &proc_quota);
+        run_split(proc_quota, run->threads, (uint64_t)id, &qf, &wk->quota);
+    } else {
+        wk->quota = UINT64_MAX;
+    }
+    if (run->rate > 0 && run->scrapers > 0) {
+        /* Each thread takes the share of the rate its scrapers are of all scrapers. */
+        wk->rate = run->rate * (double)wk->n_scrapers / (double)run->scrapers;
+    }
+
+    wk->clients = calloc(n ? n : 1, sizeof(*wk->clients));
+    wk->scrapers = calloc(ns ? ns : 1, sizeof(*wk->scrapers));
+    wk->idle = calloc(ns ? ns : 1, sizeof(*wk->idle));
+    if (!wk->clients || !wk->scrapers || !wk->idle)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < n; i++)
+        sim_client_init(&wk->clients[i], wk, wk->first_client + i);
+    for (uint64_t i = 0; i < ns; i++)
+        scraper_init(&wk->scrapers[i], wk, (unsigned)i);
+
+    int rc = uv_loop_init(&wk->loop);
+    if (rc)
+        return rc;
+    uv_timer_init(&wk->loop, &wk->tick);
+    wk->tick.data = wk;
+    return 0;
+}
+
+void worker_close(struct worker *wk)
+{
+    for (uint64_t i = 0; i < wk->n_clients; i++)
+        sim_client_close(&wk->clients[i]);
+    for (uint64_t i = 0; i < wk->n_scrapers; i++)
+        scraper_close(&wk->scrapers[i]);
+    free(wk->clients);
+    free(wk->scrapers);
+    free(wk->idle);
+    free(wk->due);
+    http_head_close(&wk->req_head);
+    uv_loop_close(&wk->loop);
+    /* wk->st is the caller's to merge and close. */
+}
+
+uint64_t worker_random(struct worker *wk)
+{
+    /* xorshift64*: plenty for picking targets. */
+    uint64_t x = wk->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    wk->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+void worker_retry(struct worker *wk, struct sim_client *c, uint64_t delay_ms)
+{
+    c->retry_at_ns = run_now_ns() + delay_ms * 1000000ull;
+    if (c->in_retry)
+        return;
+    c->in_retry = true;
+    c->retry_next = wk->retry_head;
+    wk->retry_head = c;
+}
+
+void worker_client_registered(struct worker *wk, struct sim_client *c, bool ok)
+{
+    if (wk->connecting > 0)
+        wk->connecting--;
+    if (ok)
+        wk->registered_count++;
+}
+
+void worker_scraper_idle(struct worker *wk, struct scraper *s)
+{
+    if (!s->in_idle) {
+        s->in_idle = true;
+        wk->idle[wk->n_idle++] = s;
+    }
+    if (wk->phase == RUN_PHASE_SCRAPE && !wk->issuing_done)
+        issue(wk, run_now_ns());
+}
+
+void worker_scrape_finished(struct worker *wk, struct scraper *s)
+{
+    if (wk->in_flight > 0)
+        wk->in_flight--;
+}
+
+static int due_push(struct worker *wk, uint64_t t)
+{
+    if (wk->due_head + wk->due_len == wk->due_cap) {
+        if (wk->due_head > 0) {
+            memmove(wk->due, wk->due + wk->due_head, wk->due_len * sizeof(*wk->due));
+            wk->due_head = 0;
+        } else {
+            uint64_t cap = wk->due_cap ? wk->due_cap * 2 : 4096;
+            uint64_t *d = realloc(wk->due, cap * sizeof(*d));
+            if (!d)
+                return -ENOMEM;
+            wk->due = d;
+            wk->due_cap = cap;
+        }
+    }
+    wk->due[wk->due_head + wk->due_len++] = t;
+    return 0;
+}
+
+/* Hands scrapes to idle scrapers: in a closed loop as many as there are idle scrapers,
+ * in an open loop as many as are due (their intended times are on the due FIFO). */
+static void issue(struct worker *wk, uint64_t now)
+{
+    const struct run *run = wk->run;
+    while (wk->n_idle > 0 && !wk->issuing_done) {
+        struct scraper *s = wk->idle[wk->n_idle - 1];
+        if (!s->connected || s->busy || !transport_is_open(&s->tc)) {
+            wk->n_idle--;
+            s->in_idle = false;
+            continue;
+        }
+        uint64_t intended = now;
+        if (wk->rate > 0) {
+            if (wk->due_len == 0)
+                break;
+            intended = wk->due[wk->due_head++];
+            wk->due_len--;
+        } else if (wk->issued >= wk->quota) {
+            break;
+        }
+        wk->n_idle--;
+        s->in_idle = false;
+        uint64_t target = run->first_client + worker_random(wk) % run->n_clients;
+        wk->issued++;
+        wk->in_flight++;
+        scraper_send(s, target, intended);
+    }
+}
+
+static void publish(struct worker *wk)
+{
+    struct shm_slot *sl = wk->slot;
+    __atomic_store_n(&sl->connected, wk->n_connected, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->registered, wk->registered_count, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->scrapes_ok, wk->st.scrapes_ok, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->scrapes_answered, wk->st.scrapes_answered, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->errors, stats_total_errors(&wk->st), __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->fatal, stats_fatal_errors(&wk->st), __ATOMIC_RELAXED);
+}
+
+static void stop_all(struct worker *wk)
+{
+    if (wk->stopping)
+        return;
+    wk->stopping = true;
+    publish(wk);
+    for (uint64_t i = 0; i < wk->n_clients; i++)
+        sim_client_stop(&wk->clients[i]);
+    for (uint64_t i = 0; i < wk->n_scrapers; i++) {
+        struct scraper *s = &wk->scrapers[i];
+        if (s->busy) {
+            /* Only on abort: a normal stop waits until nothing is in flight. */
+            wk->st.errors[STATS_ERR_LOST]++;
+            s->busy = false;
+        }
+        scraper_stop(s);
+    }
+    uv_timer_stop(&wk->tick);
+    uv_close((uv_handle_t *)&wk->tick, NULL);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct worker *wk = t->data;
+    struct run *run = wk->run;
+    uint64_t now = run_now_ns();
+    int phase = __atomic_load_n(&run->shm->phase, __ATOMIC_ACQUIRE);
+
+    if (phase == RUN_PHASE_STOP) {
+        stop_all(wk);
+        return;
+    }
+
+    /* Connect clients, a bounded number at a time so the proxy's accept queue keeps up. */
+    while (wk->connecting < run->connect_concurrency && wk->next_connect < wk->n_clients) {
+        wk->connecting++;
+        sim_client_start(&wk->clients[wk->next_connect++]);
+    }
+
+    /* Retries that are due. */
+    struct sim_client **pp = &wk->retry_head;
+    while (*pp) {
+        struct sim_client *c = *pp;
+        if (c->retry_at_ns <= now) {
+            *pp = c->retry_next;
+            c->in_retry = false;
+            sim_client_retry(c);
+        } else {
+            pp = &c->retry_next;
+        }
+    }
+
+    if (wk->phase == RUN_PHASE_CONNECT && phase == RUN_PHASE_SCRAPE) {
+        wk->phase = RUN_PHASE_SCRAPE;
+        wk->t0_ns = __atomic_load_n(&run->shm->t0_ns, __ATOMIC_RELAXED);
+        wk->end_ns = run->duration_ms ? wk->t0_ns + run->duration_ms * 1000000ull : 0;
+        if (wk->n_scrapers == 0 || wk->quota == 0)
+            wk->issuing_done = true;
+        for (uint64_t i = 0; i < wk->n_scrapers; i++)
+            scraper_start(&wk->scrapers[i]);
+    }
+
+    if (wk->phase == RUN_PHASE_SCRAPE) {
+        for (uint64_t i = 0; i < wk->n_scrapers; i++) {
+            struct scraper *s = &wk->scrapers[i];
+            scraper_check_deadline(s, now);
+            if (!wk->issuing_done && !s->tc.open && !s->stopping && now >= s->retry_at_ns)
+                scraper_start(s);
+        }
+        if (!wk->issuing_done) {
+            if ((wk->end_ns && now >= wk->end_ns) || wk->issued >= wk->quota) {
+                wk->issuing_done = true;
+            } else if (wk->rate > 0) {
+                /* Scrape k is due at t0 + k / rate; queue every one due by now. */
+                double elapsed_s = (double)(now - wk->t0_ns) / 1e9;
+                uint64_t due = (uint64_t)(elapsed_s * wk->rate) + 1;
+                if (due > wk->quota)
+                    due = wk->quota;
+                while (wk->scheduled < due) {
+                    uint64_t at = wk->t0_ns + (uint64_t)((double)wk->scheduled * 1e9 / wk->rate);
+                    if (due_push(wk, at) != 0)
+                        break;
+                    wk->scheduled++;
+                }
+                issue(wk, now);
+            } else {
+                issue(wk, now);
+            }
+        }
+        if (wk->issuing_done && !wk->scrape_done && wk->in_flight == 0) {
+            wk->scrape_done = true;
+            /* Scrapes scheduled (open loop) but never sent: the proxy fell behind. */
+            wk->st.scrapes_unsent += wk->due_len;
+            for (uint64_t i = 0; i < wk->n_scrapers; i++)
+                scraper_stop(&wk->scrapers[i]);
+            publish(wk);
+            __atomic_fetch_add(&run->shm->proc_threads_done[run->proc], 1, __ATOMIC_ACQ_REL);
+        }
+    }
+
+    if (wk->scrape_done &&
+        __atomic_load_n(&run->shm->proc_threads_done[run->proc], __ATOMIC_ACQUIRE) >= run->threads) {
+        stop_all(wk);
+        return;
+    }
+
+    if (now >= wk->publish_at_ns) {
+        publish(wk);
+        wk->publish_at_ns = now + WORKER_PUBLISH_NS;
+    }
+}
+
+void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    uv_timer_start(&wk->tick, on_tick, 0, WORKER_TICK_MS);
+    uv_run(&wk->loop, UV_RUN_DEFAULT);
+    publish(wk);
+    return NULL;
+}
