@@ -1,0 +1,117 @@
+/* client.h - the pushprox-client process: its flags, its shared state and the few calls
+ * between its modules (poll.c asks scrape.c to run work; scrape.c tells poll.c when a
+ * scrape slot frees up; main.c starts and stops both).
+ * Owner: everything here lives on the one libuv loop of the process; nothing is locked. */
+#ifndef PUSHPROX_CLIENT_H
+#define PUSHPROX_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "flags.h"
+#include "httpc.h"
+#include "metrics.h"
+#include "target.h"
+#include "tls.h"
+#include "work.h"
+
+struct client_flags {
+#define FLAG(type, field, name, def, help) FLAGS_STRUCT_MEMBER(type, field, name, def, help)
+#include "flags.def"
+#undef FLAG
+};
+
+/* Most --fqdn names. One client answering for more than a few aliases is a mistake. */
+#define CLIENT_MAX_FQDNS 64
+/* Most --poll.concurrency; each poll holds a connection to the proxy. */
+#define CLIENT_MAX_POLL_CONCURRENCY 64
+/* Longest FQDN (RFC 1035). */
+#define CLIENT_FQDN_MAX 254
+/* Most target ports with their own scrape duration series; more share port="other". */
+#define CLIENT_METRICS_MAX_PORTS 32
+/* TCP keepalive idle time on every connection (proxy and exporters), in seconds. */
+#define CLIENT_TCP_KEEPALIVE_S 30
+/* Largest poll answer: one forwarded request with its head and body. */
+#define CLIENT_POLL_BODY_MAX_BYTES (WORK_BODY_MAX_BYTES + HTTP_HEAD_MAX_BYTES_DEFAULT)
+/* Longest proxy URL path prefix. */
+#define CLIENT_PATH_MAX 1024
+
+struct proxy_url {
+    bool tls;
+    char host[TARGET_HOST_MAX]; /* without brackets */
+    int port;
+    char host_header[TARGET_HOST_MAX + 8];
+    char poll_path[CLIENT_PATH_MAX];
+    char push_path[CLIENT_PATH_MAX];
+};
+
+struct client_port_hist {
+    int port;
+    struct metrics_hist hist;
+};
+
+struct client_metrics {
+    uint64_t scrape_errors;
+    uint64_t push_errors;
+    uint64_t poll_errors;
+    uint64_t scrapes_in_flight;
+    uint64_t scrapes_total;
+    uint64_t scrapes_refused; /* by --scrape.allow */
+    struct client_port_hist ports[CLIENT_METRICS_MAX_PORTS];
+    size_t n_ports;
+    struct metrics_hist other_ports;
+};
+
+struct poller;
+struct scrape;
+
+struct client {
+    uv_loop_t *loop;
+    const struct client_flags *f;
+    const char *fqdns[CLIENT_MAX_FQDNS];
+    size_t n_fqdns;
+    struct proxy_url proxy;
+    struct tls_conf proxy_tls, scrape_tls;
+    bool proxy_tls_on, scrape_tls_on;
+    struct httpc_pool proxy_pool, scrape_pool;
+    struct target_allowlist allow;
+    struct poller *pollers;
+    size_t n_pollers;
+    struct scrape *scrapes; /* in flight, linked */
+    size_t in_flight;
+    bool stopping;
+    void (*on_idle)(struct client *cl); /* set while stopping: called when in_flight hits 0 */
+    struct client_metrics m;
+    uint64_t rng;
+};
+
+/* Parses an http(s) proxy URL into u, with the /poll and /push paths resolved against it
+ * as upstream does (Go's URL.ResolveReference: "http://p:8080/a/" gives /a/poll,
+ * "http://p:8080/a" gives /poll). Returns 0 or -EINVAL with *why set. */
+int client_parse_proxy_url(const char *s, struct proxy_url *u, const char **why);
+
+/* A number in [0, 1) from the client's generator. */
+double client_random(struct client *cl);
+
+/* Scrape durations by port. */
+void client_observe_scrape(struct client *cl, int port, double seconds);
+
+/* Writes the client's metrics (and process_*) to out. */
+int client_write_metrics(struct client *cl, struct buf *out);
+
+/* poll.c */
+int poll_start(struct client *cl);
+void poll_stop(struct client *cl);
+void poll_resume(struct client *cl); /* a scrape slot freed up */
+void poll_close(struct client *cl);
+
+/* scrape.c: runs the work in a poll answer for fqdn. Returns 0 (the scrape is running
+ * and will push its result), or -EINVAL with *why when the answer is not usable work
+ * (nothing is pushed; the poller counts a poll error). */
+int scrape_start(struct client *cl, const char *fqdn, const char *body, size_t len,
+                 const char **why);
+/* Ends every scrape in flight at once (shutdown deadline). */
+void scrape_cancel_all(struct client *cl);
+
+#endif

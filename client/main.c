@@ -1,0 +1,253 @@
+/* main.c - pushprox-client: parses flags, sets up TLS, the connection pools, the metrics
+ * listener and the pollers on one libuv loop, runs it, and shuts down on SIGTERM/SIGINT
+ * (stop polling, let scrapes in flight finish up to --shutdown.timeout, exit 0).
+ * Owner: the main thread, which is the loop's thread. */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mbedtls/version.h>
+
+#include "client.h"
+#include "log.h"
+#include "metrics_http.h"
+
+#define PROG "pushprox-client"
+
+static const struct flag_def flag_defs[] = {
+#define FLAG(type, field, name, def, help)                                                         \
+    FLAGS_TABLE_ROW(struct client_flags, type, field, name, def, help)
+#include "flags.def"
+#undef FLAG
+};
+
+static struct client_flags flags;
+static struct client cl;
+static struct metrics_http mhttp;
+static uv_signal_t sig_term, sig_int;
+static uv_timer_t shutdown_timer;
+static char default_fqdn[CLIENT_FQDN_MAX + 1];
+
+static void on_signal(uv_signal_t *h, int signum);
+static void on_shutdown_deadline(uv_timer_t *t);
+
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, PROG ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+/* This host's FQDN as `hostname -f` finds it: the canonical name of gethostname(). */
+static const char *host_fqdn(void)
+{
+    char host[CLIENT_FQDN_MAX + 1];
+    if (gethostname(host, sizeof(host)) != 0)
+        return NULL;
+    host[sizeof(host) - 1] = '\0';
+    snprintf(default_fqdn, sizeof(default_fqdn), "%s", host);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_flags = AI_CANONNAME;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+        if (res && res->ai_canonname && res->ai_canonname[0])
+            snprintf(default_fqdn, sizeof(default_fqdn), "%s", res->ai_canonname);
+        freeaddrinfo(res);
+    }
+    return default_fqdn;
+}
+
+static int write_metrics(void *ctx, struct buf *out)
+{
+    return client_write_metrics(ctx, out);
+}
+
+static void finish(struct client *c)
+{
+    (void)c;
+    uv_timer_stop(&shutdown_timer);
+    uv_close((uv_handle_t *)&shutdown_timer, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    metrics_http_stop(&mhttp);
+    httpc_pool_close(&cl.proxy_pool);
+    httpc_pool_close(&cl.scrape_pool);
+    poll_close(&cl);
+    log_info("main", "stopped");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    if (cl.stopping) {
+        log_warn("main", "second signal: stopping now", LOG_INT("signal", signum),
+                 LOG_UINT("in_flight", cl.in_flight));
+        scrape_cancel_all(&cl);
+        return;
+    }
+    cl.stopping = true;
+    log_info("main", "shutting down: no more polls; waiting for scrapes in flight",
+             LOG_INT("signal", signum), LOG_UINT("in_flight", cl.in_flight),
+             LOG_UINT("timeout_ms", flags.shutdown_timeout));
+    poll_stop(&cl);
+    if (cl.in_flight == 0) {
+        finish(&cl);
+        return;
+    }
+    cl.on_idle = finish;
+    uv_timer_start(&shutdown_timer, on_shutdown_deadline, flags.shutdown_timeout, 0);
+}
+
+static void on_shutdown_deadline(uv_timer_t *t)
+{
+    (void)t;
+    log_warn("main", "shutdown timeout: cutting scrapes short", LOG_UINT("in_flight", cl.in_flight));
+    scrape_cancel_all(&cl);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    char version[256];
+    snprintf(version, sizeof(version),
+             PROG " version " PUSHPROX_VERSION " (commit " PUSHPROX_COMMIT
+                  ") libuv %s, mbedTLS %s, llhttp %d.%d.%d",
+             uv_version_string(), MBEDTLS_VERSION_STRING, LLHTTP_VERSION_MAJOR,
+             LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
+    const struct flags_program prog = {
+        .name = PROG,
+        .summary = "Polls a PushProx proxy for scrape requests and answers them from the "
+                   "exporters on this host.",
+        .version = version,
+    };
+    flags_parse(flag_defs, sizeof(flag_defs) / sizeof(flag_defs[0]), &flags, &prog, argc, argv);
+
+    enum log_level level;
+    enum log_format format;
+    if (log_level_parse(flags.log_level, &level) != 0)
+        die(2, "--log.level: \"%s\": not one of debug, info, warn, error", flags.log_level);
+    if (log_format_parse(flags.log_format, &format) != 0)
+        die(2, "--log.format: \"%s\": not one of logfmt, json", flags.log_format);
+    log_setup(level, format, 2);
+
+    cl.f = &flags;
+    if (flags.proxy_url == NULL || flags.proxy_url[0] == '\0')
+        die(2, "--proxy-url is required (e.g. --proxy-url=http://proxy.example.com:8080)");
+    const char *why = NULL;
+    if (client_parse_proxy_url(flags.proxy_url, &cl.proxy, &why) != 0)
+        die(2, "--proxy-url: \"%s\": %s", flags.proxy_url, why);
+    if (flags.fqdn.len == 0) {
+        const char *f = host_fqdn();
+        if (f == NULL || f[0] == '\0')
+            die(2, "--fqdn: cannot find this host's name; give --fqdn");
+        cl.fqdns[cl.n_fqdns++] = f;
+    }
+    for (size_t i = 0; i < flags.fqdn.len; i++) {
+        const char *f = flags.fqdn.items[i];
+        size_t n = strlen(f);
+        if (n == 0 || n > CLIENT_FQDN_MAX || strpbrk(f, " \t\r\n/") != NULL)
+            die(2, "--fqdn: \"%s\": not a host name", f);
+        if (cl.n_fqdns >= CLIENT_MAX_FQDNS)
+            die(2, "--fqdn: at most %d names", CLIENT_MAX_FQDNS);
+        cl.fqdns[cl.n_fqdns++] = f;
+    }
+    if (flags.poll_concurrency < 1 || flags.poll_concurrency > CLIENT_MAX_POLL_CONCURRENCY)
+        die(2, "--poll.concurrency: \"%lld\": must be 1 to %d", flags.poll_concurrency,
+            CLIENT_MAX_POLL_CONCURRENCY);
+    if (flags.scrape_max_in_flight < 1 || flags.scrape_max_in_flight > 100000)
+        die(2, "--scrape.max-in-flight: \"%lld\": must be 1 to 100000",
+            flags.scrape_max_in_flight);
+    if (flags.scrape_max_size < 1024 || flags.scrape_max_size > (1ull << 31))
+        die(2, "--scrape.max-size: must be between 1KiB and 2GiB");
+    if (flags.proxy_retry_initial_wait == 0)
+        die(2, "--proxy.retry.initial-wait: must be more than 0");
+    for (size_t i = 0; i < flags.scrape_allow.len; i++) {
+        int rc = target_allowlist_add(&cl.allow, flags.scrape_allow.items[i]);
+        if (rc == -E2BIG)
+            die(2, "--scrape.allow: at most %d entries", TARGET_ALLOW_MAX);
+        if (rc != 0)
+            die(2, "--scrape.allow: \"%s\": not PORT or PORT/PATH_PREFIX",
+                flags.scrape_allow.items[i]);
+    }
+
+    char err[TLS_ERR_MAX];
+    bool tls_flags = flags.tls_cacert[0] || flags.tls_cert[0] || flags.tls_key[0];
+    if (cl.proxy.tls) {
+        struct tls_conf_opts o = {.cacert = flags.tls_cacert, .cert = flags.tls_cert,
+                                  .key = flags.tls_key, .what = "--tls"};
+        if (tls_conf_init(&cl.proxy_tls, &o, err, sizeof(err)) != 0)
+            die(1, "%s", err);
+        cl.proxy_tls_on = true;
+    } else if (tls_flags) {
+        log_warn("main", "--tls.* flags are ignored: --proxy-url is not https",
+                 LOG_STR("proxy_url", flags.proxy_url));
+    }
+    {
+        struct tls_conf_opts o = {.cacert = flags.scrape_tls_cacert,
+                                  .insecure = flags.scrape_tls_insecure_skip_verify,
+                                  .what = "--scrape.tls"};
+        if (tls_conf_init(&cl.scrape_tls, &o, err, sizeof(err)) != 0) {
+            if (flags.scrape_tls_cacert[0])
+                die(1, "%s", err);
+            log_warn("main", "scrapes over https are off", LOG_STR("err", err));
+        } else {
+            cl.scrape_tls_on = true;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    cl.loop = uv_default_loop();
+    cl.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32);
+    httpc_pool_init(&cl.proxy_pool, cl.loop, CLIENT_TCP_KEEPALIVE_S);
+    httpc_pool_init(&cl.scrape_pool, cl.loop, CLIENT_TCP_KEEPALIVE_S);
+
+    if (flags.metrics_addr[0]) {
+        int rc = metrics_http_start(&mhttp, cl.loop, flags.metrics_addr, write_metrics, &cl);
+        if (rc != 0)
+            die(1, "--metrics-addr: \"%s\": cannot listen: %s", flags.metrics_addr,
+                uv_strerror(rc));
+    }
+    uv_signal_init(cl.loop, &sig_term);
+    uv_signal_init(cl.loop, &sig_int);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_timer_init(cl.loop, &shutdown_timer);
+
+    if (cl.allow.n == 0)
+        log_warn("main",
+                 "no --scrape.allow given: anyone who can scrape through the proxy can reach "
+                 "every port on this host");
+    for (size_t i = 0; i < cl.n_fqdns; i++)
+        log_info("main", "starting", LOG_STR("fqdn", cl.fqdns[i]),
+                 LOG_STR("proxy_url", flags.proxy_url), LOG_STR("version", PUSHPROX_VERSION),
+                 LOG_INT("poll_concurrency", flags.poll_concurrency));
+    if (poll_start(&cl) != 0)
+        die(1, "out of memory");
+
+    uv_run(cl.loop, UV_RUN_DEFAULT);
+    uv_walk(cl.loop, close_walk, NULL);
+    uv_run(cl.loop, UV_RUN_DEFAULT);
+    uv_loop_close(cl.loop);
+    free(cl.pollers);
+    if (cl.proxy_tls_on)
+        tls_conf_close(&cl.proxy_tls);
+    tls_conf_close(&cl.scrape_tls);
+    return 0;
+}

@@ -1,0 +1,37 @@
+/* metrics_http.h - the --metrics-addr listener: GET /metrics answers the client's metrics;
+ * anything else gets a 404. Small on purpose: a bounded number of connections, one
+ * request at a time each, keep-alive, and a read timeout. */
+#ifndef PUSHPROX_METRICS_HTTP_H
+#define PUSHPROX_METRICS_HTTP_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "buf.h"
+
+/* Most connections at once; Prometheus needs one. Past it new ones are closed. */
+#define METRICS_HTTP_MAX_CONNS 16
+/* A connection that sends nothing for this long is closed. */
+#define METRICS_HTTP_IDLE_TIMEOUT_MS 30000
+/* Largest metrics page (a few hundred lines). */
+#define METRICS_HTTP_PAGE_MAX_BYTES (1024 * 1024)
+
+typedef int (*metrics_http_write_cb)(void *ctx, struct buf *out);
+
+struct metrics_http {
+    uv_loop_t *loop;
+    uv_tcp_t tcp;
+    metrics_http_write_cb write;
+    void *ctx;
+    size_t n_conns;
+    bool listening;
+    struct metrics_http_conn *conns;
+};
+
+/* Listens on addr ("host:port", ":9369"). Returns 0, or a negative code (logged). */
+int metrics_http_start(struct metrics_http *m, uv_loop_t *loop, const char *addr,
+                       metrics_http_write_cb write, void *ctx);
+/* Stops listening and closes every connection. */
+void metrics_http_stop(struct metrics_http *m);
+
+#endif
