@@ -5,7 +5,7 @@ This is a test tool, not the product: it lets the proxy scenarios run before (an
 independently of) pushprox-client.
 
   testclient.py client --proxy-url URL --fqdn FQDN [--use-localhost]
-                       [--max-scrapes N] [--max-seconds S]
+                       [--max-scrapes N] [--max-seconds S] [--source-address IP]
       Behaves like an upstream PushProx client for one FQDN: POST /poll with the FQDN,
       parse the returned request (absolute URI, Id, X-Prometheus-Scrape-Timeout-Seconds),
       GET the target (hostname replaced by 127.0.0.1 with --use-localhost), POST /push
@@ -88,10 +88,12 @@ def error_response(scrape_id, timeout_s, text):
                               text.encode("utf-8"), scrape_id, timeout_s)
 
 
-def post(proxy, path, body, timeout):
-    """POSTs body to proxy+path; returns (status, body). timeout None: wait forever."""
+def post(proxy, path, body, timeout, source=None):
+    """POSTs body to proxy+path; returns (status, body). timeout None: wait forever.
+    source: local address to connect from (e.g. 127.0.0.5), to look like another host."""
     u = urllib.parse.urlsplit(proxy)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         conn.request("POST", u.path.rstrip("/") + path, body=body,
                      headers={"Content-Type": "text/plain"})
@@ -141,7 +143,8 @@ def run_client(args):
             log("max-seconds reached after %d scrapes" % scrapes)
             return 0
         try:
-            status, data = post(args.proxy_url, "/poll", args.fqdn.encode(), left)
+            status, data = post(args.proxy_url, "/poll", args.fqdn.encode(), left,
+                                args.source_address)
         except (OSError, http.client.HTTPException) as e:
             log("poll error: %s" % e)
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -162,7 +165,7 @@ def run_client(args):
             log("bad scrape request: %s" % e)
             continue
         try:
-            pstatus, pdata = post(args.proxy_url, "/push", push_body, 30)
+            pstatus, pdata = post(args.proxy_url, "/push", push_body, 30, args.source_address)
             log("scraped %s %s, push answered %d %r" % (method, url, pstatus, pdata[:80]))
         except (OSError, http.client.HTTPException) as e:
             log("push error: %s" % e)
@@ -202,6 +205,7 @@ def main():
     c.add_argument("--proxy-url", required=True)
     c.add_argument("--fqdn", required=True)
     c.add_argument("--use-localhost", action="store_true")
+    c.add_argument("--source-address", help="connect to the proxy from this local address")
     c.add_argument("--max-scrapes", type=int, default=1 << 30)
     c.add_argument("--max-seconds", type=float, default=600)
     r = sub.add_parser("raw")
