@@ -2,6 +2,8 @@
  * Owner: the scrape that embeds the work; no shared state. */
 #include "work.h"
 
+#include "hparse.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -53,7 +55,7 @@ int work_parse(struct work *w, const char *data, size_t len, const char **why)
         *why = "empty poll answer";
         return -EINVAL;
     }
-    enum http_parse_result r = http_parser_execute(&p, data, len, &used);
+    enum http_parse_result r = hparse_execute(&p, data, len, &used);
     if (r == HTTP_PARSE_MORE)
         r = http_parser_finish(&p);
     if (r == HTTP_PARSE_ERROR) {
