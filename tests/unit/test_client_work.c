@@ -1,0 +1,187 @@
+/* test_client_work.c - parsing a poll answer into a scrape instruction, the exporter
+ * request's header filter, the push bodies and the proxy URL. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "../../client/client.h"
+#include "../../client/push.h"
+#include "../../client/work.h"
+
+static struct work w;
+
+static void setup(void)
+{
+    work_init(&w);
+}
+static void teardown(void)
+{
+    work_close(&w);
+}
+
+static int parse(const char *s, const char **why)
+{
+    *why = NULL;
+    return work_parse(&w, s, strlen(s), why);
+}
+
+#define REQ(extra)                                                                                 \
+    "GET http://node1:9100/metrics HTTP/1.1\r\nHost: node1:9100\r\n" extra "\r\n"
+
+Test(work, poll_answer_with_id_and_timeout_is_parsed, .init = setup, .fini = teardown)
+{
+    const char *why;
+    cr_assert_eq(parse(REQ("Id: abc-123\r\nX-Prometheus-Scrape-Timeout-Seconds: 9.5\r\n"), &why), 0);
+    cr_assert_str_eq(w.id, "abc-123");
+    cr_assert_eq(w.timeout_ms, 9500);
+    cr_assert_null(w.timeout_why);
+    cr_assert_null(w.target_why);
+    cr_assert_str_eq(w.target.host, "node1");
+    cr_assert_eq(w.target.port, 9100);
+    cr_assert_str_eq(http_head_method(&w.head), "GET");
+}
+
+Test(work, id_header_name_is_case_insensitive, .init = setup, .fini = teardown)
+{
+    const char *why;
+    cr_assert_eq(parse(REQ("id: x\r\nx-prometheus-scrape-timeout-seconds: 10\r\n"), &why), 0);
+    cr_assert_str_eq(w.id, "x");
+    cr_assert_eq(w.timeout_ms, 10000);
+}
+
+Test(work, missing_timeout_is_kept_for_a_pushed_500, .init = setup, .fini = teardown)
+{
+    const char *why;
+    cr_assert_eq(parse(REQ("Id: x\r\n"), &why), 0);
+    cr_assert_eq(w.timeout_ms, -1);
+    cr_assert_not_null(w.timeout_why);
+    cr_assert(strstr(w.timeout_why, "X-Prometheus-Scrape-Timeout-Seconds") != NULL);
+}
+
+Test(work, bad_timeouts_are_flagged, .init = setup, .fini = teardown)
+{
+    const char *why;
+    const char *bad[] = {"abc", "-1", "nan", "1e400", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char req[256];
+        snprintf(req, sizeof(req), REQ("Id: x\r\nX-Prometheus-Scrape-Timeout-Seconds: %s\r\n"),
+                 bad[i]);
+        cr_assert_eq(parse(req, &why), 0);
+        cr_assert_eq(w.timeout_ms, -1, "[%s]", bad[i]);
+        cr_assert_not_null(w.timeout_why);
+    }
+}
+
+Test(work, huge_timeout_is_clamped, .init = setup, .fini = teardown)
+{
+    const char *why;
+    cr_assert_eq(parse(REQ("Id: x\r\nX-Prometheus-Scrape-Timeout-Seconds: 1e9\r\n"), &why), 0);
+    cr_assert_eq((uint64_t)w.timeout_ms, WORK_TIMEOUT_MAX_MS);
+}
+
+Test(work, answer_without_id_is_not_work, .init = setup, .fini = teardown)
+{
+    const char *why;
+    cr_assert_eq(parse(REQ("X-Prometheus-Scrape-Timeout-Seconds: 1\r\n"), &why), -EINVAL);
+    cr_assert(strstr(why, "Id") != NULL);
+}
+
+Test(work, garbage_and_truncated_answers_are_not_work, .init = setup, .fini = teardown)
+{
+    const char *why;
+    const char *bad[] = {"", "this is not a request\r\n\r\n", "<html>502 Bad Gateway</html>",
+                         "GET http://h:1/ HTTP/1.1\r\nId: x\r\n", "HTTP/1.1 200 OK\r\n\r\n",
+                         "GET http://h:1/ HTTP/1.1\r\nId: a b\r\n\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(parse(bad[i], &why), -EINVAL, "[%s] accepted", bad[i]);
+        cr_assert_not_null(why);
+    }
+}
+
+Test(work, relative_url_is_flagged_as_a_bad_target, .init = setup, .fini = teardown)
+{
+    const char *why;
+    cr_assert_eq(parse("GET /metrics HTTP/1.1\r\nHost: h\r\nId: x\r\n\r\n", &why), 0);
+    cr_assert_not_null(w.target_why);
+}
+
+Test(work, request_body_is_kept, .init = setup, .fini = teardown)
+{
+    const char *why;
+    cr_assert_eq(parse("POST http://h:1/x HTTP/1.1\r\nId: x\r\nContent-Length: 3\r\n\r\nabc", &why),
+                 0);
+    cr_assert_eq(w.head.body.len, 3);
+    cr_assert_eq(memcmp(w.head.body.base, "abc", 3), 0);
+}
+
+Test(work, hop_by_hop_headers_are_not_forwarded)
+{
+    cr_assert(work_header_is_hop("connection", 10));
+    cr_assert(work_header_is_hop("Proxy-Connection", 16));
+    cr_assert(work_header_is_hop("Transfer-Encoding", 17));
+    cr_assert(!work_header_is_hop("Accept-Encoding", 15));
+    cr_assert(!work_header_is_hop("Id", 2));
+}
+
+Test(push, error_push_is_a_500_with_id_and_remaining_time)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    cr_assert_eq(push_inner_error(&b, "abc", 1.5, "boom"), 0);
+    cr_assert_eq(buf_append(&b, "", 1), 0);
+    cr_assert(strstr(b.base, "HTTP/1.1 500 ") == b.base);
+    cr_assert(strstr(b.base, "\r\nId: abc\r\n") != NULL);
+    cr_assert(strstr(b.base, "\r\nX-Prometheus-Scrape-Timeout: 1.500000\r\n") != NULL);
+    cr_assert(strstr(b.base, "Content-Length: 4\r\n") != NULL);
+    cr_assert(strstr(b.base, "\r\n\r\nboom") != NULL);
+    buf_close(&b);
+}
+
+Test(push, exporter_head_keeps_headers_and_drops_hop_by_hop)
+{
+    struct http_parser p;
+    struct http_head h;
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.body_max_bytes = 100;
+    http_parser_begin(&p, &h);
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nConnection: keep-alive\r\n"
+                      "Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n";
+    size_t used;
+    http_parser_execute(&p, res, strlen(res), &used);
+    cr_assert(p.head_done);
+    struct buf b;
+    buf_init(&b, 4096);
+    cr_assert_eq(push_inner_head(&b, &h, "id1", 2.0, true, 42), 0);
+    cr_assert_eq(buf_append(&b, "", 1), 0);
+    cr_assert(strstr(b.base, "HTTP/1.1 200 OK\r\n") == b.base);
+    cr_assert(strstr(b.base, "Content-Encoding: gzip\r\n") != NULL);
+    cr_assert(strstr(b.base, "Content-Type: text/plain\r\n") != NULL);
+    cr_assert(strstr(b.base, "Content-Length: 42\r\n") != NULL);
+    cr_assert(strstr(b.base, "Transfer-Encoding") == NULL);
+    cr_assert(strstr(b.base, "Connection") == NULL);
+    cr_assert(strstr(b.base, "Id: id1\r\n") != NULL);
+    buf_close(&b);
+    http_head_close(&h);
+}
+
+Test(proxy_url, poll_and_push_paths_resolve_like_go)
+{
+    struct proxy_url u;
+    const char *why;
+    cr_assert_eq(client_parse_proxy_url("http://proxy:8080", &u, &why), 0);
+    cr_assert_str_eq(u.host, "proxy");
+    cr_assert_eq(u.port, 8080);
+    cr_assert_str_eq(u.poll_path, "/poll");
+    cr_assert_str_eq(u.push_path, "/push");
+    cr_assert_str_eq(u.host_header, "proxy:8080");
+    cr_assert_eq(client_parse_proxy_url("https://p.example.com/sub/", &u, &why), 0);
+    cr_assert(u.tls);
+    cr_assert_eq(u.port, 443);
+    cr_assert_str_eq(u.poll_path, "/sub/poll");
+    cr_assert_eq(client_parse_proxy_url("http://p/sub", &u, &why), 0);
+    cr_assert_eq(u.port, 80);
+    cr_assert_str_eq(u.push_path, "/push");
+    cr_assert_neq(client_parse_proxy_url("proxy:8080", &u, &why), 0);
+    cr_assert_neq(client_parse_proxy_url("http://", &u, &why), 0);
+}
