@@ -221,10 +221,11 @@ assert_starts_with() {
 }
 
 # wait_http URL [timeout_s]: poll URL with curl until it answers 2xx; fail after timeout_s
-# (default 20, scaled for sanitizer builds).
+# (default 20, scaled for sanitizer builds) of wall-clock time.
 wait_http() {
-    local url=$1 limit=$((${2:-20} * WAIT_SCALE)) i
-    for ((i = 0; i < limit * 5; i++)); do
+    local url=$1 limit=$((${2:-20} * WAIT_SCALE)) deadline
+    deadline=$((SECONDS + limit))
+    while [ "$SECONDS" -lt "$deadline" ]; do
         if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
             return 0
         fi
@@ -233,11 +234,13 @@ wait_http() {
     fail "$url did not answer 2xx within ${limit}s"
 }
 
-# wait_until TIMEOUT_S DESCRIPTION CMD...: run CMD every 0.2 s until it succeeds.
+# wait_until TIMEOUT_S DESCRIPTION CMD...: run CMD every 0.2 s until it succeeds; fail
+# after TIMEOUT_S (scaled for sanitizer builds) of wall-clock time.
 wait_until() {
-    local limit=$(($1 * WAIT_SCALE)) what=$2 i
+    local limit=$(($1 * WAIT_SCALE)) what=$2 deadline
     shift 2
-    for ((i = 0; i < limit * 5; i++)); do
+    deadline=$((SECONDS + limit))
+    while [ "$SECONDS" -lt "$deadline" ]; do
         if "$@"; then
             return 0
         fi
