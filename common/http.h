@@ -77,8 +77,7 @@ struct http_parser_cb {
 
 struct http_parser {
     llhttp_t ll;
-    llhttp_settings_t settings;
-    struct http_parser_cb cb;
+    const struct http_parser_cb *cb; /* static, shared by every parser of one kind of owner */
     void *data; /* the owner's, untouched */
     struct http_head *head; /* set with http_parser_begin() before the first byte of a message */
     size_t head_max_bytes;
@@ -101,7 +100,8 @@ enum http_parse_result {
     HTTP_PARSE_COMPLETE = 1, /* one message is complete; *used may be < len */
 };
 
-/* Sets up a parser for requests or responses. Allocates nothing; can't fail. */
+/* Sets up a parser for requests or responses. cb must outlive the parser (make it a
+ * static const). Allocates nothing; can't fail. */
 void http_parser_init(struct http_parser *p, enum http_kind kind, const struct http_parser_cb *cb,
                       void *data);
 

@@ -1,0 +1,103 @@
+/* clients.c - GET /clients, gathered from every worker's shard.
+ *
+ * Owner: the connection asking, and the JSON it gathers, belong to its worker (S). S
+ * sends CLIENTS_REQ to every worker, itself included; each answers CLIENTS_REPLY with its
+ * shard's listed FQDNs as JSON array elements; the last reply completes the response.
+ * Reading another worker's ck_ht directly would need it to defer frees; a message round
+ * costs a few microseconds per worker and keeps every shard single-threaded. */
+#include "clients.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conn.h"
+#include "log.h"
+#include "registry.h"
+#include "worker.h"
+
+/* Bound of one /clients answer: ~50 bytes per FQDN, so about two million clients. */
+#define CLIENTS_MAX_BYTES (128u * 1024 * 1024)
+
+void clients_start(struct conn *c)
+{
+    struct worker *wk = c->wk;
+
+    conn_release_head(c);
+    c->clients_json = malloc(sizeof(*c->clients_json));
+    if (!c->clients_json) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    buf_init(c->clients_json, CLIENTS_MAX_BYTES);
+    c->clients_waiting = n_workers;
+    for (uint16_t i = 0; i < n_workers; i++) {
+        struct msg *m = msg_new(MSG_CLIENTS_REQ, NULL, 0);
+        if (!m) {
+            c->clients_waiting--; /* answered without that shard rather than never */
+            continue;
+        }
+        m->ref = conn_ref(c);
+        inbox_send(wk, i, m);
+    }
+}
+
+void clients_cancel(struct conn *c)
+{
+    if (c->clients_json) {
+        buf_close(c->clients_json);
+        free(c->clients_json);
+        c->clients_json = NULL;
+    }
+}
+
+void clients_on_req(struct worker *wk, struct msg *m)
+{
+    struct buf out;
+    uint16_t to = m->from;
+
+    buf_init(&out, CLIENTS_MAX_BYTES);
+    if (registry_write_clients(wk, &out, uv_now(&wk->loop)) != 0)
+        log_warn("clients", "client list truncated", LOG_STR("limit", "CLIENTS_MAX_BYTES"));
+    m->type = MSG_CLIENTS_REPLY;
+    m->u.clients.len = out.len;
+    m->u.clients.json = buf_steal(&out);
+    inbox_send(wk, to, m);
+}
+
+void clients_on_reply(struct worker *wk, struct msg *m)
+{
+    struct conn *c = conn_lookup(wk, m->ref);
+    struct buf *json;
+
+    if (!c || c->state != CONN_WAITING || c->route != ROUTE_CLIENTS || !c->clients_json) {
+        msg_free(m);
+        return;
+    }
+    json = c->clients_json;
+    if (m->u.clients.len) {
+        if ((json->len && buf_append(json, ",", 1) != 0) ||
+            buf_append(json, m->u.clients.json, m->u.clients.len) != 0)
+            log_warn("clients", "client list truncated", LOG_STR("limit", "CLIENTS_MAX_BYTES"));
+    }
+    msg_free(m);
+    if (--c->clients_waiting > 0)
+        return;
+    /* "[]", never "null", when empty, as upstream. */
+    char head[128];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n[",
+                     json->len + 2);
+    struct buf out;
+    buf_init(&out, (size_t)n + json->len + 1);
+    if (buf_append(&out, head, (size_t)n) != 0 || (json->len && buf_append(&out, json->base, json->len) != 0) ||
+        buf_append(&out, "]", 1) != 0) {
+        buf_close(&out);
+        clients_cancel(c);
+        conn_close(c, "out of memory");
+        return;
+    }
+    clients_cancel(c);
+    uv_buf_t b = buf_as_uv(&out);
+    conn_respond(c, 200, &b, 1, buf_steal(&out), NULL);
+}

@@ -1,0 +1,57 @@
+/* config.c - the proxy's flags: parsed once by main() before any thread starts. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+struct config config;
+
+static const struct flag_def config_flags[] = {
+#define FLAG(type, field, name, def, help) FLAGS_TABLE_ROW(struct config, type, field, name, def, help)
+#include "flags.def"
+#undef FLAG
+};
+
+static const struct flags_program config_program = {
+    .name = "pushprox-proxy",
+    .summary = "Routes Prometheus scrapes to clients that poll it from behind NAT (PushProx "
+               "protocol).",
+    .version = "pushprox-proxy " PUSHPROX_VERSION " (commit " PUSHPROX_COMMIT ")",
+};
+
+/* Exits with status 2 and a message naming the flag, as flags_parse() does. */
+static void bad(const char *flag, long long v, const char *why)
+{
+    fprintf(stderr, "pushprox-proxy: --%s: \"%lld\": %s\n", flag, v, why);
+    exit(2);
+}
+
+static void check_range(const char *flag, long long v, long long lo, long long hi)
+{
+    if (v < lo || v > hi) {
+        char why[96];
+        snprintf(why, sizeof(why), "must be between %lld and %lld", lo, hi);
+        bad(flag, v, why);
+    }
+}
+
+void config_parse(int argc, char **argv)
+{
+    flags_parse(config_flags, sizeof(config_flags) / sizeof(config_flags[0]), &config,
+                &config_program, argc, argv);
+    check_range("workers", config.workers, 0, 256);
+    check_range("poll.max-per-fqdn", config.poll_max_per_fqdn, 1, 1 << 16);
+    check_range("scrape.max-queued-per-fqdn", config.scrape_max_queued_per_fqdn, 0, 1 << 20);
+    check_range("scrape.max-in-flight", config.scrape_max_in_flight, 1, 1 << 24);
+    check_range("registration.max-fqdns", config.registration_max_fqdns, 1, 1LL << 32);
+    check_range("web.max-connections", config.web_max_connections, 1, 1 << 24);
+    check_range("push.max-size", (long long)config.push_max_size, 1, 4LL << 30);
+    check_range("http.max-header-bytes", (long long)config.http_max_header_bytes, 1024,
+                16 << 20);
+    if (config.scrape_max_timeout == 0)
+        bad("scrape.max-timeout", 0, "must be more than 0");
+    if (config.scrape_default_timeout == 0)
+        bad("scrape.default-timeout", 0, "must be more than 0");
+}

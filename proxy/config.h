@@ -1,0 +1,20 @@
+/* config.h - the proxy's flags, parsed once in main() before any worker starts and
+ * read-only afterwards, so every thread may read `config` without synchronisation. */
+#ifndef PROXY_CONFIG_H
+#define PROXY_CONFIG_H
+
+#include "flags.h"
+
+struct config {
+#define FLAG(type, field, name, def, help) FLAGS_STRUCT_MEMBER(type, field, name, def, help)
+#include "flags.def"
+#undef FLAG
+};
+
+extern struct config config;
+
+/* Parses argv into `config` (exits on --help, --version and bad input) and checks the
+ * values' ranges. */
+void config_parse(int argc, char **argv);
+
+#endif

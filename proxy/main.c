@@ -1,0 +1,79 @@
+/* main.c - pushprox-proxy: parse flags, start the workers, wait for a signal, stop.
+ *
+ * Reading order for the scrape path: worker.c (threads, loops, message dispatch) ->
+ * conn.c (a connection: read, parse, route, respond) -> scrape.c (Prometheus's scrape)
+ * -> registry.c (the FQDN's owner: polls and queued scrapes) -> poll.c (the client's
+ * poll gets the work) -> push.c (the client's answer) -> back to scrape.c (relay).
+ * inbox.c carries every message between workers; msg.h lists them.
+ *
+ * Owner: main's thread owns only its signal loop; everything else belongs to workers. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "config.h"
+#include "flags.h"
+#include "log.h"
+#include "worker.h"
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    log_info("main", "shutting down", LOG_STR("signal", signum == SIGINT ? "SIGINT" : "SIGTERM"));
+    uv_stop(handle->loop);
+}
+
+static void on_close_signal(uv_handle_t *handle, void *arg)
+{
+    uv_close(handle, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    enum log_level level;
+    enum log_format format;
+    char host[256];
+    int port, rc;
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_t sigint, sigterm;
+    uint16_t n;
+
+    config_parse(argc, argv);
+    if (log_level_parse(config.log_level, &level) != 0) {
+        fprintf(stderr, "pushprox-proxy: --log.level: \"%s\": not one of debug, info, warn, error\n",
+                config.log_level);
+        return 2;
+    }
+    if (log_format_parse(config.log_format, &format) != 0) {
+        fprintf(stderr, "pushprox-proxy: --log.format: \"%s\": not one of logfmt, json\n",
+                config.log_format);
+        return 2;
+    }
+    log_setup(level, format, 2);
+    if (flags_split_hostport(config.web_listen_address, host, sizeof(host), &port) != 0) {
+        fprintf(stderr, "pushprox-proxy: --web.listen-address: \"%s\": not host:port\n",
+                config.web_listen_address);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    n = (uint16_t)(config.workers ? config.workers : uv_available_parallelism());
+    if (n > WORKER_MAX)
+        n = WORKER_MAX;
+    if ((rc = workers_start(n, host, port)) != 0)
+        return 1;
+    log_info("main", "listening", LOG_STR("address", config.web_listen_address),
+             LOG_INT("workers", n), LOG_STR("version", PUSHPROX_VERSION));
+
+    uv_signal_init(loop, &sigint);
+    uv_signal_init(loop, &sigterm);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    workers_stop();
+    uv_walk(loop, on_close_signal, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    log_info("main", "stopped");
+    return 0;
+}

@@ -1,0 +1,100 @@
+/* msg.h - the messages workers send each other.
+ *
+ * Workers share no objects. One worker names another's object by a struct ref
+ * {worker, index, generation}: the owner looks the index up and compares generations, so
+ * a ref to something closed or reused since is recognised as stale and never touches the
+ * wrong object. A message is malloc'd by its sender; on a successful send its ownership
+ * (and that of any buffer it carries) passes to the receiver, which frees it.
+ *
+ * Who sends what, on a scrape's way (S = worker with Prometheus's connection, O = owner
+ * of the FQDN's shard, W = worker with the client's poll, X = worker with the push):
+ *
+ *   W -> O  POLL_WAIT      a poll waits for work under fqdn
+ *   W -> O  POLL_GONE      that poll ended without work (closed, held too long)
+ *   O -> W  POLL_EVICT     too many polls wait for this fqdn: answer this one 408
+ *   O -> W  POLL_REFUSE    the shard is full: answer this poll 503
+ *   S -> O  SCRAPE         route this scrape (job) to a poll of fqdn
+ *   O -> S  SCRAPE_FAIL    it cannot wait (queue full): answer 503
+ *   O -> W  DELIVER        write job to this poll
+ *   W -> O  REDELIVER      the poll was gone: route job again
+ *   X -> S  PUSH           the answer to scrape ref, ready to relay
+ *   S -> X  PUSH_RESULT    whether it was taken; X answers the client
+ *   S -> *  CLIENTS_REQ    list your shard's live FQDNs for /clients
+ *   * -> S  CLIENTS_REPLY  the list, as JSON array elements
+ */
+#ifndef PROXY_MSG_H
+#define PROXY_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum msg_type {
+    MSG_POLL_WAIT,
+    MSG_POLL_GONE,
+    MSG_POLL_EVICT,
+    MSG_POLL_REFUSE,
+    MSG_SCRAPE,
+    MSG_SCRAPE_FAIL,
+    MSG_DELIVER,
+    MSG_REDELIVER,
+    MSG_PUSH,
+    MSG_PUSH_RESULT,
+    MSG_CLIENTS_REQ,
+    MSG_CLIENTS_REPLY,
+    MSG_TYPE_COUNT
+};
+
+/* Names another worker's object: a connection's current request, or a scrape slot. */
+struct ref {
+    uint16_t wk;
+    uint32_t idx;
+    uint32_t gen;
+};
+
+/* A scrape on its way to a poll. */
+struct scrape_job {
+    struct ref scrape;    /* the slot on S that waits for the answer */
+    uint64_t deadline_ms; /* uv_now() ms: every loop reads the same monotonic clock */
+    char *req;            /* the request in proxy form, the poll's response body; owned */
+    size_t req_len;
+};
+
+struct msg {
+    struct msg *next; /* for whoever holds it in a list: backlog, O's queue */
+    enum msg_type type;
+    uint16_t from;
+    struct ref ref; /* POLL_*: the poll; DELIVER: the poll; PUSH: the scrape;
+                     * PUSH_RESULT, CLIENTS_*: the connection to answer */
+    union {
+        struct scrape_job job; /* SCRAPE, DELIVER, REDELIVER */
+        struct {
+            struct ref reply; /* the pushing connection, on the sender */
+            uint64_t token;   /* the Id's random part */
+            int status;       /* the pushed response's status, for metrics */
+            char *head;      /* the response head to send Prometheus; owned */
+            size_t head_len;
+            char *body_base; /* the whole push body; owned */
+            const char *body; /* the inner response's body, inside body_base */
+            size_t body_len;
+        } push;
+        struct {
+            int status; /* PUSH_RESULT: 200 taken, else refused; SCRAPE_FAIL: 503 */
+            const char *reason; /* static text */
+        } result;
+        struct {
+            char *json; /* malloc'd, may be NULL when empty */
+            size_t len;
+        } clients;
+    } u;
+    uint16_t fqdn_len;
+    char fqdn[]; /* POLL_*, SCRAPE, REDELIVER: NUL-terminated */
+};
+
+/* Allocates a message with room for fqdn (may be NULL). Returns NULL on ENOMEM. */
+struct msg *msg_new(enum msg_type type, const char *fqdn, size_t fqdn_len);
+/* Frees a message and whatever buffers it owns. Accepts NULL. */
+void msg_free(struct msg *m);
+const char *msg_type_name(enum msg_type type);
+
+#endif

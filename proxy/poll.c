@@ -1,0 +1,181 @@
+/* poll.c - a client's long poll on the worker holding its connection (W).
+ *
+ * Owner: each worker's list of waiting polls (wk->holds_*, oldest first) and the polls in
+ * it belong to that worker. The poll's FQDN is owned by another worker's shard (O), which
+ * hears of it through POLL_WAIT and POLL_GONE and answers with DELIVER, POLL_EVICT or
+ * POLL_REFUSE, each naming the poll by ref; a ref that no longer matches a waiting poll
+ * (answered, closed, moved on) means the poll is gone, and a DELIVER for it goes back to
+ * O as REDELIVER so the scrape tries another poll. */
+#include "poll.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "registry.h"
+#include "worker.h"
+
+/* Upstream's text for a poll replaced by a newer one; clients may match on it. */
+#define POLL_EXPIRED_TEXT "Error WaitForScrapeInstruction: request is expired"
+
+const char *poll_fqdn_invalid(const char *s, size_t len)
+{
+    if (len == 0)
+        return "empty FQDN";
+    if (len > CONN_FQDN_MAX)
+        return "FQDN longer than CONN_FQDN_MAX (254) bytes";
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_'))
+            return "FQDN has a character outside [A-Za-z0-9._-]";
+    }
+    return NULL;
+}
+
+static void hold_add(struct worker *wk, struct conn *c)
+{
+    c->hold_since_ms = uv_now(&wk->loop);
+    c->hold_next = NULL;
+    c->hold_prev = wk->holds_tail;
+    if (wk->holds_tail)
+        wk->holds_tail->hold_next = c;
+    else
+        wk->holds_head = c;
+    wk->holds_tail = c;
+}
+
+static void hold_remove(struct worker *wk, struct conn *c)
+{
+    if (c->hold_prev)
+        c->hold_prev->hold_next = c->hold_next;
+    else
+        wk->holds_head = c->hold_next;
+    if (c->hold_next)
+        c->hold_next->hold_prev = c->hold_prev;
+    else
+        wk->holds_tail = c->hold_prev;
+    c->hold_prev = c->hold_next = NULL;
+}
+
+static bool is_waiting_poll(const struct conn *c)
+{
+    return c && c->state == CONN_WAITING && c->route == ROUTE_POLL;
+}
+
+/* Tells the FQDN's owner that this poll ended without work. */
+static void send_gone(struct conn *c)
+{
+    struct msg *m = msg_new(MSG_POLL_GONE, c->fqdn, c->fqdn_len);
+    if (!m)
+        return; /* the owner finds out at its next DELIVER */
+    m->ref = conn_ref(c);
+    inbox_send(c->wk, registry_owner(c->fqdn, c->fqdn_len), m);
+}
+
+void poll_start(struct conn *c)
+{
+    struct http_head *h = c->head;
+    const char *s = h->body.base ? h->body.base : "";
+    size_t len = h->body.len;
+    const char *bad;
+    struct msg *m;
+
+    /* Surrounding whitespace is trimmed, as upstream does. */
+    while (len && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
+                   s[len - 1] == '\n'))
+        len--;
+    if ((bad = poll_fqdn_invalid(s, len)) != NULL) {
+        log_warn("poll", "poll refused", LOG_STR("reason", bad),
+                 LOG_STRN("fqdn", s, len > 300 ? 300 : len));
+        conn_respond_text(c, 400, NULL, "Error polling: %s\n", bad);
+        return;
+    }
+    memcpy(c->fqdn, s, len);
+    c->fqdn[len] = '\0';
+    c->fqdn_len = (uint16_t)len;
+    if (!(m = msg_new(MSG_POLL_WAIT, c->fqdn, len))) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    m->ref = conn_ref(c);
+    conn_release_head(c);
+    hold_add(c->wk, c);
+    inbox_send(c->wk, registry_owner(c->fqdn, c->fqdn_len), m);
+    log_debug("poll", "poll waiting", LOG_STR("fqdn", c->fqdn));
+}
+
+void poll_cancel(struct conn *c)
+{
+    hold_remove(c->wk, c);
+    send_gone(c);
+}
+
+/* Work for a poll: the scrape request, in proxy form, becomes the poll's response body. */
+void poll_on_deliver(struct worker *wk, struct msg *m)
+{
+    struct conn *c = conn_lookup(wk, m->ref);
+    char head[128];
+    int n;
+
+    if (!is_waiting_poll(c)) {
+        m->type = MSG_REDELIVER;
+        inbox_send(wk, m->from, m);
+        return;
+    }
+    hold_remove(wk, c);
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 m->u.job.req_len);
+    char *own = malloc((size_t)n);
+    if (!own) {
+        m->type = MSG_REDELIVER;
+        inbox_send(wk, m->from, m);
+        conn_close(c, "out of memory");
+        return;
+    }
+    memcpy(own, head, (size_t)n);
+    uv_buf_t bufs[2] = {uv_buf_init(own, (unsigned)n),
+                        uv_buf_init(m->u.job.req, (unsigned)m->u.job.req_len)};
+    char *req = m->u.job.req;
+    m->u.job.req = NULL;
+    msg_free(m);
+    conn_respond(c, 200, bufs, 2, own, req);
+}
+
+void poll_on_evict(struct worker *wk, struct msg *m)
+{
+    struct conn *c = conn_lookup(wk, m->ref);
+
+    if (is_waiting_poll(c)) {
+        hold_remove(wk, c);
+        if (m->type == MSG_POLL_EVICT) {
+            conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
+        } else {
+            log_warn("poll", "poll refused: limit reached",
+                     LOG_STR("limit", "registration.max-fqdns"), LOG_STR("fqdn", c->fqdn));
+            conn_respond_text(c, 503, NULL, "Error polling: too many clients on this proxy\n");
+        }
+    }
+    msg_free(m);
+}
+
+void poll_expire(struct worker *wk, uint64_t now_ms)
+{
+    uint64_t hold = config.poll_max_hold;
+
+    if (!hold)
+        return;
+    while (wk->holds_head && now_ms - wk->holds_head->hold_since_ms >= hold) {
+        struct conn *c = wk->holds_head;
+        hold_remove(wk, c);
+        send_gone(c);
+        conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
+    }
+}

@@ -1,0 +1,152 @@
+/* push.c - a client's push on the worker that receives it (X).
+ *
+ * Owner: runs on X's loop and touches only X's connections. The scrape the push answers
+ * lives on the worker named in its Id (S); X parses the pushed response once, builds the
+ * head Prometheus will get, and sends both with the untouched body to S in one PUSH
+ * message. S relays it if the scrape still waits and answers PUSH_RESULT; only then does
+ * X answer the client: 200, or 500 "Error pushing: ..." as upstream does, so a stale,
+ * forged or reused Id is refused and reaches no other scrape.
+ *
+ * The body is not copied on its way: it was read into the push request's body buffer,
+ * which travels to S and is written from there. */
+#include "push.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "scrape.h"
+#include "worker.h"
+
+static const struct http_parser_cb push_inner_cb = {0};
+
+/* Headers of the pushed response that do not go to Prometheus: our routing headers
+ * and hop-by-hop ones that describe the client's connection, not ours. */
+static bool header_dropped(const char *name, size_t len)
+{
+    return http_str_ieq(name, len, "Id") ||
+           http_str_ieq(name, len, "X-Prometheus-Scrape-Timeout-Seconds") ||
+           http_str_ieq(name, len, "Connection") || http_str_ieq(name, len, "Keep-Alive") ||
+           http_str_ieq(name, len, "Proxy-Connection");
+}
+
+/* The head Prometheus gets: the pushed status and headers, less the dropped ones, with a
+ * Content-Length when the pushed response ended with the push body instead. */
+static int write_relay_head(struct buf *out, const struct http_head *h, size_t body_len)
+{
+    int rc = h->reason_len
+                 ? buf_printf(out, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason_len,
+                              http_head_str(h, h->reason_off))
+                 : http_write_status_line(out, h->status);
+
+    for (uint32_t i = 0; rc == 0 && i < h->n_headers; i++) {
+        const struct http_header *hd = &h->headers[i];
+        const char *name = http_head_str(h, hd->name_off);
+        if (!header_dropped(name, hd->name_len))
+            rc = buf_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, name, (int)hd->value_len,
+                            http_head_str(h, hd->value_off));
+    }
+    if (rc == 0 && h->content_length < 0 && !h->chunked)
+        rc = buf_printf(out, "Content-Length: %zu\r\n", body_len);
+    return rc ? rc : buf_append(out, "\r\n", 2);
+}
+
+static void push_refuse(struct conn *c, int status, const char *why)
+{
+    log_info("push", "push refused", LOG_INT("status", status), LOG_STR("reason", why));
+    conn_respond_text(c, status, NULL, "Error pushing: %s\n", why);
+}
+
+void push_start(struct conn *c)
+{
+    struct worker *wk = c->wk;
+    struct buf *body = &c->head->body;
+    struct http_head *ih = conn_head_get(wk);
+    struct http_parser ip;
+    struct buf relay;
+    struct msg *m = NULL;
+    const char *id, *why = NULL;
+    size_t id_len, used = 0, body_off, body_len;
+    struct ref ref;
+    uint64_t token;
+    enum http_parse_result r;
+
+    buf_init(&relay, config.http_max_header_bytes + 256);
+    if (!ih) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    http_parser_init(&ip, HTTP_KIND_RESPONSE, &push_inner_cb, NULL);
+    ip.head_max_bytes = config.http_max_header_bytes;
+    http_parser_begin(&ip, ih);
+    ip.body_mode = HTTP_BODY_STREAM; /* only offsets are needed: the body stays in place */
+    ip.body_max_bytes = config.push_max_size;
+    r = http_parser_execute(&ip, body->base ? body->base : "", body->len, &used);
+    if (r == HTTP_PARSE_MORE)
+        r = http_parser_finish(&ip); /* a body that ends with the push */
+    else if (r == HTTP_PARSE_COMPLETE)
+        body->len = used; /* anything after the pushed response is not part of it */
+    if (r != HTTP_PARSE_COMPLETE) {
+        why = ip.error_msg ? ip.error_msg : "empty push";
+        goto refuse;
+    }
+    if (!(id = http_head_get(ih, "Id", &id_len))) {
+        why = "pushed response has no Id header";
+        goto refuse;
+    }
+    if (scrape_id_parse(id, id_len, &ref, &token) != 0 || ref.wk >= n_workers) {
+        why = "unknown or expired scrape Id (the scrape timed out, was answered, or never "
+              "existed)";
+        goto refuse;
+    }
+    body_off = ih->head_bytes;
+    body_len = body->len - body_off;
+    if (write_relay_head(&relay, ih, body_len) != 0) {
+        why = "pushed response head too large";
+        goto refuse;
+    }
+    if (!(m = msg_new(MSG_PUSH, NULL, 0))) {
+        why = "out of memory";
+        goto refuse;
+    }
+    m->ref = ref;
+    m->u.push.reply = conn_ref(c);
+    m->u.push.token = token;
+    m->u.push.status = ih->status;
+    m->u.push.head_len = relay.len;
+    m->u.push.head = buf_steal(&relay);
+    m->u.push.body_len = body_len;
+    m->u.push.body_base = buf_steal(body);
+    m->u.push.body = m->u.push.body_base + body_off;
+    conn_head_put(wk, ih);
+    conn_release_head(c);
+    if (inbox_send(wk, ref.wk, m) != 0) {
+        msg_free(m);
+        log_warn("push", "push refused: inbox full", LOG_STR("limit", "INBOX_RING_SIZE"));
+        conn_respond_text(c, 503, NULL, "Error pushing: proxy overloaded\n");
+    }
+    return;
+refuse:
+    conn_head_put(wk, ih);
+    buf_close(&relay);
+    push_refuse(c, 500, why);
+}
+
+void push_on_result(struct worker *wk, struct msg *m)
+{
+    struct conn *c = conn_lookup(wk, m->ref);
+
+    if (c && c->state == CONN_WAITING && c->route == ROUTE_PUSH) {
+        if (m->u.result.status == 200) {
+            static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+            uv_buf_t b = uv_buf_init((char *)ok, sizeof(ok) - 1);
+            conn_respond(c, 200, &b, 1, NULL, NULL);
+        } else {
+            push_refuse(c, m->u.result.status, m->u.result.reason);
+        }
+    }
+    msg_free(m);
+}

@@ -1,0 +1,372 @@
+/* registry.c - one worker's shard of the client table (see registry.h).
+ *
+ * Owner: the shard's worker is its only reader and writer; the ck_ht is used in its
+ * single-writer mode with no concurrent reader, so a removed record is freed at once.
+ * Every other worker reaches a record only by sending a message to this one.
+ *
+ * A record holds, for one FQDN:
+ *   - the polls waiting for it, as refs, oldest first; work goes to the newest (the one
+ *     most likely to sit on a live connection), and past --poll.max-per-fqdn the oldest
+ *     is answered 408, as upstream answers the poll a newer one replaces;
+ *   - the scrapes waiting for a poll (the SCRAPE messages themselves), oldest first, at
+ *     most --scrape.max-queued-per-fqdn;
+ *   - when a poll last began or ended, for /clients and --registration.timeout.
+ * A record with nothing waiting that /clients would no longer list is swept. */
+#include "registry.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+/* ck_ht's first size; it grows by doubling. */
+#define REGISTRY_INITIAL_SIZE 1024
+/* Removals after which the sweep compacts the table's tombstones. */
+#define REGISTRY_GC_AFTER 4096
+
+struct record {
+    struct record *next_dead; /* sweep's list of records to remove */
+    uint64_t last_seen_ms;    /* 0: never polled (created by a scrape) */
+    struct ref *polls;        /* oldest first */
+    uint32_t n_polls, cap_polls;
+    struct msg *q_head, *q_tail;
+    uint32_t n_queued;
+    uint16_t fqdn_len;
+    char fqdn[];
+};
+
+static void *ht_malloc(size_t n)
+{
+    return malloc(n);
+}
+
+static void *ht_realloc(void *p, size_t old, size_t n, bool defer)
+{
+    return realloc(p, n);
+}
+
+static void ht_free(void *p, size_t n, bool defer)
+{
+    free(p); /* no concurrent readers: nothing to defer */
+}
+
+static struct ck_malloc ht_allocator = {.malloc = ht_malloc, .realloc = ht_realloc,
+                                        .free = ht_free};
+
+int registry_init(struct registry *r)
+{
+    uint64_t seed;
+
+    memset(r, 0, sizeof(*r));
+    arc4random_buf(&seed, sizeof(seed));
+    if (!ck_ht_init(&r->ht, CK_HT_MODE_BYTESTRING, NULL, &ht_allocator, REGISTRY_INITIAL_SIZE,
+                    seed))
+        return UV_ENOMEM;
+    return 0;
+}
+
+static void record_free(struct record *rec)
+{
+    struct msg *m = rec->q_head;
+    while (m) {
+        struct msg *next = m->next;
+        msg_free(m);
+        m = next;
+    }
+    free(rec->polls);
+    free(rec);
+}
+
+void registry_close(struct registry *r)
+{
+    ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+    ck_ht_entry_t *e;
+
+    if (!r->ht.map)
+        return;
+    while (ck_ht_next(&r->ht, &it, &e))
+        record_free(ck_ht_entry_value(e));
+    ck_ht_destroy(&r->ht);
+    memset(r, 0, sizeof(*r));
+}
+
+/* FNV-1a: cheap, and good enough to spread FQDNs over a few workers. */
+uint16_t registry_owner(const char *fqdn, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)fqdn[i]) * 1099511628211ULL;
+    return (uint16_t)(h % n_workers);
+}
+
+static struct record *record_find(struct registry *r, const char *fqdn, size_t len)
+{
+    ck_ht_entry_t e;
+    ck_ht_hash_t h;
+
+    ck_ht_hash(&h, &r->ht, fqdn, (uint16_t)len);
+    ck_ht_entry_key_set(&e, fqdn, (uint16_t)len);
+    return ck_ht_get_spmc(&r->ht, h, &e) ? ck_ht_entry_value(&e) : NULL;
+}
+
+/* The record for fqdn, made if need be; NULL past --registration.max-fqdns. */
+static struct record *record_get(struct worker *wk, const char *fqdn, size_t len)
+{
+    struct registry *r = &wk->reg;
+    struct record *rec = record_find(r, fqdn, len);
+    ck_ht_entry_t e;
+    ck_ht_hash_t h;
+
+    if (rec)
+        return rec;
+    if (r->n_records >= (uint64_t)config.registration_max_fqdns) {
+        stats_limit(&wk->stats, LIMIT_REGISTRATION_MAX_FQDNS);
+        log_warn("registry", "new FQDN refused: limit reached",
+                 LOG_STR("limit", "registration.max-fqdns"),
+                 LOG_INT("max", config.registration_max_fqdns), LOG_STRN("fqdn", fqdn, len));
+        return NULL;
+    }
+    if (!(rec = calloc(1, sizeof(*rec) + len + 1)))
+        return NULL;
+    memcpy(rec->fqdn, fqdn, len);
+    rec->fqdn_len = (uint16_t)len;
+    ck_ht_hash(&h, &r->ht, rec->fqdn, (uint16_t)len);
+    ck_ht_entry_set(&e, h, rec->fqdn, (uint16_t)len, rec);
+    if (!ck_ht_put_spmc(&r->ht, h, &e)) {
+        free(rec);
+        return NULL;
+    }
+    r->n_records++;
+    return rec;
+}
+
+static void record_remove(struct registry *r, struct record *rec)
+{
+    ck_ht_entry_t e;
+    ck_ht_hash_t h;
+
+    ck_ht_hash(&h, &r->ht, rec->fqdn, rec->fqdn_len);
+    ck_ht_entry_key_set(&e, rec->fqdn, rec->fqdn_len);
+    ck_ht_remove_spmc(&r->ht, h, &e);
+    r->n_records--;
+    r->n_removed++;
+    record_free(rec);
+}
+
+static bool ref_eq(struct ref a, struct ref b)
+{
+    return a.wk == b.wk && a.idx == b.idx && a.gen == b.gen;
+}
+
+static void polls_remove_at(struct worker *wk, struct record *rec, uint32_t i)
+{
+    memmove(&rec->polls[i], &rec->polls[i + 1], (rec->n_polls - i - 1) * sizeof(*rec->polls));
+    rec->n_polls--;
+    metrics_add(&wk->stats.polls_waiting, (uint64_t)-1); /* a gauge: wraps back */
+}
+
+/* The oldest queued scrape whose deadline has not passed; expired ones are dropped (their
+ * worker has already answered Prometheus). */
+static struct msg *queue_pop_live(struct worker *wk, struct record *rec, uint64_t now)
+{
+    struct msg *m;
+
+    while ((m = rec->q_head) != NULL) {
+        rec->q_head = m->next;
+        if (!rec->q_head)
+            rec->q_tail = NULL;
+        rec->n_queued--;
+        m->next = NULL;
+        if (m->u.job.deadline_ms > now)
+            return m;
+        msg_free(m);
+    }
+    return NULL;
+}
+
+/* Hands a scrape job to a poll: the job's message becomes the DELIVER. */
+static void deliver(struct worker *wk, struct msg *job, struct ref poll)
+{
+    job->type = MSG_DELIVER;
+    job->ref = poll;
+    inbox_send(wk, poll.wk, job);
+}
+
+static void scrape_fail(struct worker *wk, struct msg *m, int status, const char *reason)
+{
+    uint16_t to = m->u.job.scrape.wk;
+
+    m->ref = m->u.job.scrape;
+    free(m->u.job.req);
+    m->type = MSG_SCRAPE_FAIL;
+    m->u.result.status = status;
+    m->u.result.reason = reason;
+    inbox_send(wk, to, m);
+}
+
+void registry_on_poll_wait(struct worker *wk, struct msg *m)
+{
+    uint64_t now = uv_now(&wk->loop);
+    struct record *rec = record_get(wk, m->fqdn, m->fqdn_len);
+    struct msg *job;
+
+    if (!rec) {
+        m->type = MSG_POLL_REFUSE;
+        inbox_send(wk, m->from, m);
+        return;
+    }
+    rec->last_seen_ms = now;
+    if ((job = queue_pop_live(wk, rec, now)) != NULL) {
+        deliver(wk, job, m->ref);
+        msg_free(m);
+        return;
+    }
+    if (rec->n_polls == rec->cap_polls) {
+        uint32_t cap = rec->cap_polls ? rec->cap_polls * 2 : 1;
+        struct ref *p = realloc(rec->polls, cap * sizeof(*p));
+        if (!p) {
+            m->type = MSG_POLL_REFUSE;
+            inbox_send(wk, m->from, m);
+            return;
+        }
+        rec->polls = p;
+        rec->cap_polls = cap;
+    }
+    rec->polls[rec->n_polls++] = m->ref;
+    metrics_inc(&wk->stats.polls_waiting);
+    if (rec->n_polls > (uint32_t)config.poll_max_per_fqdn) {
+        /* The message goes back as the eviction of the oldest poll. */
+        stats_limit(&wk->stats, LIMIT_POLL_MAX_PER_FQDN);
+        m->type = MSG_POLL_EVICT;
+        m->ref = rec->polls[0];
+        polls_remove_at(wk, rec, 0);
+        inbox_send(wk, m->ref.wk, m);
+        return;
+    }
+    msg_free(m);
+}
+
+void registry_on_poll_gone(struct worker *wk, struct msg *m)
+{
+    struct record *rec = record_find(&wk->reg, m->fqdn, m->fqdn_len);
+
+    if (rec) {
+        rec->last_seen_ms = uv_now(&wk->loop);
+        for (uint32_t i = 0; i < rec->n_polls; i++) {
+            if (ref_eq(rec->polls[i], m->ref)) {
+                polls_remove_at(wk, rec, i);
+                break;
+            }
+        }
+    }
+    msg_free(m);
+}
+
+/* SCRAPE (new) and REDELIVER (its poll was gone): give it to the newest poll, or queue it. */
+void registry_on_scrape(struct worker *wk, struct msg *m)
+{
+    uint64_t now = uv_now(&wk->loop);
+    struct record *rec;
+
+    if (m->u.job.deadline_ms <= now) {
+        msg_free(m); /* its worker has answered Prometheus already */
+        return;
+    }
+    if (!(rec = record_get(wk, m->fqdn, m->fqdn_len))) {
+        scrape_fail(wk, m, 503, "too many FQDNs on this proxy (--registration.max-fqdns)");
+        return;
+    }
+    if (rec->n_polls > 0) {
+        struct ref poll = rec->polls[rec->n_polls - 1];
+        polls_remove_at(wk, rec, rec->n_polls - 1);
+        deliver(wk, m, poll);
+        return;
+    }
+    if (rec->n_queued >= (uint32_t)config.scrape_max_queued_per_fqdn) {
+        stats_limit(&wk->stats, LIMIT_SCRAPE_MAX_QUEUED);
+        log_warn("registry", "scrape refused: limit reached",
+                 LOG_STR("limit", "scrape.max-queued-per-fqdn"),
+                 LOG_INT("max", config.scrape_max_queued_per_fqdn), LOG_STR("fqdn", rec->fqdn));
+        scrape_fail(wk, m, 503,
+                    "too many scrapes waiting for this client (--scrape.max-queued-per-fqdn)");
+        return;
+    }
+    m->next = NULL;
+    if (rec->q_tail)
+        rec->q_tail->next = m;
+    else
+        rec->q_head = m;
+    rec->q_tail = m;
+    rec->n_queued++;
+}
+
+static bool record_listed(const struct record *rec, uint64_t now)
+{
+    return rec->n_polls > 0 ||
+           (rec->last_seen_ms && now - rec->last_seen_ms < config.registration_timeout);
+}
+
+void registry_sweep(struct worker *wk, uint64_t now_ms)
+{
+    struct registry *r = &wk->reg;
+    ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+    ck_ht_entry_t *e;
+    struct record *dead = NULL;
+    uint64_t listed = 0;
+
+    while (ck_ht_next(&r->ht, &it, &e)) {
+        struct record *rec = ck_ht_entry_value(e);
+        /* Drop queued scrapes whose deadline passed. */
+        struct msg **pp = &rec->q_head, *last = NULL;
+        while (*pp) {
+            struct msg *m = *pp;
+            if (m->u.job.deadline_ms <= now_ms) {
+                *pp = m->next;
+                rec->n_queued--;
+                msg_free(m);
+            } else {
+                last = m;
+                pp = &m->next;
+            }
+        }
+        rec->q_tail = last;
+        if (record_listed(rec, now_ms))
+            listed++;
+        else if (rec->n_queued == 0) {
+            rec->next_dead = dead;
+            dead = rec;
+        }
+    }
+    while (dead) {
+        struct record *next = dead->next_dead;
+        record_remove(r, dead);
+        dead = next;
+    }
+    if (r->n_removed >= REGISTRY_GC_AFTER) {
+        ck_ht_gc(&r->ht, 0, 0);
+        r->n_removed = 0;
+    }
+    metrics_set(&wk->stats.clients, listed);
+    metrics_set(&wk->stats.fqdns, r->n_records);
+}
+
+int registry_write_clients(struct worker *wk, struct buf *out, uint64_t now_ms)
+{
+    ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+    ck_ht_entry_t *e;
+    int rc = 0;
+
+    while (rc == 0 && ck_ht_next(&wk->reg.ht, &it, &e)) {
+        struct record *rec = ck_ht_entry_value(e);
+        if (!record_listed(rec, now_ms))
+            continue;
+        /* FQDNs hold only [A-Za-z0-9._-]: nothing to escape. */
+        rc = buf_printf(out, "%s{\"targets\":[\"%s\"],\"labels\":{}}", out->len ? "," : "",
+                        rec->fqdn);
+    }
+    return rc;
+}
