@@ -114,7 +114,9 @@ enum http_parse_result http_parser_execute(struct http_parser *p, const char *da
             fail(p, 400, "protocol upgrade and CONNECT are not supported");
             return HTTP_PARSE_ERROR;
         }
-        if (e != HPE_USER || !p->error_status)
+        /* Our callbacks set error_status before failing; llhttp reports those as HPE_USER
+         * or HPE_CB_*, and anything else is a defect of the input. */
+        if (!p->error_status)
             fail(p, 400,
                  llhttp_get_error_reason(&p->ll) ? llhttp_get_error_reason(&p->ll)
                                                  : llhttp_errno_name(e));
