@@ -107,6 +107,11 @@ $(BUILD)/pushprox-bench: $(call obj,bench/main.c) $(BENCH_LIB) $(COMMON_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# A module's tests include its headers by name.
+$(BUILD)/obj/tests/unit/test_proxy_%.o: CPPFLAGS += -Iproxy
+$(BUILD)/obj/tests/unit/test_client_%.o: CPPFLAGS += -Iclient
+$(BUILD)/obj/tests/unit/test_bench_%.o: CPPFLAGS += -Ibench
+
 test_lib = $(if $(findstring test_proxy_,$(1)),$(PROXY_LIB),$(if $(findstring test_client_,$(1)),$(CLIENT_LIB),$(if $(findstring test_bench_,$(1)),$(BENCH_LIB))))
 .SECONDEXPANSION:
 $(BUILD)/tests/%: $$(call obj,tests/unit/%.c) $$(call test_lib,%) $(COMMON_LIB)

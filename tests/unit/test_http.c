@@ -1,0 +1,232 @@
+/* test_http.c - the llhttp wrapper: heads, bodies, limits, pipelining, responses. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "http.h"
+
+static struct http_parser p;
+static struct http_head h;
+
+static void setup_req(void)
+{
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_REQUEST, NULL, NULL);
+    p.body_max_bytes = 1 << 20;
+    http_parser_begin(&p, &h);
+}
+
+static void setup_res(void)
+{
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.body_max_bytes = 1 << 20;
+    http_parser_begin(&p, &h);
+}
+
+static void teardown(void)
+{
+    http_head_close(&h);
+}
+
+static enum http_parse_result feed(const char *s, size_t *used)
+{
+    size_t u;
+    enum http_parse_result r = http_parser_execute(&p, s, strlen(s), used ? used : &u);
+    return r;
+}
+
+static const char *header(const char *name)
+{
+    static char out[256];
+    size_t len;
+    const char *v = http_head_get(&h, name, &len);
+    if (!v)
+        return NULL;
+    snprintf(out, sizeof(out), "%.*s", (int)len, v);
+    return out;
+}
+
+Test(http, absolute_uri_request_without_body_completes_at_end_of_data, .init = setup_req,
+     .fini = teardown)
+{
+    const char *req = "GET http://node1.example.com:9100/metrics?x=1 HTTP/1.1\r\n"
+                      "Host: node1.example.com:9100\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
+    size_t used;
+    cr_assert_eq(feed(req, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(used, strlen(req));
+    cr_assert_eq(h.head_bytes, strlen(req));
+    cr_assert_str_eq(http_head_method(&h), "GET");
+    cr_assert_eq(h.url_len, strlen("http://node1.example.com:9100/metrics?x=1"));
+    cr_assert_eq(memcmp(http_head_str(&h, h.url_off), "http://node1", 12), 0);
+    cr_assert_str_eq(header("x-prometheus-scrape-timeout-seconds"), "10");
+    cr_assert(h.keep_alive);
+}
+
+Test(http, request_split_byte_by_byte_gives_same_head, .init = setup_req, .fini = teardown)
+{
+    const char *req = "POST /poll HTTP/1.1\r\nHost: p\r\nContent-Length: 10\r\n\r\nnode1.test";
+    enum http_parse_result r = HTTP_PARSE_MORE;
+    size_t used;
+    for (size_t i = 0; i < strlen(req); i++) {
+        r = http_parser_execute(&p, req + i, 1, &used);
+        cr_assert_eq(used, 1);
+        if (i + 1 < strlen(req))
+            cr_assert_eq(r, HTTP_PARSE_MORE, "completed early at byte %zu", i);
+    }
+    cr_assert_eq(r, HTTP_PARSE_COMPLETE);
+    cr_assert_eq(h.body.len, 10);
+    cr_assert_eq(memcmp(h.body.base, "node1.test", 10), 0);
+    cr_assert_str_eq(header("Host"), "p");
+}
+
+Test(http, pipelined_requests_stop_at_each_message_boundary, .init = setup_req, .fini = teardown)
+{
+    const char *two = "GET /clients HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\nHost: b\r\n\r\n";
+    size_t used;
+    cr_assert_eq(feed(two, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(used, strlen("GET /clients HTTP/1.1\r\nHost: a\r\n\r\n"));
+    cr_assert_eq(memcmp(http_head_str(&h, h.url_off), "/clients", 8), 0);
+    http_parser_begin(&p, &h);
+    size_t used2;
+    cr_assert_eq(http_parser_execute(&p, two + used, strlen(two) - used, &used2),
+                 HTTP_PARSE_COMPLETE);
+    cr_assert_eq(used + used2, strlen(two));
+    cr_assert_eq(memcmp(http_head_str(&h, h.url_off), "/metrics", 8), 0);
+    cr_assert_str_eq(header("host"), "b");
+}
+
+Test(http, chunked_body_is_collected_decoded, .init = setup_req, .fini = teardown)
+{
+    const char *req = "POST /push HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    cr_assert_eq(feed(req, NULL), HTTP_PARSE_COMPLETE);
+    cr_assert(h.chunked);
+    cr_assert_eq(h.body.len, 11);
+    cr_assert_eq(memcmp(h.body.base, "hello world", 11), 0);
+}
+
+Test(http, body_over_limit_by_content_length_is_413, .init = setup_req, .fini = teardown)
+{
+    p.body_max_bytes = 4;
+    cr_assert_eq(feed("POST /push HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", NULL),
+                 HTTP_PARSE_ERROR);
+    cr_assert_eq(p.error_status, 413);
+}
+
+Test(http, chunked_body_over_limit_is_413, .init = setup_req, .fini = teardown)
+{
+    p.body_max_bytes = 4;
+    cr_assert_eq(feed("POST /push HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                      NULL),
+                 HTTP_PARSE_ERROR);
+    cr_assert_eq(p.error_status, 413);
+}
+
+Test(http, too_many_headers_is_431, .init = setup_req, .fini = teardown)
+{
+    char req[8192] = "GET /metrics HTTP/1.1\r\n";
+    for (int i = 0; i <= HTTP_MAX_HEADERS; i++)
+        snprintf(req + strlen(req), sizeof(req) - strlen(req), "X-H%d: v\r\n", i);
+    strcat(req, "\r\n");
+    cr_assert_eq(feed(req, NULL), HTTP_PARSE_ERROR);
+    cr_assert_eq(p.error_status, 431);
+}
+
+Test(http, head_over_limit_is_431, .init = setup_req, .fini = teardown)
+{
+    static char req[8192];
+    p.head_max_bytes = 1024;
+    http_parser_begin(&p, &h);
+    strcpy(req, "GET /metrics HTTP/1.1\r\nX-Big: ");
+    memset(req + strlen(req), 'a', 2000);
+    strcat(req, "\r\n\r\n");
+    cr_assert_eq(feed(req, NULL), HTTP_PARSE_ERROR);
+    cr_assert_eq(p.error_status, 431);
+}
+
+Test(http, url_over_limit_is_414, .init = setup_req, .fini = teardown)
+{
+    static char req[HTTP_URL_MAX_BYTES + 100];
+    strcpy(req, "GET /");
+    memset(req + 5, 'a', HTTP_URL_MAX_BYTES);
+    strcpy(req + 5 + HTTP_URL_MAX_BYTES, " HTTP/1.1\r\n\r\n");
+    cr_assert_eq(feed(req, NULL), HTTP_PARSE_ERROR);
+    cr_assert_eq(p.error_status, 414);
+}
+
+Test(http, garbage_is_400_and_parser_stays_failed, .init = setup_req, .fini = teardown)
+{
+    cr_assert_eq(feed("\x01\x02 not http\r\n\r\n", NULL), HTTP_PARSE_ERROR);
+    cr_assert_eq(p.error_status, 400);
+    cr_assert_not_null(p.error_msg);
+    cr_assert_eq(feed("GET / HTTP/1.1\r\n\r\n", NULL), HTTP_PARSE_ERROR);
+}
+
+Test(http, connection_close_request_is_not_keep_alive, .init = setup_req, .fini = teardown)
+{
+    cr_assert_eq(feed("GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", NULL),
+                 HTTP_PARSE_COMPLETE);
+    cr_assert_not(h.keep_alive);
+}
+
+Test(http, response_with_length_reports_head_bytes_and_status, .init = setup_res, .fini = teardown)
+{
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nId: a.b\r\n\r\nabcEXTRA";
+    size_t used;
+    cr_assert_eq(feed(res, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(h.status, 200);
+    cr_assert_eq(h.content_length, 3);
+    cr_assert_eq(h.head_bytes, strlen(res) - strlen("abcEXTRA"));
+    cr_assert_eq(used, strlen(res) - strlen("EXTRA"));
+    cr_assert_str_eq(header("id"), "a.b");
+    cr_assert_eq(h.reason_len, 2);
+}
+
+Test(http, response_without_length_ends_at_finish, .init = setup_res, .fini = teardown)
+{
+    const char *res = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until eof";
+    cr_assert_eq(feed(res, NULL), HTTP_PARSE_MORE);
+    cr_assert_eq(http_parser_finish(&p), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(h.body.len, strlen("body until eof"));
+}
+
+Test(http, truncated_response_fails_at_finish, .init = setup_res, .fini = teardown)
+{
+    cr_assert_eq(feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", NULL), HTTP_PARSE_MORE);
+    cr_assert_eq(http_parser_finish(&p), HTTP_PARSE_ERROR);
+}
+
+static size_t streamed;
+static int count_body(struct http_parser *sp, const char *at, size_t len)
+{
+    streamed += len;
+    return 0;
+}
+static const struct http_parser_cb stream_cb = {.on_body = count_body};
+
+Test(http, stream_mode_hands_body_to_callback_without_collecting, .fini = teardown)
+{
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, &stream_cb, NULL);
+    p.body_max_bytes = 100;
+    http_parser_begin(&p, &h);
+    p.body_mode = HTTP_BODY_STREAM;
+    streamed = 0;
+    cr_assert_eq(feed("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n1234567", NULL),
+                 HTTP_PARSE_COMPLETE);
+    cr_assert_eq(streamed, 7);
+    cr_assert_eq(h.body.len, 0);
+    cr_assert_eq(h.body_bytes, 7);
+}
+
+Test(http, write_simple_makes_a_complete_response)
+{
+    struct buf out;
+    buf_init(&out, 4096);
+    cr_assert_eq(http_write_simple(&out, 404, NULL, "nope\n", 5), 0);
+    cr_assert_eq(memcmp(out.base, "HTTP/1.1 404 Not Found\r\n", 24), 0);
+    cr_assert_not_null(memmem(out.base, out.len, "Content-Length: 5\r\n", 19));
+    cr_assert_eq(memcmp(out.base + out.len - 9, "\r\n\r\nnope\n", 9), 0);
+    cr_assert_str_eq(http_reason(799), "Unknown");
+    buf_close(&out);
+}

@@ -1,0 +1,267 @@
+/* test_proxy_registry.c - the routing table: one shard's polls, queued scrapes and
+ * /clients, driven by the messages other workers would send, with the answers read back
+ * from the inboxes they go to. Two workers exist; worker 0 owns the FQDNs used here. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "registry.h"
+#include "worker.h"
+
+static char fqdn[32];
+
+static void setup(void)
+{
+    memset(&config, 0, sizeof(config));
+    config.poll_max_per_fqdn = 2;
+    config.scrape_max_queued_per_fqdn = 2;
+    config.registration_max_fqdns = 3;
+    config.registration_timeout = 5000;
+    n_workers = 2;
+    workers = calloc(n_workers, sizeof(*workers));
+    for (uint16_t i = 0; i < n_workers; i++) {
+        workers[i].id = i;
+        stats_init(&workers[i].stats);
+        cr_assert_eq(uv_loop_init(&workers[i].loop), 0);
+        cr_assert_eq(inbox_init(&workers[i]), 0);
+        cr_assert_eq(registry_init(&workers[i].reg), 0);
+    }
+    /* An FQDN whose shard is worker 0. */
+    for (int i = 0;; i++) {
+        snprintf(fqdn, sizeof(fqdn), "host%d.test", i);
+        if (registry_owner(fqdn, strlen(fqdn)) == 0)
+            break;
+    }
+}
+
+static void teardown(void)
+{
+    for (uint16_t i = 0; i < n_workers; i++) {
+        inbox_close(&workers[i]);
+        uv_run(&workers[i].loop, UV_RUN_NOWAIT);
+        inbox_drain_free(&workers[i]);
+        registry_close(&workers[i].reg);
+        uv_loop_close(&workers[i].loop);
+    }
+    free(workers);
+    workers = NULL;
+    n_workers = 0;
+}
+
+/* The next message worker 0 sent to worker `to`, or NULL. */
+static struct msg *take(uint16_t to)
+{
+    struct inbox *in0 = &workers[0].inbox;
+    struct msg *m;
+    void *p;
+
+    if (to == 0) {
+        if (!(m = in0->local_head))
+            return NULL;
+        in0->local_head = m->next;
+        if (!in0->local_head)
+            in0->local_tail = NULL;
+        return m;
+    }
+    struct inbox_ring *r = &workers[to].inbox.from[0];
+    return ck_ring_dequeue_spsc(&r->ring, r->slots, &p) ? p : NULL;
+}
+
+static struct msg *poll_wait(uint16_t from_wk, uint32_t conn, const char *name)
+{
+    struct msg *m = msg_new(MSG_POLL_WAIT, name, strlen(name));
+    m->from = from_wk;
+    m->ref = (struct ref){.wk = from_wk, .idx = conn, .gen = 7};
+    return m;
+}
+
+static struct msg *scrape(uint32_t slot, uint64_t deadline, const char *name)
+{
+    struct msg *m = msg_new(MSG_SCRAPE, name, strlen(name));
+    m->from = 1;
+    m->u.job.scrape = (struct ref){.wk = 1, .idx = slot, .gen = 1};
+    m->u.job.deadline_ms = deadline;
+    m->u.job.req = strdup("GET http://x/ HTTP/1.1\r\n\r\n");
+    m->u.job.req_len = strlen(m->u.job.req);
+    return m;
+}
+
+static uint64_t now(void)
+{
+    return uv_now(&workers[0].loop);
+}
+
+TestSuite(proxy_registry, .init = setup, .fini = teardown);
+
+Test(proxy_registry, scrape_goes_to_the_waiting_poll)
+{
+    struct worker *wk = &workers[0];
+    registry_on_poll_wait(wk, poll_wait(1, 42, fqdn));
+    cr_assert_null(take(1), "a poll alone sends nothing");
+    registry_on_scrape(wk, scrape(5, now() + 10000, fqdn));
+    struct msg *d = take(1);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->type, MSG_DELIVER);
+    cr_assert_eq(d->ref.idx, 42);
+    cr_assert_eq(d->ref.gen, 7);
+    cr_assert_eq(d->u.job.scrape.idx, 5);
+    msg_free(d);
+    cr_assert_eq(metrics_get(&wk->stats.polls_waiting), 0);
+}
+
+Test(proxy_registry, scrape_without_poll_waits_for_the_next_poll)
+{
+    struct worker *wk = &workers[0];
+    registry_on_scrape(wk, scrape(9, now() + 10000, fqdn));
+    cr_assert_null(take(1));
+    registry_on_poll_wait(wk, poll_wait(1, 3, fqdn));
+    struct msg *d = take(1);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->type, MSG_DELIVER);
+    cr_assert_eq(d->ref.idx, 3);
+    cr_assert_eq(d->u.job.scrape.idx, 9);
+    msg_free(d);
+}
+
+Test(proxy_registry, newest_poll_gets_the_work)
+{
+    struct worker *wk = &workers[0];
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    registry_on_poll_wait(wk, poll_wait(1, 2, fqdn));
+    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    struct msg *d = take(1);
+    cr_assert_eq(d->type, MSG_DELIVER);
+    cr_assert_eq(d->ref.idx, 2);
+    msg_free(d);
+}
+
+Test(proxy_registry, poll_beyond_the_limit_evicts_the_oldest)
+{
+    struct worker *wk = &workers[0];
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    registry_on_poll_wait(wk, poll_wait(1, 2, fqdn));
+    registry_on_poll_wait(wk, poll_wait(1, 3, fqdn));
+    struct msg *e = take(1);
+    cr_assert_not_null(e);
+    cr_assert_eq(e->type, MSG_POLL_EVICT);
+    cr_assert_eq(e->ref.idx, 1);
+    msg_free(e);
+    cr_assert_eq(metrics_get(&wk->stats.polls_waiting), 2);
+    cr_assert_eq(metrics_get(&wk->stats.limit_hits[LIMIT_POLL_MAX_PER_FQDN]), 1);
+}
+
+Test(proxy_registry, gone_poll_gets_no_work)
+{
+    struct worker *wk = &workers[0];
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    struct msg *g = poll_wait(1, 1, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(wk, g);
+    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    cr_assert_null(take(1), "the scrape must wait, not go to the gone poll");
+}
+
+Test(proxy_registry, full_queue_fails_the_scrape_with_503)
+{
+    struct worker *wk = &workers[0];
+    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    registry_on_scrape(wk, scrape(1, now() + 10000, fqdn));
+    registry_on_scrape(wk, scrape(2, now() + 10000, fqdn));
+    struct msg *f = take(1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->type, MSG_SCRAPE_FAIL);
+    cr_assert_eq(f->ref.idx, 2);
+    cr_assert_eq(f->u.result.status, 503);
+    msg_free(f);
+}
+
+Test(proxy_registry, expired_queued_scrape_is_not_delivered)
+{
+    struct worker *wk = &workers[0];
+    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    /* A scrape whose deadline is already past is dropped on arrival. */
+    registry_on_scrape(wk, scrape(1, now(), fqdn));
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    registry_on_poll_wait(wk, poll_wait(1, 2, fqdn));
+    struct msg *d = take(1);
+    cr_assert_eq(d->u.job.scrape.idx, 0);
+    msg_free(d);
+    cr_assert_null(take(1), "only the live scrape is delivered");
+}
+
+static bool listed(const char *name)
+{
+    struct buf out;
+    char want[64];
+    bool found;
+    buf_init(&out, 1 << 20);
+    cr_assert_eq(registry_write_clients(&workers[0], &out, now()), 0);
+    snprintf(want, sizeof(want), "{\"targets\":[\"%s\"],\"labels\":{}}", name);
+    found = out.len && memmem(out.base, out.len, want, strlen(want)) != NULL;
+    buf_close(&out);
+    return found;
+}
+
+Test(proxy_registry, idle_poll_stays_listed_past_registration_timeout)
+{
+    struct worker *wk = &workers[0];
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    cr_assert(listed(fqdn));
+    /* Long after the timeout the poll is still open: still listed, and not swept. */
+    registry_sweep(wk, now() + 10 * config.registration_timeout);
+    cr_assert(listed(fqdn));
+    cr_assert_eq(metrics_get(&wk->stats.clients), 1);
+}
+
+Test(proxy_registry, gone_client_is_swept_after_registration_timeout)
+{
+    struct worker *wk = &workers[0];
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    struct msg *g = poll_wait(1, 1, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(wk, g);
+    cr_assert(listed(fqdn), "listed within the timeout after its last poll");
+    registry_sweep(wk, now() + config.registration_timeout + 1);
+    cr_assert_not(listed(fqdn));
+    cr_assert_eq(wk->reg.n_records, 0);
+}
+
+Test(proxy_registry, scraped_only_fqdn_is_never_listed)
+{
+    struct worker *wk = &workers[0];
+    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    cr_assert_not(listed(fqdn));
+}
+
+Test(proxy_registry, new_fqdn_beyond_the_limit_is_refused)
+{
+    struct worker *wk = &workers[0];
+    char names[4][32];
+    int n = 0;
+    for (int i = 0; n < 4; i++) {
+        snprintf(names[n], sizeof(names[n]), "many%d.test", i);
+        if (registry_owner(names[n], strlen(names[n])) == 0)
+            n++;
+    }
+    for (int i = 0; i < 3; i++)
+        registry_on_poll_wait(wk, poll_wait(1, (uint32_t)i, names[i]));
+    cr_assert_null(take(1));
+    registry_on_poll_wait(wk, poll_wait(1, 9, names[3]));
+    struct msg *r = take(1);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->type, MSG_POLL_REFUSE);
+    cr_assert_eq(r->ref.idx, 9);
+    msg_free(r);
+}
+
+Test(proxy_registry, owner_is_stable_and_in_range)
+{
+    for (int i = 0; i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "n%d.example", i);
+        uint16_t o = registry_owner(name, strlen(name));
+        cr_assert_lt(o, n_workers);
+        cr_assert_eq(o, registry_owner(name, strlen(name)));
+    }
+}

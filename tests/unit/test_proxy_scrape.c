@@ -1,0 +1,86 @@
+/* test_proxy_scrape.c - scrape Ids (the only key a push has) and target host parsing. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "poll.h"
+#include "scrape.h"
+
+Test(proxy_scrape, id_round_trips)
+{
+    char id[SCRAPE_ID_MAX];
+    struct ref ref;
+    uint64_t token;
+    int n = scrape_id_format(id, sizeof(id), 3, 0xabcdef, 0xffffffff, 0x0123456789abcdefULL);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(scrape_id_parse(id, (size_t)n, &ref, &token), 0);
+    cr_assert_eq(ref.wk, 3);
+    cr_assert_eq(ref.idx, 0xabcdef);
+    cr_assert_eq(ref.gen, 0xffffffff);
+    cr_assert_eq(token, 0x0123456789abcdefULL);
+    cr_assert_null(memchr(id, ' ', (size_t)n), "an Id has no spaces");
+}
+
+Test(proxy_scrape, forged_ids_are_rejected)
+{
+    static const char *const bad[] = {
+        "",
+        "1.2.3",
+        "1.2.3.4.5",
+        "1..3.4",
+        "x.2.3.4",
+        "1.2.3.4 ",
+        " 1.2.3.4",
+        "1.2.3.-4",
+        "1.2.3.0x4",
+        "1.123456789.3.4",          /* slot over 32 bits */
+        "1.2.3.12345678901234567",  /* token over 64 bits */
+        "10000.2.3.4",              /* worker over 16 bits */
+        "6a1c4c3e-8f5b-4e1a-9d3c-0b2e7f1a2c3d", /* an upstream UUID */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct ref ref;
+        uint64_t token;
+        cr_assert_neq(scrape_id_parse(bad[i], strlen(bad[i]), &ref, &token), 0, "accepted \"%s\"",
+                      bad[i]);
+    }
+}
+
+static void check_host(const char *url, const char *want)
+{
+    const char *host;
+    size_t len;
+    int rc = scrape_url_host(url, strlen(url), &host, &len);
+    if (!want) {
+        cr_assert_neq(rc, 0, "accepted %s", url);
+        return;
+    }
+    cr_assert_eq(rc, 0, "refused %s", url);
+    cr_assert_eq(len, strlen(want), "%s: host length %zu", url, len);
+    cr_assert_eq(memcmp(host, want, len), 0, "%s: wrong host", url);
+}
+
+Test(proxy_scrape, target_host_is_the_url_hostname)
+{
+    check_host("http://node1.example.com:9100/metrics", "node1.example.com");
+    check_host("http://node1.example.com/metrics", "node1.example.com");
+    check_host("http://node1.example.com", "node1.example.com");
+    check_host("http://node1:9100?x=1", "node1");
+    check_host("http://user:pw@node1:9100/m", "node1");
+    check_host("https://[::1]:9100/metrics", "::1");
+    check_host("http:///metrics", NULL);
+    check_host("http://:9100/metrics", NULL);
+    check_host("node1:9100/metrics", NULL);
+}
+
+Test(proxy_scrape, fqdn_charset_and_length_are_checked)
+{
+    char long_name[300];
+    memset(long_name, 'a', sizeof(long_name));
+    cr_assert_null(poll_fqdn_invalid("node-1.example_x.com", 20));
+    cr_assert_not_null(poll_fqdn_invalid("", 0));
+    cr_assert_not_null(poll_fqdn_invalid("a b", 3));
+    cr_assert_not_null(poll_fqdn_invalid("a/b", 3));
+    cr_assert_not_null(poll_fqdn_invalid("a\nb", 3));
+    cr_assert_null(poll_fqdn_invalid(long_name, 254));
+    cr_assert_not_null(poll_fqdn_invalid(long_name, 255));
+}
