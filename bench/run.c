@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,7 +75,10 @@ void run_child(struct run *run)
     struct stats total;
     int rc = 0;
 
-    signal(SIGINT, SIG_IGN); /* the parent handles ^C and tells us through shm */
+    /* The parent handles ^C and TERM (timeout(1) signals the whole group) and tells us
+     * through shm; if the parent dies we get SIGKILL (PR_SET_PDEATHSIG). */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     stats_init(&total);
     if (!wks)
         _exit(3);
@@ -122,11 +126,12 @@ static long long count_proxy_clients(const struct run *run)
                      run->proxy_hostport);
     if (write(fd, req, (size_t)n) != n)
         goto out;
-    size_t len = 0, cap = 1 << 20;
+    size_t len = 0, cap = 1 << 20, want = SIZE_MAX;
     body = malloc(cap + 1);
     if (!body)
         goto out;
-    for (;;) {
+    /* Read until the Content-Length is complete (the proxy may keep the connection) or EOF. */
+    while (len < want) {
         if (len == cap) {
             if (cap >= RUN_CLIENTS_MAX_BYTES)
                 goto out;
@@ -144,6 +149,13 @@ static long long count_proxy_clients(const struct run *run)
         if (r == 0)
             break;
         len += (size_t)r;
+        body[len] = '\0';
+        char *eoh = want == SIZE_MAX ? strstr(body, "\r\n\r\n") : NULL;
+        if (eoh) {
+            char *cl = strcasestr(body, "\r\nContent-Length:");
+            if (cl && cl < eoh)
+                want = (size_t)(eoh + 4 - body) + strtoull(cl + 17, NULL, 10);
+        }
     }
     body[len] = '\0';
     if (len < 12 || memcmp(body, "HTTP/1.", 7) != 0 || memcmp(body + 9, "200", 3) != 0)
