@@ -71,7 +71,8 @@ uint64_t hist_percentile(const struct hist *h, double p)
         return 0;
     if (p <= 0)
         return h->min;
-    double r = ceil(p / 100.0 * (double)h->count);
+    /* The epsilon keeps 0.999 * 1000 (999.0000000000001 in binary) at rank 999. */
+    double r = ceil(p / 100.0 * (double)h->count - 1e-9);
     uint64_t rank = r < 1 ? 1 : (uint64_t)r;
     if (rank > h->count)
         rank = h->count;
