@@ -36,7 +36,10 @@ enum http_kind { HTTP_KIND_REQUEST = HTTP_REQUEST, HTTP_KIND_RESPONSE = HTTP_RES
 
 /* Body handling chosen by the caller for the message being parsed. */
 enum http_body_mode {
-    HTTP_BODY_COLLECT = 0, /* into head->body, bounded by body_max_bytes (default) */
+    /* Into head->body, bounded by body_max_bytes (default). A caller may read from the
+     * socket straight into head->body's free space (base + len, up to cap) and execute
+     * on those bytes: they are recognised as in place and not copied. */
+    HTTP_BODY_COLLECT = 0,
     HTTP_BODY_STREAM,      /* to cb.on_body as it arrives; counted against body_max_bytes */
 };
 

@@ -230,3 +230,17 @@ Test(http, write_simple_makes_a_complete_response)
     cr_assert_str_eq(http_reason(799), "Unknown");
     buf_close(&out);
 }
+
+Test(http, body_read_into_its_own_free_space_is_not_copied, .init = setup_req, .fini = teardown)
+{
+    const char *head = "POST /push HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123";
+    cr_assert_eq(feed(head, NULL), HTTP_PARSE_MORE);
+    cr_assert_eq(h.body.len, 4);
+    cr_assert_eq(buf_reserve(&h.body, 6), 0);
+    char *tail = h.body.base + h.body.len;
+    memcpy(tail, "456789", 6); /* as a socket read into the free space would */
+    size_t used;
+    cr_assert_eq(http_parser_execute(&p, tail, 6, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(h.body.len, 10);
+    cr_assert_eq(memcmp(h.body.base, "0123456789", 10), 0);
+}
