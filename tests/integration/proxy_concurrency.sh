@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# proxy_concurrency.sh - many clients, many concurrent scrapers, every scrape checked.
+#
+# The proxy runs with --workers 4 on a free loopback port; pushprox-bench simulates 1,000
+# clients (one long-poll each, from 127.0.0.2..9) and 64 concurrent keep-alive scrapers
+# sending 20,000 absolute-URI scrapes of random fqdns. Every answer must be a 200 whose
+# body names the fqdn scraped; every Id must reach one client once and answer one scrape
+# once. The bench exits non-zero on any misrouted/lost/duplicate scrape (--strict: on any
+# error at all); its JSON is checked here as well so a failure says which kind.
+# Small bodies keep it well under 3 minutes under TSan.
+# tsan: yes
+set -u
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+BENCH_BIN="$BUILD/pushprox-bench"
+require_bin "$PROXY_BIN"
+require_bin "$BENCH_BIN"
+
+CLIENTS=1000
+SCRAPES=20000
+SCRAPERS=64
+BODY=512
+case $SAN in
+tsan | asan) THREADS=2 ;;
+*) THREADS=2 ;;
+esac
+
+start_proxy --workers 4 --log.level=info
+RESULT="$TEST_TMP/bench.json"
+# A stall shows as lost scrapes after scrape.timeout + grace, not as a hung test.
+start_bg bench "$BENCH_BIN" --proxy.address="127.0.0.1:$PROXY_PORT" --proxy-pid="$PROXY_PID" \
+    --clients=$CLIENTS --scrapers=$SCRAPERS --scrapes=$SCRAPES --duration=0 \
+    --body-size=$BODY --threads=$THREADS --scrape.timeout=20s --grace=5s \
+    --registration.wait=$((30 * WAIT_SCALE))s --idle=0s --strict --json --no-progress \
+    --log.level=warn
+BENCH_PID=$BG_PID
+# The bench writes its JSON to its log (stdout and stderr together); wait for it to exit.
+wait_exit "$BENCH_PID" 150
+rc=$EXIT_RC
+grep -a '^{' "$TEST_TMP/bench.log" >"$RESULT" || true
+[ -s "$RESULT" ] || fail "pushprox-bench printed no JSON result (exit $rc)"
+
+field() {
+    python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+v = d
+for k in sys.argv[2].split("."):
+    v = v[k]
+print(v)' "$RESULT" "$1"
+}
+
+log "bench: $(field scrapes_ok) ok of $(field scrapes_sent) sent, errors $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$RESULT")"
+assert_eq "$CLIENTS" "$(field registered)" "clients registered"
+assert_eq 0 "$(field errors.misrouted)" "misrouted scrapes"
+assert_eq 0 "$(field errors.lost)" "lost scrapes"
+assert_eq 0 "$(field errors.duplicate)" "duplicate scrapes"
+assert_eq 0 "$(field errors_total)" "errors of any kind"
+assert_eq "$SCRAPES" "$(field scrapes_sent)" "scrapes sent"
+assert_eq "$SCRAPES" "$(field scrapes_ok)" "scrapes answered correctly"
+assert_eq "$SCRAPES" "$(field pushes_ok)" "pushes accepted"
+assert_eq 0 "$rc" "pushprox-bench exit status"
+
+# The proxy survived all that and still answers.
+wait_http "$PROXY_URL/metrics" 10
+log "PASS"
