@@ -510,6 +510,25 @@ static void request_end(struct conn *c)
     }
 }
 
+void conn_expire_slow(struct worker *wk, uint64_t now_ns)
+{
+    uint64_t limit_ns = config.web_read_timeout * 1000000;
+
+    if (!limit_ns)
+        return;
+    for (uint32_t i = 0; i < wk->conns.cap; i++) {
+        struct conn *c = wk->conns.slots[i].c;
+        if (!c || c->closing || c->state != CONN_READING || !c->head ||
+            !http_parser_busy(&c->parser) || now_ns - c->req_start_ns < limit_ns)
+            continue;
+        log_warn("conn", "request too slow", LOG_STR("limit", "web.read-timeout"),
+                 LOG_UINT("timeout_ms", config.web_read_timeout), LOG_INT("worker", wk->id));
+        c->keep_alive = false;
+        conn_respond_text(c, 408, "Connection: close\r\n",
+                          "request not received within --web.read-timeout\n");
+    }
+}
+
 /* --- closing --- */
 
 void conn_close(struct conn *c, const char *reason)

@@ -125,6 +125,10 @@ void conn_head_put(struct worker *wk, struct http_head *h);
  * so a connection that waits (an idle poll) holds no head. */
 void conn_release_head(struct conn *c);
 
+/* Once a second: answers 408 to requests still arriving after --web.read-timeout, so
+ * slow or stuck peers cannot hold connections (and their heads) forever. */
+void conn_expire_slow(struct worker *wk, uint64_t now_ns);
+
 /* The only way a connection ends: logs reason at debug, cancels what its request waits
  * for, closes the handle; the conn is freed from the close callback. Safe to call twice. */
 void conn_close(struct conn *c, const char *reason);

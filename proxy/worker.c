@@ -215,6 +215,7 @@ static void on_tick(uv_timer_t *timer)
 
     registry_sweep(wk, now);
     poll_expire(wk, now);
+    conn_expire_slow(wk, uv_hrtime());
     metrics_set(&wk->stats.conns_open, wk->conns.n_open);
     metrics_set(&wk->stats.scrapes_in_flight, wk->scrapes.n_busy);
 }
