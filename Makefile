@@ -5,6 +5,7 @@
 #   make asan         the same tests against an ASan+UBSan build in build/asan (pools off)
 #   make tsan         threaded tests against a TSan build in build/tsan
 #   make bench        the standard benchmark suite; rewrites bench/RESULTS.md
+#   make demo         proxy + client + node_exporter on loopback, one scrape through the proxy
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make clean        removes build/ and nothing else
 #   V=1               shows the commands
@@ -74,7 +75,7 @@ endif
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all test unit integration asan tsan bench install clean format
+.PHONY: all test unit integration asan tsan bench demo install clean format
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -137,6 +138,10 @@ tsan:
 
 bench: all
 	$(Q)bench/run-suite.sh
+
+# A proxy, a client and node_exporter on loopback, and one scrape through the proxy.
+demo: all
+	$(Q)BUILD=$(BUILD) deploy/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
