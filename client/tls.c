@@ -121,6 +121,12 @@ int tls_conf_init(struct tls_conf *c, const struct tls_conf_opts *o, char *err, 
             mbed_err(rc, what, err, err_len);
             return -EINVAL;
         }
+        rc = mbedtls_pk_check_pair(&c->cert.pk, &c->key);
+        if (rc != 0) {
+            snprintf(err, err_len, "%s: %s does not go with the certificate in %s.cert (%s)",
+                     flag, o->key, o->what, o->cert);
+            return -EINVAL;
+        }
         rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key);
         if (rc != 0) {
             mbed_err(rc, "tls: certificate and key do not go together", err, err_len);
@@ -142,8 +148,11 @@ int tls_sess_init(struct tls_sess *s, struct tls_conf *c, const char *hostname)
     s->ready = true;
     if (mbedtls_ssl_setup(&s->ssl, &c->conf) != 0)
         return -ENOMEM;
-    if (hostname && mbedtls_ssl_set_hostname(&s->ssl, hostname) != 0)
-        return -EINVAL;
+    if (hostname) {
+        snprintf(s->hostname, sizeof(s->hostname), "%s", hostname);
+        if (mbedtls_ssl_set_hostname(&s->ssl, hostname) != 0)
+            return -EINVAL;
+    }
     mbedtls_ssl_set_bio(&s->ssl, s, bio_send, bio_recv, NULL);
     return 0;
 }
@@ -211,7 +220,12 @@ int tls_sess_handshake(struct tls_sess *s, char *err, size_t err_len)
         for (int i = 0; i < n && info[i]; i++)
             if (info[i] == '\n')
                 info[i] = (info[i + 1] ? ';' : '\0');
-        snprintf(err, err_len, "tls handshake: server certificate not accepted: %s", info);
+        if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+            snprintf(err, err_len,
+                     "tls handshake: server name %s is not in the server's certificate (SAN/CN): %s",
+                     s->hostname, info);
+        else
+            snprintf(err, err_len, "tls handshake: server certificate not accepted: %s", info);
         return UV_EPROTO;
     }
     mbed_err(rc, "tls handshake", err, err_len);

@@ -59,6 +59,7 @@ struct tls_sess {
     struct buf out; /* ciphertext to write to the socket */
     bool handshake_done;
     bool ready;     /* set up, so close has something to free */
+    char hostname[256]; /* checked against the certificate, for error texts */
 };
 
 /* Starts a client session that checks the peer's certificate against hostname (also
