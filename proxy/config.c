@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "version.h"
 
 struct config config;
 
@@ -14,12 +15,6 @@ static const struct flag_def config_flags[] = {
 #undef FLAG
 };
 
-static const struct flags_program config_program = {
-    .name = "pushprox-proxy",
-    .summary = "Routes Prometheus scrapes to clients that poll it from behind NAT (PushProx "
-               "protocol).",
-    .version = "pushprox-proxy " PUSHPROX_VERSION " (commit " PUSHPROX_COMMIT ")",
-};
 
 /* Exits with status 2 and a message naming the flag, as flags_parse() does. */
 static void bad(const char *flag, long long v, const char *why)
@@ -39,8 +34,17 @@ static void check_range(const char *flag, long long v, long long lo, long long h
 
 void config_parse(int argc, char **argv)
 {
-    flags_parse(config_flags, sizeof(config_flags) / sizeof(config_flags[0]), &config,
-                &config_program, argc, argv);
+    char version[256];
+    struct flags_program program = {
+        .name = "pushprox-proxy",
+        .summary = "Routes Prometheus scrapes to clients that poll it from behind NAT (PushProx "
+                   "protocol).",
+        .version = version,
+    };
+
+    version_line(version, sizeof(version), program.name);
+    flags_parse(config_flags, sizeof(config_flags) / sizeof(config_flags[0]), &config, &program,
+                argc, argv);
     check_range("workers", config.workers, 0, 256);
     check_range("poll.max-per-fqdn", config.poll_max_per_fqdn, 1, 1 << 16);
     check_range("scrape.max-queued-per-fqdn", config.scrape_max_queued_per_fqdn, 0, 1 << 20);
