@@ -24,7 +24,7 @@ GIT_COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CPPFLAGS = -D_GNU_SOURCE -Icommon -I$(LLHTTP_INC) \
            -DPUSHPROX_VERSION='"$(VERSION)"' -DPUSHPROX_COMMIT='"$(GIT_COMMIT)"'
-OPT      = -O2
+OPT      = -O2 -fno-omit-frame-pointer
 LDLIBS   = -luv -lmbedtls -lmbedx509 -lmbedcrypto -lck -lpthread -lm
 
 ifeq ($(SAN),asan)
