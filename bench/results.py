@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""results.py - turns the suite's raw results (run-suite.sh's temp dir) into bench/RESULTS.md.
+
+usage: results.py TMPDIR RESULTS_MD SUITE_SECONDS MAX_CLIENTS FLEET_CLIENTS NOFILE QUICK
+
+Reads TMPDIR/<run>.json (pushprox-bench --json), TMPDIR/nginx-w<N>.wrk and .cpu, and
+TMPDIR/commands.txt; appends bench/ANALYSIS.md (hand-written notes) if it exists.
+"""
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+tmp, out, suite_s, max_clients, fleet_clients, nofile, quick = sys.argv[1:8]
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(name):
+    try:
+        with open(os.path.join(tmp, name + ".json")) as f:
+            lines = [l for l in f if l.startswith("{")]
+        return json.loads(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_model():
+    model, n = "unknown", 0
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and model == "unknown":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("processor"):
+                n += 1
+    except OSError:
+        pass
+    return model, n
+
+
+def errs(d):
+    if not d:
+        return "n/a"
+    e = {k: v for k, v in d["errors"].items() if v}
+    return "0" if not e else ", ".join("%s %d" % kv for kv in e.items())
+
+
+def f(v, fmt="%.2f"):
+    return "n/a" if v is None else fmt % v
+
+
+lines = []
+w = lines.append
+model, cores = cpu_model()
+version = subprocess.run([os.path.join(root, "build", "pushprox-proxy"), "--version"],
+                         capture_output=True, text=True).stdout.strip() if os.path.exists(
+    os.path.join(root, "build", "pushprox-proxy")) else ""
+w("# pushprox-c benchmark results")
+w("")
+w("Written by `make bench` (bench/run-suite.sh) on %s; the suite ran %s s%s. Do not edit by "
+  "hand: rerun it (hand-written notes go in bench/ANALYSIS.md and are appended below)."
+  % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), suite_s,
+     " (QUICK=1: short runs)" if quick == "1" else ""))
+w("")
+w("**Machine:** %s, %d cores (from /proc/cpuinfo), Linux %s, %d MiB RAM; open-file limit %s "
+  "per process (hard). Everything on loopback; proxy, bench, nginx and wrk share the cores."
+  % (model, cores, platform.release(),
+     os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20), nofile))
+if version:
+    w("")
+    w("**Proxy:** `%s`" % version.splitlines()[0])
+w("")
+
+# 1. Idle.
+w("## 1. Idle clients: proxy memory per client")
+w("")
+w("Each row is a fresh proxy (`--workers 2`); the bench connects N clients (one long-poll "
+  "each), waits until the proxy's `/clients` lists them all, holds 2 s, then reads the "
+  "proxy's VmRSS. KiB per idle client = (RSS idle - RSS before any client) / N.")
+w("")
+w("| clients | registered | listed by /clients | RSS before | RSS idle | KiB per idle client |")
+w("|---:|---:|---:|---:|---:|---:|")
+idle = []
+for n in [1000, 5000, 10000, int(max_clients)]:
+    d = load("idle-%d" % n)
+    if not d or "proxy" not in d:
+        w("| %d | n/a | | | | |" % n)
+        continue
+    p = d["proxy"]
+    idle.append((n, d, p))
+    w("| %d | %d | %d | %.1f MiB | %.1f MiB | %.3f |" % (
+        n, d["registered"], d["proxy_listed"], p["rss_before_kib"] / 1024,
+        p["rss_idle_kib"] / 1024, p["kib_per_idle_client"]))
+w("")
+if len(idle) >= 2:
+    (n0, d0, p0), (n1, d1, p1) = idle[0], idle[-1]
+    slope = (p1["rss_idle_kib"] - p0["rss_idle_kib"]) / max(1, (d1["registered"] - d0["registered"]))
+    proj = p1["rss_before_kib"] + slope * 100000
+    w("Per-client slope between %d and %d clients: **%.3f KiB per client** (goal: <= 2 KiB, "
+      "flat). **Projection, not a measurement:** one proxy process here cannot hold more than "
+      "its open-file limit (%s fds, no CAP_SYS_RESOURCE to raise it), so 100,000 clients were "
+      "not run; at this slope they would take about **%.0f MiB** of RSS (%.1f MiB base + "
+      "100,000 x %.3f KiB), given an fd limit above 100,000."
+      % (d0["registered"], d1["registered"], slope, nofile, proj / 1024,
+         p1["rss_before_kib"] / 1024, slope))
+    w("")
+
+# 2. Closed loop.
+w("## 2. Closed loop: 1,000 clients, 20 KB bodies")
+w("")
+w("S scrapers each keep one scrape in flight (keep-alive), random fqdns; latency is from "
+  "send to the last body byte, as the scraper sees it (bench and proxy share 2 cores). "
+  "CPU us per scrape = the proxy's utime+stime during the scrape phase / scrapes answered.")
+w("")
+w("| --workers | scrapers | scrapes/s | p50 ms | p99 ms | p99.9 ms | max ms | proxy CPU us/scrape | errors |")
+w("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+closed = {}
+for wk in (1, 2):
+    for s in (16, 64, 256):
+        d = load("closed-w%d-s%d" % (wk, s))
+        closed[(wk, s)] = d
+        if not d:
+            w("| %d | %d | n/a | | | | | | |" % (wk, s))
+            continue
+        l = d["latency_ms"]
+        w("| %d | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %s | %s |" % (
+            wk, s, d["scrapes_per_s"], l["p50"], l["p99"], l["p99_9"], l["max"],
+            f(d.get("proxy", {}).get("cpu_us_per_scrape"), "%.1f"), errs(d)))
+w("")
+
+# 3. Fleet.
+w("## 3. Fleet: %s clients, open loop at 6,700 scrapes/s, 20 KB bodies" % fleet_clients)
+w("")
+w("6,700 scrapes/s is what 100,000 targets scraped every 15 s ask. Scrapes go out on "
+  "schedule (scrape k at t0 + k/6700 s) to random fqdns over 64 keep-alive scraper "
+  "connections; latency runs from the *intended* send time, so a stall is not hidden "
+  "(coordinated omission). The bench runs as 2 processes (fd limit).")
+w("")
+d = load("fleet")
+if d:
+    l = d["latency_ms"]
+    p = d.get("proxy", {})
+    w("| clients | target/s | achieved/s | p50 ms | p99 ms | p99.9 ms | max ms | unsent | proxy CPU us/scrape | proxy RSS idle / peak | errors |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    w("| %d | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f | %d | %s | %.1f / %.1f MiB | %s |" % (
+        d["registered"], d["rate"], d["scrapes_per_s"], l["p50"], l["p99"], l["p99_9"],
+        l["max"], d["scrapes_unsent"], f(p.get("cpu_us_per_scrape"), "%.1f"),
+        p.get("rss_idle_kib", 0) / 1024, p.get("rss_peak_kib", 0) / 1024, errs(d)))
+    w("")
+    ok = l["p99"] <= 5.0 and d["errors_total"] == 0 and d["scrapes_unsent"] == 0
+    w("Goal p99 <= 5 ms with zero errors: **%s** (p99 %.3f ms, %d errors, %d scheduled "
+      "scrapes never sent)." % ("met" if ok else "missed", l["p99"], d["errors_total"],
+                                 d["scrapes_unsent"]))
+else:
+    w("The fleet run produced no result.")
+w("")
+
+# 4. nginx floor.
+w("## 4. The one-hop floor: nginx as a reverse proxy for the same 20 KB body")
+w("")
+w("nginx (Debian package, bench/nginx.conf) proxies to a second nginx serving a static "
+  "20,000-byte file (bench/nginx-origin.conf), upstream keep-alive on; `wrk -t1 -c64` "
+  "drives it. CPU us per request is the proxying nginx's utime+stime (master and workers) "
+  "during the run / requests. Ours is the closed-loop run with 64 scrapers and the same "
+  "worker count. A PushProx scrape moves about the same bytes through the proxy (request "
+  "in and out, response in and out, plus a push reply).")
+w("")
+w("| workers | nginx req/s | nginx p50 / p99 ms | nginx CPU us/req | ours scrapes/s | ours CPU us/scrape | ours / nginx |")
+w("|---:|---:|---|---:|---:|---:|---:|")
+for wk in (1, 2):
+    try:
+        wrk = open(os.path.join(tmp, "nginx-w%d.wrk" % wk)).read()
+        ticks, hz = map(int, open(os.path.join(tmp, "nginx-w%d.cpu" % wk)).read().split())
+    except (OSError, ValueError):
+        w("| %d | n/a | | | | | |" % wk)
+        continue
+    m = re.search(r"(\d+) requests in ([\d.]+)s", wrk)
+    reqs = int(m.group(1)) if m else 0
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", wrk)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", wrk)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", wrk)
+
+    def to_ms(mm):
+        if not mm:
+            return float("nan")
+        v, u = float(mm.group(1)), mm.group(2)
+        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+
+    ng_us = ticks / hz * 1e6 / reqs if reqs else float("nan")
+    ours = closed.get((wk, 64))
+    o_us = ours.get("proxy", {}).get("cpu_us_per_scrape") if ours else None
+    w("| %d | %.0f | %.3f / %.3f | %.1f | %s | %s | %s |" % (
+        wk, float(rps.group(1)) if rps else 0, to_ms(p50), to_ms(p99), ng_us,
+        f(ours["scrapes_per_s"], "%.0f") if ours else "n/a", f(o_us, "%.1f"),
+        f(o_us / ng_us, "%.2fx") if o_us and ng_us == ng_us and ng_us > 0 else "n/a"))
+w("")
+w("Goal: ours <= 1.5x nginx. CPU time is read from /proc in clock ticks (10 ms), so short "
+  "runs carry a few percent of rounding.")
+w("")
+
+w("## Exact commands")
+w("")
+w("`make bench` = `bench/run-suite.sh` (env: BUILD, QUICK, FLEET_SECONDS, CLOSED_SECONDS, "
+  "MAX_CLIENTS). It ran, in order:")
+w("")
+w("```")
+try:
+    for line in open(os.path.join(tmp, "commands.txt")):
+        w(line.rstrip().replace(root + "/", ""))
+except OSError:
+    pass
+w("```")
+w("")
+an = os.path.join(root, "bench", "ANALYSIS.md")
+if os.path.exists(an):
+    w(open(an).read().rstrip())
+    w("")
+open(out, "w").write("\n".join(lines))
+print("wrote", out)

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# run-suite.sh - the standard benchmark suite (`make bench`); rewrites bench/RESULTS.md.
+#
+#   1. idle clients: 1k, 5k, 10k and the most one proxy process can hold here
+#      (its fd limit minus what it needs itself): proxy RSS per idle client;
+#   2. closed loop: 1,000 clients, 20 KB bodies, 16/64/256 scrapers, --workers 1 and 2;
+#   3. fleet: the most clients, open loop at 6,700 scrapes/s, 20 KB, 60 s;
+#   4. the one-hop floor: nginx reverse-proxying the same 20 KB body from a static nginx,
+#      driven by wrk; nginx's CPU us per request beside ours.
+#
+# Everything runs on 127.0.0.1 with free ports and is stopped by PID. Under 10 minutes on
+# 2 cores. Environment: BUILD (binaries, default build), RESULTS (output file, default
+# bench/RESULTS.md), QUICK=1 (short runs, to try the script; still rewrites RESULTS),
+# FLEET_SECONDS (default 60), CLOSED_SECONDS (default 10), MAX_CLIENTS (default: the
+# proxy's fd limit minus 100).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+PROXY="$BUILD/pushprox-proxy"
+BENCH="$BUILD/pushprox-bench"
+RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
+QUICK=${QUICK:-0}
+FLEET_SECONDS=${FLEET_SECONDS:-60}
+CLOSED_SECONDS=${CLOSED_SECONDS:-10}
+NGINX_SECONDS=${NGINX_SECONDS:-10}
+if [ "$QUICK" = 1 ]; then
+    FLEET_SECONDS=10
+    CLOSED_SECONDS=3
+    NGINX_SECONDS=3
+fi
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+
+for b in "$PROXY" "$BENCH"; do
+    [ -x "$b" ] || {
+        echo "run-suite: $b is not built (make first)" >&2
+        exit 2
+    }
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pushprox-bench.XXXXXX")
+PIDS=()
+say() { printf '[suite %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# stop PID: TERM, wait up to 10 s, then KILL. Only PIDs this script started.
+stop() {
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop "${PIDS[$i]}"
+    done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        say "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 1' INT TERM
+
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# wait_http URL: bounded (10 s) wait for a 2xx.
+wait_http() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    say "$1 did not answer"
+    return 1
+}
+
+# The fd limit: the proxy and the bench both take the hard limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+MAX_CLIENTS=${MAX_CLIENTS:-$((NOFILE - 100))}
+# The fleet run needs room for its scraper connections too.
+FLEET_SCRAPERS=64
+FLEET_CLIENTS=$((MAX_CLIENTS - FLEET_SCRAPERS - 36))
+
+COMMANDS="$TMP/commands.txt"
+: >"$COMMANDS"
+
+# start_proxy NAME WORKERS: sets PROXY_PID, PROXY_PORT.
+start_proxy() {
+    PROXY_PORT=$(free_port)
+    "$PROXY" --web.listen-address="127.0.0.1:$PROXY_PORT" --workers="$2" --log.level=warn \
+        >"$TMP/$1.proxy.log" 2>&1 &
+    PROXY_PID=$!
+    PIDS+=("$PROXY_PID")
+    echo "$PROXY --web.listen-address=127.0.0.1:$PROXY_PORT --workers=$2 --log.level=warn" >>"$COMMANDS"
+    wait_http "http://127.0.0.1:$PROXY_PORT/metrics"
+}
+
+# bench NAME ARGS...: runs pushprox-bench against the current proxy; JSON in $TMP/NAME.json.
+bench() {
+    local name=$1
+    shift
+    local cmd=("$BENCH" --proxy.address="127.0.0.1:$PROXY_PORT" --proxy-pid="$PROXY_PID"
+        --label="$name" --json "$@")
+    echo "${cmd[*]}" | sed "s#$BUILD/#build/#" >>"$COMMANDS"
+    say "$name: ${cmd[*]:1}"
+    "${cmd[@]}" >"$TMP/$name.json" 2>"$TMP/$name.log"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        say "$name: pushprox-bench exited $rc; last lines of its log:"
+        tail -n 5 "$TMP/$name.log" >&2
+    fi
+    tail -n 1 "$TMP/$name.json" >&2
+    return 0
+}
+
+SUITE_START=$(date +%s)
+
+# 1. Idle clients.
+for n in 1000 5000 10000 "$MAX_CLIENTS"; do
+    procs=$(((n + 9999) / 10000))
+    start_proxy "idle-$n" 2
+    bench "idle-$n" --clients="$n" --scrapers=0 --procs="$procs" --idle=2s --registration.wait=60s
+    stop "$PROXY_PID"
+done
+
+# 2. Closed loop.
+for w in 1 2; do
+    for s in 16 64 256; do
+        start_proxy "closed-w$w-s$s" "$w"
+        bench "closed-w$w-s$s" --clients=1000 --scrapers="$s" --body-size=20KB \
+            --duration="${CLOSED_SECONDS}s" --idle=0s
+        stop "$PROXY_PID"
+    done
+done
+
+# 3. Fleet: the most clients one proxy holds here, open loop at 6,700 scrapes/s.
+start_proxy fleet 2
+bench fleet --clients="$FLEET_CLIENTS" --procs=2 --scrapers="$FLEET_SCRAPERS" --rate=6700 \
+    --body-size=20KB --duration="${FLEET_SECONDS}s" --idle=1s --registration.wait=90s
+stop "$PROXY_PID"
+
+# 4. nginx floor.
+NGINX_OK=0
+if command -v nginx >/dev/null && command -v wrk >/dev/null; then
+    NGINX_OK=1
+    ORIGIN_PORT=$(free_port)
+    o="$TMP/nginx-origin"
+    mkdir -p "$o/www" "$o/tmp" "$o/conf"
+    # nginx workers run as an unprivileged user when started as root: let them read.
+    chmod a+rx "$TMP" "$o" "$o/www"
+    python3 - "$o/www/metrics" <<'PY'
+import sys
+# The same shape as the bench's bodies: a first line, then 64-byte metric lines, 20,000 bytes.
+first = "# bench fqdn=origin id=static len=0000020000"
+lines = []
+size = 20000
+pad = (size - (len(first) + 1)) % 64
+body = first + " " * pad + "\n"
+i = 0
+while len(body) < size:
+    l = 'bench_filler_metric{series="%06d"} %d' % (i, i * 7919 % 100000)
+    body += l + " " * (63 - len(l)) + "\n"
+    i += 1
+open(sys.argv[1], "w").write(body[:size])
+PY
+    chmod a+r "$o/www/metrics"
+    sed -e "s#@PREFIX@#$o#g" -e "s#@PORT@#$ORIGIN_PORT#g" "$ROOT/bench/nginx-origin.conf" >"$o/conf/nginx.conf"
+    nginx -p "$o" -c "$o/conf/nginx.conf" -e "$o/error.log" >"$TMP/nginx-origin.log" 2>&1 &
+    PIDS+=($!)
+    echo "nginx -p \$TMP/nginx-origin -c bench/nginx-origin.conf (filled in: port $ORIGIN_PORT)" >>"$COMMANDS"
+    wait_http "http://127.0.0.1:$ORIGIN_PORT/metrics" || NGINX_OK=0
+fi
+
+# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
+cpu_ticks() {
+    local t=0 p f
+    for p in "$@"; do
+        f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+        # shellcheck disable=SC2086
+        set -- $f
+        t=$((t + ${12} + ${13}))
+    done
+    echo "$t"
+}
+for w in 1 2; do
+    [ "$NGINX_OK" = 1 ] || break
+    p="$TMP/nginx-proxy-$w"
+    mkdir -p "$p/tmp" "$p/conf"
+    port=$(free_port)
+    sed -e "s#@PREFIX@#$p#g" -e "s#@PORT@#$port#g" -e "s#@ORIGIN_PORT@#$ORIGIN_PORT#g" \
+        -e "s#@WORKERS@#$w#g" "$ROOT/bench/nginx.conf" >"$p/conf/nginx.conf"
+    nginx -p "$p" -c "$p/conf/nginx.conf" -e "$p/error.log" >"$TMP/nginx-proxy-$w.log" 2>&1 &
+    npid=$!
+    PIDS+=("$npid")
+    echo "nginx -p \$TMP/nginx-proxy-$w -c bench/nginx.conf (filled in: port $port, worker_processes $w)" >>"$COMMANDS"
+    wait_http "http://127.0.0.1:$port/metrics" || continue
+    kids=$(cat "/proc/$npid/task/$npid/children" 2>/dev/null)
+    # Warm the upstream keep-alive pool, then measure.
+    wrk -t1 -c64 -d1s "http://127.0.0.1:$port/metrics" >/dev/null 2>&1
+    t0=$(cpu_ticks "$npid" $kids)
+    echo "wrk -t1 -c64 -d${NGINX_SECONDS}s --latency http://127.0.0.1:$port/metrics" >>"$COMMANDS"
+    wrk -t1 -c64 -d"${NGINX_SECONDS}s" --latency "http://127.0.0.1:$port/metrics" >"$TMP/nginx-w$w.wrk" 2>&1
+    t1=$(cpu_ticks "$npid" $kids)
+    echo "$((t1 - t0)) $(getconf CLK_TCK)" >"$TMP/nginx-w$w.cpu"
+    say "nginx workers=$w: $(grep -E 'Requests/sec' "$TMP/nginx-w$w.wrk") cpu_ticks=$((t1 - t0))"
+    stop "$npid"
+done
+
+SUITE_SECONDS=$(($(date +%s) - SUITE_START))
+say "suite ran ${SUITE_SECONDS}s; writing $RESULTS"
+python3 "$ROOT/bench/results.py" "$TMP" "$RESULTS" "$SUITE_SECONDS" "$MAX_CLIENTS" "$FLEET_CLIENTS" \
+    "$NOFILE" "$QUICK"
