@@ -49,6 +49,7 @@ wait_http "http://127.0.0.1:$PY_PORT/metrics" 20
 
 NGX_PORT=$(free_port)
 NGX_BAD_PORT=$(free_port)
+NGX_EXP_PORT=$(free_port)
 mkdir -p "$TEST_TMP/nginx/logs"
 cat >"$TEST_TMP/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -78,6 +79,12 @@ http {
             proxy_buffering off;
         }
     }
+    server { # an exporter served over https, for ?_scheme=https
+        listen 127.0.0.1:$NGX_EXP_PORT ssl;
+        ssl_certificate $C/server.crt;
+        ssl_certificate_key $C/server.key;
+        location /metrics { default_type text/plain; return 200 "tls_exporter_metric 7\n"; }
+    }
     server {
         listen 127.0.0.1:$NGX_BAD_PORT ssl;
         ssl_certificate $C/othername.crt;
@@ -103,6 +110,20 @@ assert_contains "$HTTP_BODY" "client_test_metric 42" "scrape body"
 grep -q 'POST /poll' "$TEST_TMP/nginx/logs/access.log" || fail "polls did not go through nginx"
 grep -q 'POST /push' "$TEST_TMP/nginx/logs/access.log" || fail "pushes did not go through nginx"
 stop_bg "$GOOD_PID"
+
+log "_scheme=https: the client scrapes an https exporter, checked with --scrape.tls.cacert"
+start_bg tlsscrape "$CLIENT_BIN" --proxy-url="http://127.0.0.1:$PX_PORT" --fqdn=localhost \
+    --metrics-addr= --log.level=debug --scrape.tls.cacert="$C/ca.crt"
+pid=$BG_PID
+http_code_body GET "http://localhost:$NGX_EXP_PORT/metrics?_scheme=https" \
+    -x "http://127.0.0.1:$PX_PORT" -H 'X-Prometheus-Scrape-Timeout-Seconds: 10'
+assert_eq 200 "$HTTP_CODE" "https scrape"
+assert_contains "$HTTP_BODY" "tls_exporter_metric 7" "https scrape body"
+http_code_body GET "http://localhost:$NGX_BAD_PORT/metrics?_scheme=https" \
+    -x "http://127.0.0.1:$PX_PORT" -H 'X-Prometheus-Scrape-Timeout-Seconds: 10'
+assert_eq 500 "$HTTP_CODE" "https scrape of an exporter with the wrong name"
+assert_contains "$HTTP_BODY" "not in the server's certificate" "https name mismatch"
+stop_bg "$pid"
 
 # --- failures -------------------------------------------------------------------------------
 # run_client NAME ARGS...: start a client, wait until its log has the expected text.
