@@ -520,8 +520,8 @@ static int conn_new(struct httpc_req *r)
         if (rc != 0) {
             conn_detach(c);
             conn_close(c);
-            snprintf(r->err_text, sizeof(r->err_text), "connect %s:%d: %s", r->connect_host ? r->connect_host : r->host, r->port,
-                     uv_strerror(rc));
+            snprintf(r->err_text, sizeof(r->err_text), "connect %s:%d: %s",
+                     r->connect_host ? r->connect_host : r->host, r->port, uv_strerror(rc));
         }
         return rc;
     }

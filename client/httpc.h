@@ -45,8 +45,8 @@ struct httpc_pool {
     uv_loop_t *loop;
     struct httpc_conn *idle; /* doubly linked; most recently used first */
     size_t n_idle;
-    size_t n_conns;          /* open connections, idle or busy, for metrics */
-    unsigned keepalive_s;    /* TCP keepalive idle time, 0 = off */
+    size_t n_conns;       /* open connections, idle or busy, for metrics */
+    unsigned keepalive_s; /* TCP keepalive idle time, 0 = off */
     bool closing;
 };
 
@@ -63,10 +63,10 @@ struct httpc_req {
     const char *host;         /* for TLS verification/SNI and the connection key */
     const char *connect_host; /* address or name to connect to; NULL: host */
     int port;
-    struct tls_conf *tls;     /* NULL: plain TCP */
-    struct buf out;           /* request bytes; kept until done (for one retry) */
-    bool out_more;            /* more bytes will follow via httpc_write() */
-    uint64_t timeout_ms;      /* whole request, 0 = none */
+    struct tls_conf *tls; /* NULL: plain TCP */
+    struct buf out;       /* request bytes; kept until done (for one retry) */
+    bool out_more;        /* more bytes will follow via httpc_write() */
+    uint64_t timeout_ms;  /* whole request, 0 = none */
     enum http_body_mode body_mode;
     size_t body_max_bytes;
     httpc_head_cb on_head;
@@ -78,8 +78,8 @@ struct httpc_req {
     char err_text[HTTPC_ERR_MAX];
     /* Internal. */
     struct httpc_conn *conn;
-    size_t sent;          /* bytes of out handed to the connection */
-    size_t res_bytes;     /* response bytes seen */
+    size_t sent;      /* bytes of out handed to the connection */
+    size_t res_bytes; /* response bytes seen */
     uint64_t start_ms;
     bool retried;
     bool active;

@@ -112,7 +112,8 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_shutdown_deadline(uv_timer_t *t)
 {
     (void)t;
-    log_warn("main", "shutdown timeout: cutting scrapes short", LOG_UINT("in_flight", cl.in_flight));
+    log_warn("main", "shutdown timeout: cutting scrapes short",
+             LOG_UINT("in_flight", cl.in_flight));
     scrape_cancel_all(&cl);
 }
 
@@ -172,8 +173,7 @@ int main(int argc, char **argv)
         die(2, "--poll.concurrency: \"%lld\": must be 1 to %d", flags.poll_concurrency,
             CLIENT_MAX_POLL_CONCURRENCY);
     if (flags.scrape_max_in_flight < 1 || flags.scrape_max_in_flight > 100000)
-        die(2, "--scrape.max-in-flight: \"%lld\": must be 1 to 100000",
-            flags.scrape_max_in_flight);
+        die(2, "--scrape.max-in-flight: \"%lld\": must be 1 to 100000", flags.scrape_max_in_flight);
     if (flags.scrape_max_size < 1024 || flags.scrape_max_size > (1ull << 31))
         die(2, "--scrape.max-size: must be between 1KiB and 2GiB");
     if (flags.proxy_retry_initial_wait == 0)
@@ -190,8 +190,10 @@ int main(int argc, char **argv)
     char err[TLS_ERR_MAX];
     bool tls_flags = flags.tls_cacert[0] || flags.tls_cert[0] || flags.tls_key[0];
     if (cl.proxy.tls) {
-        struct tls_conf_opts o = {.cacert = flags.tls_cacert, .cert = flags.tls_cert,
-                                  .key = flags.tls_key, .what = "--tls"};
+        struct tls_conf_opts o = {.cacert = flags.tls_cacert,
+                                  .cert = flags.tls_cert,
+                                  .key = flags.tls_key,
+                                  .what = "--tls"};
         if (tls_conf_init(&cl.proxy_tls, &o, err, sizeof(err)) != 0)
             die(1, "%s", err);
         cl.proxy_tls_on = true;

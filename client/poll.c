@@ -176,8 +176,8 @@ static void on_poll_done(struct httpc_req *req, int err)
     if (status == 200) {
         const char *why = NULL;
         if (scrape_start(cl, p->fqdn, req->head.body.base, req->head.body.len, &why) != 0) {
-            size_t n = req->head.body.len < POLL_LOG_BODY_BYTES ? req->head.body.len
-                                                                 : POLL_LOG_BODY_BYTES;
+            size_t n =
+                req->head.body.len < POLL_LOG_BODY_BYTES ? req->head.body.len : POLL_LOG_BODY_BYTES;
             log_warn("poll", "poll answer is not a usable scrape request", LOG_STR("fqdn", p->fqdn),
                      LOG_STR("err", why), LOG_STRN("body", req->head.body.base, n));
             poll_failed(p);

@@ -31,8 +31,7 @@ int push_inner_head(struct buf *out, const struct http_head *res, const char *id
     if (rc == 0 && rewrite_length)
         rc = buf_printf(out, "Content-Length: %zu\r\n", body_len);
     if (rc == 0)
-        rc = buf_printf(out, "Id: %s\r\nX-Prometheus-Scrape-Timeout: %f\r\n\r\n", id,
-                        remaining_s);
+        rc = buf_printf(out, "Id: %s\r\nX-Prometheus-Scrape-Timeout: %f\r\n\r\n", id, remaining_s);
     return rc;
 }
 

@@ -38,7 +38,7 @@ struct scrape {
     char url[TARGET_HOST_MAX + TARGET_PATH_MAX + 32];
     bool ex_running;
     bool push_running;
-    bool streaming;  /* push started from the exporter's head */
+    bool streaming; /* push started from the exporter's head */
     bool too_large;
 };
 
@@ -313,8 +313,8 @@ static void on_ex_done(struct httpc_req *r, int err)
     if (err == 0 && !s->streaming) {
         struct buf inner;
         buf_init(&inner, PUSH_HEAD_MAX_BYTES);
-        int rc = push_inner_head(&inner, &r->head, s->work.id, remaining_s(s), true,
-                                 r->head.body.len);
+        int rc =
+            push_inner_head(&inner, &r->head, s->work.id, remaining_s(s), true, r->head.body.len);
         buf_close(&s->push.out);
         buf_init(&s->push.out, PUSH_HEAD_MAX_BYTES + r->head.body.len + 1024);
         if (rc == 0)
@@ -343,25 +343,28 @@ static void on_ex_done(struct httpc_req *r, int err)
         /* Part of the response is already on its way: the push cannot be mended. Cut it
          * so the proxy sees a truncated push rather than a wrong body. */
         metrics_inc(&cl->m.scrape_errors);
-        log_warn("scrape", "exporter failed in the middle of its response", LOG_STR("fqdn", s->fqdn),
-                 LOG_STR("id", s->work.id), LOG_STR("url", s->url), LOG_STR("err", r->err_text));
+        log_warn("scrape", "exporter failed in the middle of its response",
+                 LOG_STR("fqdn", s->fqdn), LOG_STR("id", s->work.id), LOG_STR("url", s->url),
+                 LOG_STR("err", r->err_text));
         if (s->push_running) {
             httpc_cancel(&s->push);
             s->push_running = false;
             metrics_inc(&cl->m.push_errors);
         }
     } else if (s->too_large) {
-        snprintf(text, sizeof(text),
-                 "failed to scrape %.512s: response too large: more than --scrape.max-size=%llu bytes",
-                 s->url, (unsigned long long)cl->f->scrape_max_size);
+        snprintf(
+            text, sizeof(text),
+            "failed to scrape %.512s: response too large: more than --scrape.max-size=%llu bytes",
+            s->url, (unsigned long long)cl->f->scrape_max_size);
         push_error(s, text);
     } else {
         snprintf(text, sizeof(text), "failed to scrape %.512s: %s", s->url, r->err_text);
         if (strstr(r->err_text, "body size limit") != NULL)
-            snprintf(text, sizeof(text),
-                     "failed to scrape %.512s: response too large: more than --scrape.max-size=%llu "
-                     "bytes",
-                     s->url, (unsigned long long)cl->f->scrape_max_size);
+            snprintf(
+                text, sizeof(text),
+                "failed to scrape %.512s: response too large: more than --scrape.max-size=%llu "
+                "bytes",
+                s->url, (unsigned long long)cl->f->scrape_max_size);
         push_error(s, text);
     }
     maybe_end(s);

@@ -24,8 +24,8 @@ static size_t strip_scheme_param(const char *q, size_t q_len, char *out)
         while (j < q_len && q[j] != '&')
             j++;
         size_t n = j - i;
-        bool is_scheme = (n >= 7 && memcmp(q + i, "_scheme", 7) == 0 &&
-                          (n == 7 || q[i + 7] == '='));
+        bool is_scheme =
+            (n >= 7 && memcmp(q + i, "_scheme", 7) == 0 && (n == 7 || q[i + 7] == '='));
         if (!is_scheme && n > 0) {
             if (o > 0)
                 out[o++] = '&';

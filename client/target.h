@@ -17,11 +17,11 @@
 #define TARGET_ALLOW_PREFIX_MAX 256
 
 struct target {
-    bool https;                   /* scheme after the _scheme=https rewrite */
-    char host[TARGET_HOST_MAX];   /* hostname without port or brackets */
-    int port;                     /* explicit, or 80/443 from the scheme */
-    char path[TARGET_PATH_MAX];   /* path and "?query" as sent to the exporter */
-    size_t path_len;              /* of the path alone, without the query */
+    bool https;                 /* scheme after the _scheme=https rewrite */
+    char host[TARGET_HOST_MAX]; /* hostname without port or brackets */
+    int port;                   /* explicit, or 80/443 from the scheme */
+    char path[TARGET_PATH_MAX]; /* path and "?query" as sent to the exporter */
+    size_t path_len;            /* of the path alone, without the query */
 };
 
 struct target_allow {

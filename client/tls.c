@@ -123,8 +123,8 @@ int tls_conf_init(struct tls_conf *c, const struct tls_conf_opts *o, char *err, 
         }
         rc = mbedtls_pk_check_pair(&c->cert.pk, &c->key);
         if (rc != 0) {
-            snprintf(err, err_len, "%s: %s does not go with the certificate in %s.cert (%s)",
-                     flag, o->key, o->what, o->cert);
+            snprintf(err, err_len, "%s: %s does not go with the certificate in %s.cert (%s)", flag,
+                     o->key, o->what, o->cert);
             return -EINVAL;
         }
         rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key);
@@ -133,8 +133,8 @@ int tls_conf_init(struct tls_conf *c, const struct tls_conf_opts *o, char *err, 
             return -EINVAL;
         }
     }
-    mbedtls_ssl_conf_authmode(&c->conf, o->insecure ? MBEDTLS_SSL_VERIFY_NONE
-                                                    : MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_authmode(&c->conf,
+                              o->insecure ? MBEDTLS_SSL_VERIFY_NONE : MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
     return 0;
 }
@@ -221,9 +221,10 @@ int tls_sess_handshake(struct tls_sess *s, char *err, size_t err_len)
             if (info[i] == '\n')
                 info[i] = (info[i + 1] ? ';' : '\0');
         if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
-            snprintf(err, err_len,
-                     "tls handshake: server name %s is not in the server's certificate (SAN/CN): %s",
-                     s->hostname, info);
+            snprintf(
+                err, err_len,
+                "tls handshake: server name %s is not in the server's certificate (SAN/CN): %s",
+                s->hostname, info);
         else
             snprintf(err, err_len, "tls handshake: server certificate not accepted: %s", info);
         return UV_EPROTO;

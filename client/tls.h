@@ -39,11 +39,11 @@ struct tls_conf {
 };
 
 struct tls_conf_opts {
-    const char *cacert;   /* PEM file, or NULL/"" for the system's CAs */
-    const char *cert;     /* client certificate, or NULL/"" */
-    const char *key;      /* its key, required with cert */
-    bool insecure;        /* skip verification of the peer */
-    const char *what;     /* "--tls" or "--scrape.tls", to name flags in errors */
+    const char *cacert; /* PEM file, or NULL/"" for the system's CAs */
+    const char *cert;   /* client certificate, or NULL/"" */
+    const char *key;    /* its key, required with cert */
+    bool insecure;      /* skip verification of the peer */
+    const char *what;   /* "--tls" or "--scrape.tls", to name flags in errors */
 };
 
 /* Loads certificates and keys and sets up a client configuration. Returns 0, or a
@@ -58,7 +58,7 @@ struct tls_sess {
     size_t in_off;  /* bytes of in already read */
     struct buf out; /* ciphertext to write to the socket */
     bool handshake_done;
-    bool ready;     /* set up, so close has something to free */
+    bool ready;         /* set up, so close has something to free */
     char hostname[256]; /* checked against the certificate, for error texts */
 };
 

@@ -25,10 +25,10 @@
 struct work {
     struct http_head head; /* the forwarded request; its body in head.body */
     char id[WORK_ID_MAX];
-    int64_t timeout_ms;        /* -1 when the header is missing or bad */
-    const char *timeout_why;   /* static text when timeout_ms is -1 */
+    int64_t timeout_ms;      /* -1 when the header is missing or bad */
+    const char *timeout_why; /* static text when timeout_ms is -1 */
     struct target target;
-    const char *target_why;    /* static text when the URL is unusable, else NULL */
+    const char *target_why; /* static text when the URL is unusable, else NULL */
 };
 
 /* Sets up an empty work. Allocates nothing; can't fail. */

@@ -62,8 +62,8 @@ Test(target, ipv6_literal_loses_its_brackets)
 
 Test(target, bad_urls_are_refused_with_a_reason)
 {
-    const char *bad[] = {"/metrics", "ftp://h/x", "http://:9100/", "http://h:99999/",
-                         "http://h:12a/", "http://user:pw@h/", "http://[::1/", "http://h x/"};
+    const char *bad[] = {"/metrics",      "ftp://h/x",         "http://:9100/", "http://h:99999/",
+                         "http://h:12a/", "http://user:pw@h/", "http://[::1/",  "http://h x/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(parse(bad[i]), -EINVAL, "%s was accepted", bad[i]);
         cr_assert_not_null(why);

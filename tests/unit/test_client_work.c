@@ -25,13 +25,13 @@ static int parse(const char *s, const char **why)
     return work_parse(&w, s, strlen(s), why);
 }
 
-#define REQ(extra)                                                                                 \
-    "GET http://node1:9100/metrics HTTP/1.1\r\nHost: node1:9100\r\n" extra "\r\n"
+#define REQ(extra) "GET http://node1:9100/metrics HTTP/1.1\r\nHost: node1:9100\r\n" extra "\r\n"
 
 Test(work, poll_answer_with_id_and_timeout_is_parsed, .init = setup, .fini = teardown)
 {
     const char *why;
-    cr_assert_eq(parse(REQ("Id: abc-123\r\nX-Prometheus-Scrape-Timeout-Seconds: 9.5\r\n"), &why), 0);
+    cr_assert_eq(parse(REQ("Id: abc-123\r\nX-Prometheus-Scrape-Timeout-Seconds: 9.5\r\n"), &why),
+                 0);
     cr_assert_str_eq(w.id, "abc-123");
     cr_assert_eq(w.timeout_ms, 9500);
     cr_assert_null(w.timeout_why);
@@ -89,8 +89,11 @@ Test(work, answer_without_id_is_not_work, .init = setup, .fini = teardown)
 Test(work, garbage_and_truncated_answers_are_not_work, .init = setup, .fini = teardown)
 {
     const char *why;
-    const char *bad[] = {"", "this is not a request\r\n\r\n", "<html>502 Bad Gateway</html>",
-                         "GET http://h:1/ HTTP/1.1\r\nId: x\r\n", "HTTP/1.1 200 OK\r\n\r\n",
+    const char *bad[] = {"",
+                         "this is not a request\r\n\r\n",
+                         "<html>502 Bad Gateway</html>",
+                         "GET http://h:1/ HTTP/1.1\r\nId: x\r\n",
+                         "HTTP/1.1 200 OK\r\n\r\n",
                          "GET http://h:1/ HTTP/1.1\r\nId: a b\r\n\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(parse(bad[i], &why), -EINVAL, "[%s] accepted", bad[i]);
