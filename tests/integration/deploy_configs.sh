@@ -49,7 +49,7 @@ if command -v systemd-analyze >/dev/null; then
     for f in pushprox-proxy.service pushprox-client.service pushprox-client.service.d/tls.conf; do
         sed -e "s|/usr/local/bin/pushprox-[a-z]*|$u/fake-bin|" \
             -e "s|^EnvironmentFile=\(-\?\)/etc/default/.*|EnvironmentFile=\1$u/env|" \
-            "$DEPLOY/systemd/$f" >"$u/$f"
+            "$DEPLOY/systemd/$f" >"$u/$f" || fail "deploy/systemd/$f missing"
     done
     out=$(SYSTEMD_UNIT_PATH="$u:" systemd-analyze verify pushprox-proxy.service \
         pushprox-client.service 2>&1) || fail "systemd-analyze verify: $out"
