@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "hparse.h"
 #include "log.h"
 
 /* TCP keepalive probes after the idle time: every 10 s, 3 unanswered ones kill the
@@ -645,7 +644,7 @@ static void conn_feed(struct httpc_conn *c, const char *data, size_t len)
         }
         r->res_bytes += len;
         size_t used = 0;
-        enum http_parse_result pr = hparse_execute(&c->parser, data, len, &used);
+        enum http_parse_result pr = http_parser_execute(&c->parser, data, len, &used);
         if (c->closing || c->req != r)
             return; /* a callback ended the request */
         if (pr == HTTP_PARSE_ERROR) {

@@ -9,7 +9,6 @@
 
 #include "flags.h"
 #include "http.h"
-#include "hparse.h"
 #include "log.h"
 
 /* Largest request accepted (GET /metrics with a few headers). */
@@ -218,7 +217,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     uv_timer_start(&c->timer, on_timeout, METRICS_HTTP_IDLE_TIMEOUT_MS, 0);
     while (len > 0 && !c->closing) {
         size_t used = 0;
-        enum http_parse_result r = hparse_execute(&c->parser, data, len, &used);
+        enum http_parse_result r = http_parser_execute(&c->parser, data, len, &used);
         if (r == HTTP_PARSE_ERROR) {
             mconn_close(c); /* not HTTP, or too large: nothing worth answering */
             return;

@@ -2,7 +2,6 @@
  * Owner: the scrape that embeds the work; no shared state. */
 #include "work.h"
 
-#include "hparse.h"
 
 #include <errno.h>
 #include <math.h>
@@ -55,7 +54,7 @@ int work_parse(struct work *w, const char *data, size_t len, const char **why)
         *why = "empty poll answer";
         return -EINVAL;
     }
-    enum http_parse_result r = hparse_execute(&p, data, len, &used);
+    enum http_parse_result r = http_parser_execute(&p, data, len, &used);
     if (r == HTTP_PARSE_MORE)
         r = http_parser_finish(&p);
     if (r == HTTP_PARSE_ERROR) {
