@@ -2,7 +2,6 @@
  * Owner: the scrape that embeds the work; no shared state. */
 #include "work.h"
 
-
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
