@@ -148,8 +148,12 @@ static void on_retry(uv_timer_t *timer)
 
     for (uint16_t to = 0; to < n_workers; to++) {
         bool sent = false;
-        while (in->backlog_head[to] && ring_put(&workers[to], wk->id, in->backlog_head[to])) {
-            in->backlog_head[to] = in->backlog_head[to]->next;
+        struct msg *m;
+        while ((m = in->backlog_head[to]) != NULL) {
+            struct msg *next = m->next; /* once in the ring, m is the receiver's */
+            if (!ring_put(&workers[to], wk->id, m))
+                break;
+            in->backlog_head[to] = next;
             sent = true;
         }
         if (!in->backlog_head[to])

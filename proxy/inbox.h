@@ -57,7 +57,7 @@ void inbox_drain_free(struct worker *wk);
  * still the caller's). */
 int inbox_send(struct worker *from, uint16_t to, struct msg *m);
 
-/* The receiver's dispatch, in worker.c. */
+/* The receiver's dispatch, in dispatch.c. */
 void worker_handle_msg(struct worker *wk, struct msg *m);
 
 #endif
