@@ -61,9 +61,12 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
     for (int i = 0; i < STATS_ERR_N; i++)
         fprintf(out, " %s %llu", stats_err_name((enum stats_err)i),
                 (unsigned long long)st->errors[i]);
-    fprintf(out, "\n  %-20s delivered twice %llu, answered twice %llu, never pushed %llu\n",
+    fprintf(out,
+            "\n  %-20s delivered twice %llu, answered twice %llu, never pushed %llu, "
+            "polls given another fqdn's scrape %llu\n",
             "id checks", (unsigned long long)res->dup_delivered,
-            (unsigned long long)res->dup_answered, (unsigned long long)res->unknown_ids);
+            (unsigned long long)res->dup_answered, (unsigned long long)res->unknown_ids,
+            (unsigned long long)res->st.polls_wrong_host);
     fprintf(out, "  %-20s polls %llu (work %llu, expired %llu), pushes %llu (ok %llu)\n",
             "client traffic", (unsigned long long)st->polls_sent,
             (unsigned long long)st->polls_work, (unsigned long long)st->polls_expired,
@@ -130,10 +133,10 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
                 (unsigned long long)st->errors[i]);
     fprintf(out,
             "},\"errors_total\":%llu,\"errors_fatal\":%llu,\"dup_delivered\":%llu,"
-            "\"dup_answered\":%llu,\"unknown_ids\":%llu,",
+            "\"dup_answered\":%llu,\"unknown_ids\":%llu,\"polls_wrong_host\":%llu,",
             (unsigned long long)stats_total_errors(st), (unsigned long long)stats_fatal_errors(st),
             (unsigned long long)res->dup_delivered, (unsigned long long)res->dup_answered,
-            (unsigned long long)res->unknown_ids);
+            (unsigned long long)res->unknown_ids, (unsigned long long)res->st.polls_wrong_host);
     fprintf(out,
             "\"polls_sent\":%llu,\"polls_work\":%llu,\"polls_expired\":%llu,\"pushes_sent\":%llu,"
             "\"pushes_ok\":%llu,\"nofile_limit\":%llu",

@@ -54,9 +54,10 @@ def f(v, fmt="%.2f"):
 lines = []
 w = lines.append
 model, cores = cpu_model()
-version = subprocess.run([os.path.join(root, "build", "pushprox-proxy"), "--version"],
-                         capture_output=True, text=True).stdout.strip() if os.path.exists(
-    os.path.join(root, "build", "pushprox-proxy")) else ""
+build = os.environ.get("BUILD", os.path.join(root, "build"))
+proxy_bin = os.path.join(build, "pushprox-proxy")
+version = subprocess.run([proxy_bin, "--version"], capture_output=True,
+                         text=True).stdout.strip() if os.path.exists(proxy_bin) else ""
 w("# pushprox-c benchmark results")
 w("")
 w("Written by `make bench` (bench/run-suite.sh) on %s; the suite ran %s s%s. Do not edit by "
@@ -70,7 +71,8 @@ w("**Machine:** %s, %d cores (from /proc/cpuinfo), Linux %s, %d MiB RAM; open-fi
      os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20), nofile))
 if version:
     w("")
-    w("**Proxy:** `%s`" % version.splitlines()[0])
+    w("**Proxy:** `%s` (binaries from `%s`)" % (version.splitlines()[0],
+                                                os.path.relpath(build, root)))
 w("")
 
 # 1. Idle.

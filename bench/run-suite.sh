@@ -117,7 +117,7 @@ bench() {
     shift
     local cmd=("$BENCH" --proxy.address="127.0.0.1:$PROXY_PORT" --proxy-pid="$PROXY_PID"
         --label="$name" --json "$@")
-    echo "${cmd[*]}" | sed "s#$BUILD/#build/#" >>"$COMMANDS"
+    echo "${cmd[*]}" >>"$COMMANDS"
     say "$name: ${cmd[*]:1}"
     "${cmd[@]}" >"$TMP/$name.json" 2>"$TMP/$name.log"
     local rc=$?
@@ -224,5 +224,5 @@ done
 
 SUITE_SECONDS=$(($(date +%s) - SUITE_START))
 say "suite ran ${SUITE_SECONDS}s; writing $RESULTS"
-python3 "$ROOT/bench/results.py" "$TMP" "$RESULTS" "$SUITE_SECONDS" "$MAX_CLIENTS" "$FLEET_CLIENTS" \
+BUILD="$BUILD" python3 "$ROOT/bench/results.py" "$TMP" "$RESULTS" "$SUITE_SECONDS" "$MAX_CLIENTS" "$FLEET_CLIENTS" \
     "$NOFILE" "$QUICK"

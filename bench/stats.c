@@ -33,6 +33,7 @@ int stats_merge(struct stats *dst, const struct stats *src)
     dst->pushes_sent += src->pushes_sent;
     dst->pushes_ok += src->pushes_ok;
     dst->connects_ok += src->connects_ok;
+    dst->polls_wrong_host += src->polls_wrong_host;
     for (int i = 0; i < STATS_ERR_N; i++)
         dst->errors[i] += src->errors[i];
     hist_merge(&dst->latency_ns, &src->latency_ns);

@@ -17,7 +17,7 @@
 #define STATS_ERRORS(X)                                                                            \
     X(STATUS, "status", "scrape answered with an unexpected status")                              \
     X(TIMEOUT, "timeout", "proxy answered 500 Error scraping (its scrape timeout)")               \
-    X(MISROUTED, "misrouted", "body from another fqdn, an Id no client pushed, or a poll for another host") \
+    X(MISROUTED, "misrouted", "body from another fqdn, or an Id no client pushed") \
     X(DUPLICATE, "duplicate", "an Id delivered to two polls or answering two scrapes")            \
     X(LOST, "lost", "scrape never answered within its timeout + grace, or its connection died")  \
     X(CONNECT, "connect", "connection to the proxy failed")                                        \
@@ -37,6 +37,7 @@ struct stats {
     uint64_t scrapes_unsent; /* open loop: due but never sent (no idle scraper) */
     uint64_t polls_sent, polls_work, polls_expired, pushes_sent, pushes_ok;
     uint64_t connects_ok;
+    uint64_t polls_wrong_host; /* work for another fqdn (the scraper counts it misrouted) */
     uint64_t errors[STATS_ERR_N];
     struct hist latency_ns; /* scrapes answered 200 and judged OK */
     struct idvec pushed;    /* hashes of the Ids clients received (and pushed) */
