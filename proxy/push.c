@@ -54,6 +54,18 @@ static int write_relay_head(struct buf *out, const struct http_head *h, size_t b
     return rc ? rc : buf_append(out, "\r\n", 2);
 }
 
+/* Upstream's Go client writes the 500s it makes itself (exporter down, name mismatch...)
+ * from a Response with no protocol version: "HTTP/0.0 500 ...", body up to the end.
+ * llhttp refuses version 0.0, so such a status line is read as HTTP/1.1, in place. */
+static void push_fix_version(char *s, size_t len)
+{
+    if (len >= 9 && memcmp(s, "HTTP/", 5) == 0 && s[5] >= '0' && s[5] <= '9' && s[6] == '.' &&
+        s[7] >= '0' && s[7] <= '9' && s[8] == ' ' && !(s[5] == '1' && s[7] <= '1')) {
+        s[5] = '1';
+        s[7] = '1';
+    }
+}
+
 static void push_refuse(struct conn *c, int status, const char *why)
 {
     log_info("push", "push refused", LOG_INT("status", status), LOG_STR("reason", why));
@@ -84,6 +96,8 @@ void push_start(struct conn *c)
     http_parser_begin(&ip, ih);
     ip.body_mode = HTTP_BODY_STREAM; /* only offsets are needed: the body stays in place */
     ip.body_max_bytes = config.push_max_size;
+    if (body->base)
+        push_fix_version(body->base, body->len);
     r = http_parser_execute(&ip, body->base ? body->base : "", body->len, &used);
     if (r == HTTP_PARSE_MORE)
         r = http_parser_finish(&ip); /* a body that ends with the push */

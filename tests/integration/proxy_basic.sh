@@ -99,6 +99,22 @@ wait_exit "$SCRAPE_PID" 30
 assert_eq 503 "$(cat "$TEST_TMP/scrape3.log")" "status relayed from a length-less push"
 assert_eq "exporter is starting" "$(cat "$TEST_TMP/scrape3.body")" "body relayed from a length-less push"
 
+# --- upstream's client writes its own errors as "HTTP/0.0 500", body to the end ----------
+start_poll poll3b "$FQDN"
+start_scrape scrape3b "$URL2" 20
+poll_done poll3b
+{
+    printf 'HTTP/0.0 500 Internal Server Error\r\nId: %s\r\n' "$POLL_ID"
+    printf 'X-Prometheus-Scrape-Timeout: 19\r\n\r\n'
+    printf 'failed to scrape: connection refused'
+} >"$TEST_TMP/push3b"
+push "$TEST_TMP/push3b"
+assert_eq 200 "$HTTP_CODE" "status of an upstream-style HTTP/0.0 error push (body: $HTTP_BODY)"
+wait_exit "$SCRAPE_PID" 30
+assert_eq 500 "$(cat "$TEST_TMP/scrape3b.log")" "status relayed from an HTTP/0.0 push"
+assert_eq "failed to scrape: connection refused" "$(cat "$TEST_TMP/scrape3b.body")" \
+    "body relayed from an HTTP/0.0 push"
+
 # --- gzip passes through unchanged -----------------------------------------------------
 start_poll poll4 "$FQDN"
 start_scrape scrape4 "$URL2" 20
