@@ -15,8 +15,13 @@
 
 /* Wait after a 408 (the proxy expired this poll, e.g. a newer one from the same FQDN
  * took its slot upstream): short, so the client is back at once, but not zero, so two
- * polls evicting each other cannot spin. */
+ * polls evicting each other cannot spin. A 408 that comes quickly (within
+ * POLL_EXPIRED_QUICK_MS of the poll) means another poll for the same FQDN keeps taking
+ * ours: the wait then grows like the error backoff (x1.5 up to --proxy.retry.max-wait),
+ * so two clients sharing a name against upstream's one-slot proxy settle instead of
+ * evicting each other ten times a second. A poll held longer (--poll.max-hold) resets it. */
 #define POLL_EXPIRED_DELAY_MS 100
+#define POLL_EXPIRED_QUICK_MS 1000
 /* Longest request we send to /poll (the FQDN plus a small head). */
 #define POLL_REQ_MAX_BYTES 2048
 /* Bytes of an unexpected answer's body quoted in the log. */
@@ -29,6 +34,8 @@ struct poller {
     struct httpc_req req;
     uv_timer_t timer;
     struct backoff bo;
+    struct backoff expired; /* the wait after quick 408s */
+    uint64_t started_ms;    /* when the current poll was sent */
     bool parked;  /* waiting for a free scrape slot */
     bool waiting; /* timer running */
 };
@@ -70,6 +77,7 @@ int poll_start(struct client *cl)
         uv_timer_init(cl->loop, &p->timer);
         p->timer.data = p;
         backoff_init(&p->bo, cl->f->proxy_retry_initial_wait, cl->f->proxy_retry_max_wait);
+        backoff_init(&p->expired, POLL_EXPIRED_DELAY_MS, cl->f->proxy_retry_max_wait);
     }
     for (size_t i = 0; i < cl->n_pollers; i++)
         poller_poll(&cl->pollers[i]);
@@ -157,6 +165,7 @@ static void poller_poll(struct poller *p)
         poll_failed(p);
         return;
     }
+    p->started_ms = uv_now(cl->loop);
     log_debug("poll", "polling", LOG_STR("fqdn", p->fqdn), LOG_UINT("poller", p->idx));
 }
 
@@ -184,13 +193,19 @@ static void on_poll_done(struct httpc_req *req, int err)
             return;
         }
         backoff_reset(&p->bo);
+        backoff_reset(&p->expired);
         poller_poll(p);
         return;
     }
     if (status == 408 || status == 502 || status == 503 || status == 504) {
         /* The proxy (408) or a load balancer in front of it (502-504) ended an idle poll.
          * This is routine, not an error: poll again soon. */
-        uint64_t wait = status == 408 ? POLL_EXPIRED_DELAY_MS : cl->f->proxy_retry_initial_wait;
+        uint64_t wait = cl->f->proxy_retry_initial_wait;
+        if (status == 408) {
+            if (uv_now(cl->loop) - p->started_ms >= POLL_EXPIRED_QUICK_MS)
+                backoff_reset(&p->expired);
+            wait = backoff_next(&p->expired, client_random(cl));
+        }
         log_debug("poll", "poll ended without work; polling again", LOG_STR("fqdn", p->fqdn),
                   LOG_INT("status", status), LOG_UINT("wait_ms", wait));
         schedule(p, wait);
