@@ -75,12 +75,18 @@ void stats_limit(struct stats *s, enum stats_limit limit)
     metrics_inc(&s->limit_hits[limit]);
 }
 
-/* Sums one counter or gauge over every worker; `off` is its offset in struct stats. */
+/* Worker i's counter or gauge at offset `off` in struct stats. */
+static uint64_t stat_at(uint16_t i, size_t off)
+{
+    return metrics_get((const uint64_t *)((const char *)&workers[i].stats + off));
+}
+
+/* Sums one counter or gauge over every worker. */
 static uint64_t sum_at(size_t off)
 {
     uint64_t v = 0;
     for (uint16_t i = 0; i < n_workers; i++)
-        v += metrics_get((const uint64_t *)((const char *)&workers[i].stats + off));
+        v += stat_at(i, off);
     return v;
 }
 
@@ -91,6 +97,20 @@ static int write_scalar(struct buf *out, const char *name, const char *type, con
 {
     int rc = metrics_write_header(out, name, type, help);
     return rc ? rc : metrics_write_sample(out, name, NULL, (double)v);
+}
+
+/* One sample per worker, labelled worker="N"; `off` as in sum_at(). */
+static int write_per_worker(struct buf *out, const char *name, const char *type, const char *help,
+                            size_t off)
+{
+    char labels[32];
+    int rc = metrics_write_header(out, name, type, help);
+
+    for (uint16_t i = 0; rc == 0 && i < n_workers; i++) {
+        snprintf(labels, sizeof(labels), "worker=\"%u\"", (unsigned)i);
+        rc = metrics_write_sample(out, name, labels, (double)stat_at(i, off));
+    }
+    return rc;
 }
 
 static int write_metrics(struct buf *out)
@@ -175,20 +195,12 @@ static int write_metrics(struct buf *out)
                                  (double)SUM(limit_hits[l])));
     }
 
-    TRY(metrics_write_header(out, "pushprox_proxy_inbox_depth", "gauge",
-                             "Messages waiting in a worker's inbox rings at its last drain."));
-    for (uint16_t i = 0; i < n_workers; i++) {
-        snprintf(labels, sizeof(labels), "worker=\"%u\"", (unsigned)i);
-        TRY(metrics_write_sample(out, "pushprox_proxy_inbox_depth", labels,
-                                 (double)metrics_get(&workers[i].stats.inbox_depth)));
-    }
-    TRY(metrics_write_header(out, "pushprox_proxy_inbox_messages_total", "counter",
-                             "Messages a worker received from workers, itself included."));
-    for (uint16_t i = 0; i < n_workers; i++) {
-        snprintf(labels, sizeof(labels), "worker=\"%u\"", (unsigned)i);
-        TRY(metrics_write_sample(out, "pushprox_proxy_inbox_messages_total", labels,
-                                 (double)metrics_get(&workers[i].stats.msgs_received)));
-    }
+    TRY(write_per_worker(out, "pushprox_proxy_inbox_depth", "gauge",
+                         "Messages waiting in a worker's inbox rings at its last drain.",
+                         offsetof(struct stats, inbox_depth)));
+    TRY(write_per_worker(out, "pushprox_proxy_inbox_messages_total", "counter",
+                         "Messages a worker received from workers, itself included.",
+                         offsetof(struct stats, msgs_received)));
     TRY(write_scalar(out, "pushprox_proxy_inbox_backlogged_total", "counter",
                      "Answers that found a full ring and waited in their sender's backlog.",
                      SUM(backlogged)));

@@ -143,8 +143,18 @@ assert_starts_with "$HTTP_BODY" "Error scraping \"$URL5\"" "body of a scrape nob
 # --- the proxy's own metrics -----------------------------------------------------------
 http_code_body GET "$PROXY_URL/metrics"
 assert_eq 200 "$HTTP_CODE" "GET /metrics status"
-for m in pushprox_http_requests_total pushprox_proxy_clients process_resident_memory_bytes; do
+for m in pushprox_http_requests_total pushproxy_proxied_requests_total \
+    pushprox_http_duration_seconds_bucket pushprox_proxy_clients pushprox_proxy_polls_waiting \
+    pushprox_proxy_scrape_duration_seconds_count pushprox_proxy_inbox_depth \
+    process_resident_memory_bytes; do
     assert_contains "$HTTP_BODY" "$m" "proxy /metrics"
 done
+assert_contains "$HTTP_BODY" 'pushprox_http_requests_total{code="200",path="/push"}' "proxy /metrics"
+# The exposition must be valid for Prometheus' own checker.
+if command -v promtool >/dev/null; then
+    printf '%s\n' "$HTTP_BODY" >"$TEST_TMP/metrics.txt"
+    promtool check metrics <"$TEST_TMP/metrics.txt" >"$TEST_TMP/promtool.out" 2>&1 ||
+        fail "promtool check metrics: $(cat "$TEST_TMP/promtool.out")"
+fi
 log "all protocol checks passed"
 exit 0
