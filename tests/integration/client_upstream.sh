@@ -195,6 +195,10 @@ for i in 1 2 3; do
 done
 assert_eq "$errs_before" "$(client_metric pushprox_client_poll_errors_total)" "poll errors after 408s"
 stop_bg "$CLIENT2_PID"
+# Upstream's one slot may still hold client2's dead poll, which eats the next scrape (as
+# upstream's proxy would); wait until client1 holds the slot again.
+scrape_ok() { scrape "http://$FQDN:$NE_PORT/metrics" 2; [ "$HTTP_CODE" = 200 ]; }
+wait_until 30 "client1 to own the poll slot again" scrape_ok
 
 log "SIGTERM: a scrape in flight finishes, then the client exits 0"
 curl -sS -o "$TEST_TMP/term.body" -w '%{http_code}' -x "$PROXY" \
