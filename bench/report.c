@@ -81,6 +81,8 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
         fprintf(out, "  %-20s %.2f s during the scrape phase = %.1f us per scrape\n", "proxy CPU",
                 res->proxy_cpu_scrape_s, us_per_scrape(res));
     }
+    fprintf(out, "  %-20s %.2f s (whole run, all worker processes)\n", "harness CPU",
+            res->harness_cpu_s);
     fprintf(out, "  %-20s %s\n", "verdict",
             stats_fatal_errors(st) ? "FAIL (misrouted, lost or duplicate scrapes)"
             : stats_total_errors(st) ? "errors (none misrouted, lost or duplicate)"
@@ -139,10 +141,11 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
             (unsigned long long)res->unknown_ids, (unsigned long long)res->st.polls_wrong_host);
     fprintf(out,
             "\"polls_sent\":%llu,\"polls_work\":%llu,\"polls_expired\":%llu,\"pushes_sent\":%llu,"
-            "\"pushes_ok\":%llu,\"nofile_limit\":%llu",
+            "\"pushes_ok\":%llu,\"nofile_limit\":%llu,\"harness_cpu_s\":%.3f",
             (unsigned long long)st->polls_sent, (unsigned long long)st->polls_work,
             (unsigned long long)st->polls_expired, (unsigned long long)st->pushes_sent,
-            (unsigned long long)st->pushes_ok, (unsigned long long)res->nofile_limit);
+            (unsigned long long)st->pushes_ok, (unsigned long long)res->nofile_limit,
+            res->harness_cpu_s);
     if (res->have_proxy)
         fprintf(out,
                 ",\"proxy\":{\"pid\":%d,\"threads\":%llu,\"rss_before_kib\":%llu,"

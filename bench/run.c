@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -447,6 +448,10 @@ stop:
                 rc = -ECHILD;
         }
     }
+    struct rusage ru;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+        res->harness_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     if (res->have_proxy && procstat_read(run->proxy_pid, &ps) == 0) {
         res->proxy_hwm_kib = ps.hwm_kib;
         res->proxy_threads = ps.threads;

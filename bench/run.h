@@ -88,6 +88,7 @@ struct run_result {
     double proxy_cpu_connect_s;
     uint64_t proxy_threads;
     uint64_t nofile_limit;
+    double harness_cpu_s;       /* utime + stime of every worker process, whole run */
     /* Id checks across all processes (already added into st.errors). */
     uint64_t dup_delivered, dup_answered, unknown_ids;
 };
