@@ -30,9 +30,12 @@
 struct write_req {
     uv_write_t req;
     struct conn *c;
-    uint32_t gen;
+    struct write_req *next; /* in the worker's pool */
     char *own[2];
 };
+
+/* Write requests kept for reuse per worker; more are freed. */
+#define CONN_WRITE_POOL_MAX 4096
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -78,10 +81,41 @@ void conn_table_close(struct conn_table *t)
         http_head_close(t->heads[i]);
         free(t->heads[i]);
     }
+    while (t->write_pool) {
+        struct write_req *w = t->write_pool;
+        t->write_pool = w->next;
+        free(w);
+    }
     free(t->heads);
     free(t->slots);
     free(t->free_idx);
     memset(t, 0, sizeof(*t));
+}
+
+static struct write_req *write_req_get(struct conn_table *t)
+{
+#ifndef NO_POOLS
+    if (t->write_pool) {
+        struct write_req *w = t->write_pool;
+        t->write_pool = w->next;
+        t->n_write_pooled--;
+        return w;
+    }
+#endif
+    return malloc(sizeof(struct write_req));
+}
+
+static void write_req_put(struct conn_table *t, struct write_req *w)
+{
+#ifndef NO_POOLS
+    if (t->n_write_pooled < CONN_WRITE_POOL_MAX) {
+        w->next = t->write_pool;
+        t->write_pool = w;
+        t->n_write_pooled++;
+        return;
+    }
+#endif
+    free(w);
 }
 
 static struct conn *conn_get(struct conn_table *t)
@@ -422,7 +456,7 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
 
     stats_request(&c->wk->stats, (enum conn_route)c->route, status,
                   uv_hrtime() - c->req_start_ns);
-    if (c->closing || !(w = malloc(sizeof(*w)))) {
+    if (c->closing || !(w = write_req_get(&c->wk->conns))) {
         free(own0);
         free(own1);
         if (!c->closing)
@@ -430,14 +464,13 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
         return;
     }
     w->c = c;
-    w->gen = c->gen;
     w->own[0] = own0;
     w->own[1] = own1;
     c->state = CONN_WRITING;
     if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n_bufs, on_written)) != 0) {
         free(own0);
         free(own1);
-        free(w);
+        write_req_put(&c->wk->conns, w);
         conn_close(c, uv_strerror(rc));
     }
 }
@@ -473,7 +506,7 @@ static void on_written(uv_write_t *req, int status)
 
     free(w->own[0]);
     free(w->own[1]);
-    free(w);
+    write_req_put(&c->wk->conns, w);
     if (status == UV_ECANCELED || c->closing)
         return;
     if (status < 0) {

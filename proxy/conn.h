@@ -50,6 +50,7 @@ enum conn_route {
 };
 
 struct worker;
+struct write_req;
 
 struct conn {
     uv_tcp_t tcp;
@@ -96,6 +97,8 @@ struct conn_table {
     uint32_t n_pooled;
     struct http_head **heads; /* [CONN_HEAD_POOL_MAX] heads kept for reuse */
     uint32_t n_heads;
+    struct write_req *write_pool; /* uv_write requests kept for reuse */
+    uint32_t n_write_pooled;
 };
 
 int conn_table_init(struct conn_table *t, uint32_t cap);

@@ -24,6 +24,7 @@
 #endif
 
 static void on_async(uv_async_t *handle);
+static void on_local(uv_idle_t *idle);
 static void on_retry(uv_timer_t *timer);
 
 int inbox_init(struct worker *wk)
@@ -43,10 +44,12 @@ int inbox_init(struct worker *wk)
         ck_ring_init(&in->from[i].ring, INBOX_RING_SIZE);
     }
     if ((rc = uv_async_init(&wk->loop, &in->async, on_async)) != 0 ||
-        (rc = uv_timer_init(&wk->loop, &in->retry)) != 0)
+        (rc = uv_timer_init(&wk->loop, &in->retry)) != 0 ||
+        (rc = uv_idle_init(&wk->loop, &in->local)) != 0)
         return rc;
     in->async.data = wk;
     in->retry.data = wk;
+    in->local.data = wk;
     return 0;
 }
 
@@ -54,6 +57,7 @@ void inbox_close(struct worker *wk)
 {
     uv_close((uv_handle_t *)&wk->inbox.async, NULL);
     uv_close((uv_handle_t *)&wk->inbox.retry, NULL);
+    uv_close((uv_handle_t *)&wk->inbox.local, NULL);
 }
 
 static void free_list(struct msg *m)
@@ -120,7 +124,8 @@ int inbox_send(struct worker *from, uint16_t to, struct msg *m)
     }
     if (to == from->id) {
         list_append(&in->local_head, &in->local_tail, m);
-        uv_async_send(&in->async);
+        if (!uv_is_active((uv_handle_t *)&in->local))
+            uv_idle_start(&in->local, on_local);
         return 0;
     }
     /* Order per receiver is kept: nothing overtakes a backlog. */
@@ -167,8 +172,8 @@ static void on_retry(uv_timer_t *timer)
         uv_timer_start(&in->retry, on_retry, INBOX_RETRY_MS, 0);
 }
 
-/* Drains every ring, then our own local list, up to INBOX_BATCH messages; if more wait,
- * wakes itself again so I/O gets its turn between batches. */
+/* Drains every ring, up to INBOX_BATCH messages; if more wait, wakes itself again so I/O
+ * gets its turn between batches. */
 static void on_async(uv_async_t *handle)
 {
     struct worker *wk = handle->data;
@@ -186,16 +191,25 @@ static void on_async(uv_async_t *handle)
         }
         depth += ck_ring_size(&r->ring);
     }
-    /* Only what is on the list now: handlers may append to it. */
+    metrics_set(&wk->stats.inbox_depth, depth);
+    if (depth > 0)
+        uv_async_send(&in->async);
+}
+
+/* Our own messages: only those on the list now, as handlers may append more (they run on
+ * the next turn). */
+static void on_local(uv_idle_t *idle)
+{
+    struct worker *wk = idle->data;
+    struct inbox *in = &wk->inbox;
     struct msg *m = in->local_head;
+
     in->local_head = in->local_tail = NULL;
     while (m) {
         struct msg *next = m->next;
         worker_handle_msg(wk, m);
         m = next;
-        handled++;
     }
-    metrics_set(&wk->stats.inbox_depth, depth);
-    if (depth > 0 || in->local_head)
-        uv_async_send(&in->async);
+    if (!in->local_head)
+        uv_idle_stop(idle);
 }

@@ -8,8 +8,9 @@
  *     when the ring is full it waits in the sender's backlog for that receiver, in order,
  *     and a short timer retries. The backlog is bounded by what is admitted (each entry
  *     answers one live scrape, poll or push), not by a constant.
- * A message to oneself goes through a local list, drained on the next loop turn, so a
- * handler never re-enters another.
+ * A message to oneself goes through a local list, drained on the next loop turn (a
+ * uv_idle handle runs while the list is not empty: no syscall, unlike an async wake-up),
+ * so a handler never re-enters another.
  *
  * Owner: each worker's rings are written by exactly one sender thread each and read by the
  * worker itself. */
@@ -40,6 +41,7 @@ struct inbox {
     struct inbox_ring *from; /* [n_workers]: the ring each sender writes to us */
     uv_async_t async;
     struct msg *local_head, *local_tail; /* messages to ourselves */
+    uv_idle_t local;                      /* active while local_head is not empty */
     struct msg **backlog_head, **backlog_tail; /* [n_workers]: ours, waiting for a full ring */
     uv_timer_t retry;
     uint64_t depth; /* metric: messages waiting at the last drain */
