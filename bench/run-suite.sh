@@ -210,13 +210,14 @@ for w in 1 2; do
     PIDS+=("$npid")
     echo "nginx -p \$TMP/nginx-proxy-$w -c bench/nginx.conf (filled in: port $port, worker_processes $w)" >>"$COMMANDS"
     wait_http "http://127.0.0.1:$port/metrics" || continue
-    kids=$(cat "/proc/$npid/task/$npid/children" 2>/dev/null)
+    kids=()
+    read -ra kids <"/proc/$npid/task/$npid/children" 2>/dev/null
     # Warm the upstream keep-alive pool, then measure.
     wrk -t1 -c64 -d1s "http://127.0.0.1:$port/metrics" >/dev/null 2>&1
-    t0=$(cpu_ticks "$npid" $kids)
+    t0=$(cpu_ticks "$npid" "${kids[@]}")
     echo "wrk -t1 -c64 -d${NGINX_SECONDS}s --latency http://127.0.0.1:$port/metrics" >>"$COMMANDS"
     wrk -t1 -c64 -d"${NGINX_SECONDS}s" --latency "http://127.0.0.1:$port/metrics" >"$TMP/nginx-w$w.wrk" 2>&1
-    t1=$(cpu_ticks "$npid" $kids)
+    t1=$(cpu_ticks "$npid" "${kids[@]}")
     echo "$((t1 - t0)) $(getconf CLK_TCK)" >"$TMP/nginx-w$w.cpu"
     say "nginx workers=$w: $(grep -E 'Requests/sec' "$TMP/nginx-w$w.wrk") cpu_ticks=$((t1 - t0))"
     stop "$npid"
