@@ -271,8 +271,8 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     struct worker *wk = c->wk;
     struct http_head *h = c->head;
 
-    /* A push body of known length is read straight into its own buffer, which travels
-     * to the scrape's worker and is written to Prometheus from there: no copy at all. */
+    /* The rest of a push body of known length is read straight into its own buffer, which
+     * travels to the scrape's worker and is written to Prometheus from there. */
     if (h && c->state == CONN_READING && c->route == ROUTE_PUSH && !c->error_status &&
         c->parser.head_done && !c->parser.complete && h->content_length > 0 &&
         h->body.base && h->body.cap > h->body.len) {
