@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -14,7 +16,10 @@
 #define WORKER_PUBLISH_NS (100 * 1000000ull)
 
 static void on_tick(uv_timer_t *t);
+static void on_due(uv_poll_t *p, int status, int events);
+static void on_due_closed(uv_handle_t *h);
 static void issue(struct worker *wk, uint64_t now);
+static void schedule_due(struct worker *wk, uint64_t now);
 
 int worker_init(struct worker *wk, struct run *run, int id)
 {
@@ -61,6 +66,17 @@ int worker_init(struct worker *wk, struct run *run, int id)
         return rc;
     uv_timer_init(&wk->loop, &wk->tick);
     wk->tick.data = wk;
+    wk->due_fd = -1;
+    if (wk->rate > 0) {
+        wk->due_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (wk->due_fd < 0)
+            return -errno;
+        if ((rc = uv_poll_init(&wk->loop, &wk->due_poll, wk->due_fd)) != 0)
+            return rc;
+        wk->due_poll.data = wk;
+        wk->due_poll_open = true;
+        uv_poll_start(&wk->due_poll, UV_READABLE, on_due);
+    }
     return 0;
 }
 
@@ -203,6 +219,57 @@ static void stop_all(struct worker *wk)
     }
     uv_timer_stop(&wk->tick);
     uv_close((uv_handle_t *)&wk->tick, NULL);
+    if (wk->due_poll_open) {
+        wk->due_poll_open = false;
+        uv_poll_stop(&wk->due_poll);
+        uv_close((uv_handle_t *)&wk->due_poll, on_due_closed);
+    }
+}
+
+/* Open loop: scrape k is due at t0 + k / rate. Queues every one due by now and arms the
+ * timerfd for the next. */
+static void schedule_due(struct worker *wk, uint64_t now)
+{
+    if (wk->rate <= 0 || wk->issuing_done)
+        return;
+    while (wk->scheduled < wk->quota) {
+        uint64_t at = wk->t0_ns + (uint64_t)((double)wk->scheduled * 1e9 / wk->rate);
+        if (at > now) {
+            struct itimerspec its = {
+                .it_value = {.tv_sec = (time_t)(at / 1000000000ull),
+                             .tv_nsec = (long)(at % 1000000000ull)},
+            };
+            if (wk->due_fd >= 0)
+                timerfd_settime(wk->due_fd, TFD_TIMER_ABSTIME, &its, NULL);
+            break;
+        }
+        if (due_push(wk, at) != 0)
+            break;
+        wk->scheduled++;
+    }
+}
+
+static void on_due(uv_poll_t *p, int status, int events)
+{
+    struct worker *wk = p->data;
+    uint64_t expirations;
+    if (read(wk->due_fd, &expirations, sizeof(expirations)) < 0) {
+        /* EAGAIN: a re-arm raced the wake-up; nothing to do. */
+    }
+    if (wk->phase != RUN_PHASE_SCRAPE || wk->issuing_done || wk->stopping)
+        return;
+    uint64_t now = run_now_ns();
+    if (wk->end_ns && now >= wk->end_ns)
+        return; /* the tick ends the phase */
+    schedule_due(wk, now);
+    issue(wk, now);
+}
+
+static void on_due_closed(uv_handle_t *h)
+{
+    struct worker *wk = h->data;
+    close(wk->due_fd);
+    wk->due_fd = -1;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -257,17 +324,7 @@ static void on_tick(uv_timer_t *t)
             if ((wk->end_ns && now >= wk->end_ns) || wk->issued >= wk->quota) {
                 wk->issuing_done = true;
             } else if (wk->rate > 0) {
-                /* Scrape k is due at t0 + k / rate; queue every one due by now. */
-                double elapsed_s = (double)(now - wk->t0_ns) / 1e9;
-                uint64_t due = (uint64_t)(elapsed_s * wk->rate) + 1;
-                if (due > wk->quota)
-                    due = wk->quota;
-                while (wk->scheduled < due) {
-                    uint64_t at = wk->t0_ns + (uint64_t)((double)wk->scheduled * 1e9 / wk->rate);
-                    if (due_push(wk, at) != 0)
-                        break;
-                    wk->scheduled++;
-                }
+                schedule_due(wk, now);
                 issue(wk, now);
             } else {
                 issue(wk, now);

@@ -53,6 +53,11 @@ struct worker {
     bool issuing_done, scrape_done, stopping;
     uint64_t publish_at_ns;
     uint64_t scheduled;  /* open loop: scrapes put on the due FIFO so far */
+    /* Open loop: a timerfd armed at the next scrape's intended time (libuv's timers
+     * have 1 ms resolution; at 6,700/s a scrape is due every 150 us). */
+    int due_fd;
+    uv_poll_t due_poll;
+    bool due_poll_open;
     uint64_t n_connected;
     uint64_t registered_count;
     /* Parses the scrape request a poll carries (one at a time, synchronously). */
