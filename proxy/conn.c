@@ -12,6 +12,7 @@
  * conn_close() is the one way out, from any state. */
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,8 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void on_written(uv_write_t *req, int status);
 static void on_closed(uv_handle_t *handle);
+static void on_written_check(uv_check_t *check);
+static void on_written_idle(uv_idle_t *idle);
 static void on_spare_closed(uv_handle_t *handle);
 static int on_head(struct http_parser *p);
 static int on_discard_body(struct http_parser *p, const char *at, size_t len);
@@ -448,31 +451,114 @@ static int on_discard_body(struct http_parser *p, const char *at, size_t len)
 
 /* --- writing --- */
 
+/* Most responses fit in the socket's buffer, so they are written at once with
+ * uv_try_write(): no write request, and none of the epoll interest changes libuv makes
+ * around a queued write (three per scrape: the scrape's, the poll's and the push's
+ * answers). Only what does not fit is queued with uv_write(). A request written at once
+ * ends in this loop turn's check phase (conn_on_check), not here, so a handler never
+ * re-enters the parser that called it. */
 void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_bufs, char *own0,
                   char *own1)
 {
+    struct conn_table *t = &c->wk->conns;
+    uv_buf_t rest[2];
+    unsigned n = 0;
     struct write_req *w;
     int rc;
 
+    assert(n_bufs <= 2);
     stats_request(&c->wk->stats, (enum conn_route)c->route, status,
                   uv_hrtime() - c->req_start_ns);
-    if (c->closing || !(w = write_req_get(&c->wk->conns))) {
+    if (c->closing)
+        goto drop;
+    c->state = CONN_WRITING;
+    rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, n_bufs);
+    if (rc < 0 && rc != UV_EAGAIN) {
+        conn_close(c, uv_strerror(rc));
+        goto drop;
+    }
+    /* What is left, if anything. */
+    size_t done = rc > 0 ? (size_t)rc : 0;
+    for (unsigned i = 0; i < n_bufs; i++) {
+        if (done >= bufs[i].len) {
+            done -= bufs[i].len;
+            continue;
+        }
+        rest[n++] = uv_buf_init(bufs[i].base + done, (unsigned)(bufs[i].len - done));
+        done = 0;
+    }
+    if (n == 0) {
         free(own0);
         free(own1);
-        if (!c->closing)
-            conn_close(c, "out of memory");
+        c->written_next = NULL;
+        if (t->written_tail)
+            t->written_tail->written_next = c;
+        else
+            t->written_head = c;
+        t->written_tail = c;
+        if (!uv_is_active((uv_handle_t *)&t->written_idle))
+            uv_idle_start(&t->written_idle, on_written_idle);
         return;
+    }
+    if (!(w = write_req_get(t))) {
+        conn_close(c, "out of memory");
+        goto drop;
     }
     w->c = c;
     w->own[0] = own0;
     w->own[1] = own1;
-    c->state = CONN_WRITING;
-    if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n_bufs, on_written)) != 0) {
-        free(own0);
-        free(own1);
-        write_req_put(&c->wk->conns, w);
+    if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, rest, n, on_written)) != 0) {
+        write_req_put(t, w);
         conn_close(c, uv_strerror(rc));
+        goto drop;
     }
+    return;
+drop:
+    free(own0);
+    free(own1);
+}
+
+/* The check phase, after each loop turn's I/O: ends the requests whose responses were
+ * written at once. A conn closed since is skipped; it is still allocated, as libuv runs
+ * close callbacks after the check phase. Requests ended here may respond again (pipelined
+ * input): they join the list and are ended in the same pass. */
+static void on_written_check(uv_check_t *check)
+{
+    struct conn_table *t = check->data;
+
+    while (t->written_head) {
+        struct conn *c = t->written_head;
+        t->written_head = c->written_next;
+        if (!t->written_head)
+            t->written_tail = NULL;
+        if (!c->closing)
+            request_end(c);
+    }
+    uv_idle_stop(&t->written_idle);
+}
+
+/* Runs only to keep the loop from blocking in epoll while the list waits for the check
+ * phase (a response written from a timer or an idle callback). */
+static void on_written_idle(uv_idle_t *idle)
+{
+}
+
+int conn_table_start(struct conn_table *t, uv_loop_t *loop)
+{
+    int rc;
+
+    if ((rc = uv_check_init(loop, &t->written_check)) != 0 ||
+        (rc = uv_idle_init(loop, &t->written_idle)) != 0)
+        return rc;
+    t->written_check.data = t;
+    t->written_idle.data = t;
+    return uv_check_start(&t->written_check, on_written_check);
+}
+
+void conn_table_stop(struct conn_table *t)
+{
+    uv_close((uv_handle_t *)&t->written_check, NULL);
+    uv_close((uv_handle_t *)&t->written_idle, NULL);
 }
 
 void conn_respond_text(struct conn *c, int status, const char *extra_headers, const char *fmt, ...)

@@ -77,6 +77,7 @@ struct conn {
     /* ROUTE_CLIENTS while waiting: replies still expected and the JSON gathered. */
     uint16_t clients_waiting;
     struct buf *clients_json;
+    struct conn *written_next; /* in conn_table's written list */
     uint16_t fqdn_len;
     char fqdn[CONN_FQDN_MAX + 1];
 };
@@ -99,9 +100,16 @@ struct conn_table {
     uint32_t n_heads;
     struct write_req *write_pool; /* uv_write requests kept for reuse */
     uint32_t n_write_pooled;
+    /* Conns whose response was written at once, to be ended in the check phase. */
+    struct conn *written_head, *written_tail;
+    uv_check_t written_check;
+    uv_idle_t written_idle;
 };
 
 int conn_table_init(struct conn_table *t, uint32_t cap);
+/* Starts and stops the table's handles on the worker's loop. */
+int conn_table_start(struct conn_table *t, uv_loop_t *loop);
+void conn_table_stop(struct conn_table *t);
 void conn_table_close(struct conn_table *t);
 
 /* The listener's connection callback. */

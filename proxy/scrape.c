@@ -55,6 +55,16 @@ void scrape_table_free(struct scrape_table *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* The random part of the next Id. */
+static uint64_t next_token(struct scrape_table *t)
+{
+    if (t->n_tokens == 0) {
+        arc4random_buf(t->tokens, sizeof(t->tokens));
+        t->n_tokens = SCRAPE_TOKEN_BATCH;
+    }
+    return t->tokens[--t->n_tokens];
+}
+
 /* A free slot, made on first use; NULL when --scrape.max-in-flight are busy. Slots are
  * never freed before the worker stops: their timers are libuv handles, and their
  * generations must outlive them. */
@@ -78,7 +88,7 @@ static struct scrape *slot_take(struct worker *wk)
         return NULL;
     }
     s->gen++; /* odd: in use */
-    arc4random_buf(&s->token, sizeof(s->token));
+    s->token = next_token(t);
     t->n_busy++;
     return s;
 }

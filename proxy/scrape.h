@@ -30,7 +30,13 @@ struct scrape {
     uint64_t timeout_ms;
 };
 
+/* Id tokens drawn from the kernel per getrandom(2) call: glibc's arc4random makes one
+ * syscall per call, which cost more than the rest of a scrape's bookkeeping. */
+#define SCRAPE_TOKEN_BATCH 512
+
 struct scrape_table {
+    uint64_t tokens[SCRAPE_TOKEN_BATCH];
+    uint32_t n_tokens; /* unused tokens left at the end of tokens[] */
     struct scrape **slots; /* [cap], allocated on first use */
     uint32_t cap;
     uint32_t *free_slot; /* stack */

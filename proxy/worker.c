@@ -90,6 +90,8 @@ static int worker_init(struct worker *wk, uint16_t id, int listen_fd)
         (rc = scrape_table_init(&wk->scrapes, (uint32_t)config.scrape_max_in_flight)) != 0 ||
         (rc = registry_init(&wk->reg)) != 0 || (rc = inbox_init(wk)) != 0)
         return rc;
+    if ((rc = conn_table_start(&wk->conns, &wk->loop)) != 0)
+        return rc;
     if ((rc = uv_tcp_init(&wk->loop, &wk->listener)) != 0 ||
         (rc = uv_tcp_open(&wk->listener, listen_fd)) != 0)
         return rc;
@@ -167,6 +169,7 @@ static void on_stop(uv_async_t *handle)
     }
     inbox_close(wk);
     scrape_table_close_handles(&wk->scrapes);
+    conn_table_stop(&wk->conns);
     uv_close((uv_handle_t *)&wk->stop, NULL);
 }
 
