@@ -93,6 +93,11 @@ $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) -I$(LLHTTP_INC) -std=c11 $(OPT) -g -w $(SANFLAGS) -c $< -o $@
 
+# The --version line names the commit: rebuild it on every make, it is one small file.
+$(BUILD)/obj/common/version.o: FORCE
+.PHONY: FORCE
+FORCE:
+
 $(COMMON_LIB): $(call obj,$(COMMON_SRC)) $(LLHTTP_OBJ)
 $(PROXY_LIB):  $(call obj,$(PROXY_SRC))
 $(CLIENT_LIB): $(call obj,$(CLIENT_SRC))

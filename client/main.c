@@ -11,10 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <mbedtls/version.h>
 
 #include "client.h"
 #include "log.h"
+#include "version.h"
 #include "metrics_http.h"
 
 #define PROG "pushprox-client"
@@ -127,11 +127,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 int main(int argc, char **argv)
 {
     char version[256];
-    snprintf(version, sizeof(version),
-             PROG " version " PUSHPROX_VERSION " (commit " PUSHPROX_COMMIT
-                  ") libuv %s, mbedTLS %s, llhttp %d.%d.%d",
-             uv_version_string(), MBEDTLS_VERSION_STRING, LLHTTP_VERSION_MAJOR,
-             LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
+    version_line(version, sizeof(version), PROG);
     const struct flags_program prog = {
         .name = PROG,
         .summary = "Polls a PushProx proxy for scrape requests and answers them from the "
