@@ -158,7 +158,7 @@ tsan:
 	  $(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan threads integration
 
 bench: all
-	$(Q)bench/run-suite.sh
+	$(Q)BUILD=$(BUILD) bench/run-suite.sh
 
 # A proxy, a client and node_exporter on loopback, and one scrape through the proxy.
 demo: all
