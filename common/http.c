@@ -191,6 +191,9 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
     struct http_head *h = p->head;
     struct http_header *hdr;
 
+    if (p->head_done)
+        return 0; /* a chunked body's trailer: it stays in the raw body, not in the head */
+
     if (p->last_cb != CB_FIELD) {
         if (h->n_headers == HTTP_MAX_HEADERS)
             return fail(p, 431, "more than HTTP_MAX_HEADERS headers");
@@ -205,6 +208,9 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
     struct http_parser *p = parser_of(ll);
+
+    if (p->head_done)
+        return 0;
     struct http_header *hdr = &p->head->headers[p->head->n_headers - 1];
 
     return append_str(p, CB_VALUE, at, len, &hdr->value_off, &hdr->value_len, p->head_max_bytes,

@@ -39,6 +39,10 @@ void clients_start(struct conn *c)
         m->ref = conn_ref(c);
         inbox_send(wk, i, m);
     }
+    if (c->clients_waiting == 0) {
+        clients_cancel(c);
+        conn_close(c, "out of memory");
+    }
 }
 
 void clients_cancel(struct conn *c)
@@ -74,10 +78,14 @@ void clients_on_reply(struct worker *wk, struct msg *m)
         return;
     }
     json = c->clients_json;
+    /* A shard's list goes in whole or not at all, so the JSON stays valid at the limit. */
     if (m->u.clients.len) {
-        if ((json->len && buf_append(json, ",", 1) != 0) ||
-            buf_append(json, m->u.clients.json, m->u.clients.len) != 0)
+        if (buf_reserve(json, m->u.clients.len + 1) != 0)
             log_warn("clients", "client list truncated", LOG_STR("limit", "CLIENTS_MAX_BYTES"));
+        else if (json->len)
+            buf_append(json, ",", 1);
+        if (json->cap - json->len >= m->u.clients.len)
+            buf_append(json, m->u.clients.json, m->u.clients.len);
     }
     msg_free(m);
     if (--c->clients_waiting > 0)

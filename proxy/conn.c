@@ -49,6 +49,7 @@ static int on_head(struct http_parser *p);
 static int on_discard_body(struct http_parser *p, const char *at, size_t len);
 static void process_input(struct conn *c, const char *data, size_t len);
 static void request_end(struct conn *c);
+static void pause_reading(struct conn *c);
 
 static const struct http_parser_cb conn_parser_cb = {
     .on_head = on_head,
@@ -302,28 +303,43 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->closing)
         return;
     if (nread < 0) {
-        if (nread == UV_EOF && c->state == CONN_WRITING) {
-            c->eof = true; /* finish writing, then close */
-            uv_read_stop(stream);
+        /* A peer that half-closes still gets its answer when one is on its way (being
+         * written, or a push's verdict, or /clients). A poll or a scrape whose peer goes
+         * away is cancelled, as upstream's server cancels the request's context. */
+        if (nread == UV_EOF &&
+            (c->state == CONN_WRITING ||
+             (c->state == CONN_WAITING &&
+              (c->route == ROUTE_PUSH || c->route == ROUTE_CLIENTS)))) {
+            c->eof = true; /* answer, then close */
+            c->keep_alive = false;
+            pause_reading(c);
             return;
         }
         conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
     if (c->state != CONN_READING) {
-        /* Pipelined input while a request is served: keep it for later, within bounds. */
+        /* Pipelined input while a request is served: keep it for later, and read no more
+         * until that request ends (one read fits CONN_PENDING_MAX_BYTES). */
         if (buf_append(&c->pending, buf->base, (size_t)nread) != 0) {
             stats_limit(&c->wk->stats, LIMIT_PENDING_BYTES);
             conn_close(c, "pipelined input exceeds CONN_PENDING_MAX_BYTES");
             return;
         }
-        if (c->pending.len >= CONN_PENDING_MAX_BYTES / 2) {
-            uv_read_stop(stream);
-            c->read_stopped = true;
-        }
+        pause_reading(c);
         return;
     }
     process_input(c, buf->base, (size_t)nread);
+}
+
+/* Stops reading while pipelined bytes wait; request_end() reads on. The peer's own
+ * buffers hold the rest, which is TCP's back-pressure. */
+static void pause_reading(struct conn *c)
+{
+    if (!c->read_stopped) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->read_stopped = true;
+    }
 }
 
 /* Parses what it can; stops at the end of a request and keeps the rest in pending. */
@@ -361,10 +377,13 @@ static void process_input(struct conn *c, const char *data, size_t len)
         }
         if (r == HTTP_PARSE_COMPLETE) {
             c->keep_alive = c->head->keep_alive && !c->eof;
-            if (len > 0 && buf_append(&c->pending, data, len) != 0) {
-                stats_limit(&c->wk->stats, LIMIT_PENDING_BYTES);
-                conn_close(c, "pipelined input exceeds CONN_PENDING_MAX_BYTES");
-                return;
+            if (len > 0) {
+                if (buf_append(&c->pending, data, len) != 0) {
+                    stats_limit(&c->wk->stats, LIMIT_PENDING_BYTES);
+                    conn_close(c, "pipelined input exceeds CONN_PENDING_MAX_BYTES");
+                    return;
+                }
+                pause_reading(c);
             }
             len = 0;
             c->state = CONN_WAITING;
@@ -507,6 +526,7 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
     w->c = c;
     w->own[0] = own0;
     w->own[1] = own1;
+    c->write_since_ns = uv_hrtime();
     if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, rest, n, on_written)) != 0) {
         write_req_put(t, w);
         conn_close(c, uv_strerror(rc));
@@ -593,6 +613,7 @@ static void on_written(uv_write_t *req, int status)
     free(w->own[0]);
     free(w->own[1]);
     write_req_put(&c->wk->conns, w);
+    c->write_since_ns = 0;
     if (status == UV_ECANCELED || c->closing)
         return;
     if (status < 0) {
@@ -632,12 +653,20 @@ static void request_end(struct conn *c)
 void conn_expire_slow(struct worker *wk, uint64_t now_ns)
 {
     uint64_t limit_ns = config.web_read_timeout * 1000000;
+    uint64_t write_limit_ns = config.web_write_timeout * 1000000;
 
-    if (!limit_ns)
+    if (!limit_ns && !write_limit_ns)
         return;
     for (uint32_t i = 0; i < wk->conns.cap; i++) {
         struct conn *c = wk->conns.slots[i].c;
-        if (!c || c->closing || c->state != CONN_READING || !c->head ||
+        if (c && !c->closing && c->state == CONN_WRITING && c->write_since_ns &&
+            write_limit_ns && now_ns - c->write_since_ns >= write_limit_ns) {
+            log_warn("conn", "peer does not read its response", LOG_STR("limit", "web.write-timeout"),
+                     LOG_UINT("timeout_ms", config.web_write_timeout), LOG_INT("worker", wk->id));
+            conn_close(c, "write timeout");
+            continue;
+        }
+        if (!limit_ns || !c || c->closing || c->state != CONN_READING || !c->head ||
             !http_parser_busy(&c->parser) || now_ns - c->req_start_ns < limit_ns)
             continue;
         log_warn("conn", "request too slow", LOG_STR("limit", "web.read-timeout"),

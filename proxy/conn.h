@@ -4,7 +4,8 @@
  * and pipelining): Prometheus's scrapes, a client's polls and pushes, /clients, /metrics.
  * While a request waits for an answer from elsewhere (a poll for work, a scrape for its
  * push) the connection keeps reading, so a peer that goes away is noticed at once; bytes
- * that arrive early are kept, up to CONN_PENDING_MAX_BYTES, for the next request.
+ * of a next request that arrive early are kept (one read, at most CONN_PENDING_MAX_BYTES)
+ * and reading pauses until the current request has ended.
  *
  * Owner: the worker that accepted it; nothing outside that loop holds a pointer to it.
  * Others name the request it serves by struct ref {worker, idx, gen}: gen changes when a
@@ -64,10 +65,12 @@ struct conn {
     uint8_t route;          /* enum conn_route */
     bool closing;
     bool keep_alive;
-    bool read_stopped; /* pending is full; reading resumes when the request ends */
+    bool read_stopped; /* pipelined bytes wait; reading resumes when the request ends */
+    bool held;         /* on the worker's list of waiting polls */
     bool eof;          /* the peer half-closed; finish the current request, then close */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
+    uint64_t write_since_ns; /* a response is queued (did not fit the socket) since */
     /* ROUTE_SCRAPE: our scrape slot. ROUTE_PUSH: the worker the push went to. */
     uint32_t scrape_slot;
     /* ROUTE_POLL while waiting: arrival order for --poll.max-hold, and the FQDN to tell
@@ -136,8 +139,9 @@ void conn_head_put(struct worker *wk, struct http_head *h);
  * so a connection that waits (an idle poll) holds no head. */
 void conn_release_head(struct conn *c);
 
-/* Once a second: answers 408 to requests still arriving after --web.read-timeout, so
- * slow or stuck peers cannot hold connections (and their heads) forever. */
+/* Once a second: answers 408 to requests still arriving after --web.read-timeout and
+ * closes connections whose queued response is not taken within --web.write-timeout, so
+ * slow or stuck peers cannot hold connections, heads and relayed bodies forever. */
 void conn_expire_slow(struct worker *wk, uint64_t now_ns);
 
 /* The only way a connection ends: logs reason at debug, cancels what its request waits

@@ -30,6 +30,9 @@ void worker_handle_msg(struct worker *wk, struct msg *m)
     case MSG_DELIVER:
         poll_on_deliver(wk, m);
         return;
+    case MSG_SCRAPE_CANCEL:
+        registry_on_scrape_cancel(wk, m);
+        return;
     case MSG_SCRAPE_FAIL:
         scrape_on_fail(wk, m);
         return;

@@ -151,6 +151,11 @@ static void on_retry(uv_timer_t *timer)
     struct inbox *in = &wk->inbox;
     bool left = false;
 
+    /* Once stopping, a receiver may already be gone: send nothing more (the backlog is
+     * freed with the inbox). */
+    if (__atomic_load_n(&workers_stopping, __ATOMIC_ACQUIRE))
+        return;
+
     for (uint16_t to = 0; to < n_workers; to++) {
         bool sent = false;
         struct msg *m;
@@ -168,7 +173,7 @@ static void on_retry(uv_timer_t *timer)
         if (sent)
             uv_async_send(&workers[to].inbox.async);
     }
-    if (left && !__atomic_load_n(&workers_stopping, __ATOMIC_ACQUIRE))
+    if (left)
         uv_timer_start(&in->retry, on_retry, INBOX_RETRY_MS, 0);
 }
 

@@ -46,7 +46,7 @@ const char *msg_type_name(enum msg_type type)
 {
     static const char *const names[MSG_TYPE_COUNT] = {
         "poll_wait", "poll_gone", "poll_evict", "poll_refuse", "scrape",        "scrape_fail",
-        "deliver",   "redeliver", "push",       "push_result", "clients_req", "clients_reply",
+        "deliver",   "redeliver", "push",       "push_result", "clients_req", "clients_reply", "scrape_cancel",
     };
     return (unsigned)type < MSG_TYPE_COUNT ? names[type] : "unknown";
 }

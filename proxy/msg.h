@@ -15,6 +15,7 @@
  *   O -> W  POLL_REFUSE    the shard is full: answer this poll 503
  *   S -> O  SCRAPE         route this scrape (job) to a poll of fqdn
  *   O -> S  SCRAPE_FAIL    it cannot wait (queue full): answer 503
+ *   S -> O  SCRAPE_CANCEL  Prometheus went away: drop the job if still queued
  *   O -> W  DELIVER        write job to this poll
  *   W -> O  REDELIVER      the poll was gone: route job again
  *   X -> S  PUSH           the answer to scrape ref, ready to relay
@@ -42,6 +43,7 @@ enum msg_type {
     MSG_PUSH_RESULT,
     MSG_CLIENTS_REQ,
     MSG_CLIENTS_REPLY,
+    MSG_SCRAPE_CANCEL,
     MSG_TYPE_COUNT
 };
 
@@ -64,7 +66,7 @@ struct msg {
     struct msg *next; /* for whoever holds it in a list: backlog, O's queue */
     enum msg_type type;
     uint16_t from;
-    struct ref ref; /* POLL_*: the poll; DELIVER: the poll; PUSH: the scrape;
+    struct ref ref; /* POLL_*: the poll; DELIVER: the poll; PUSH, SCRAPE_CANCEL: the scrape;
                      * PUSH_RESULT, CLIENTS_*: the connection to answer */
     union {
         struct scrape_job job; /* SCRAPE, DELIVER, REDELIVER */

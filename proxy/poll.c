@@ -38,6 +38,7 @@ const char *poll_fqdn_invalid(const char *s, size_t len)
 
 static void hold_add(struct worker *wk, struct conn *c)
 {
+    c->held = true;
     c->hold_since_ms = uv_now(&wk->loop);
     c->hold_next = NULL;
     c->hold_prev = wk->holds_tail;
@@ -48,8 +49,12 @@ static void hold_add(struct worker *wk, struct conn *c)
     wk->holds_tail = c;
 }
 
+/* Safe to call on a conn that is not held (an out-of-memory path may close one twice). */
 static void hold_remove(struct worker *wk, struct conn *c)
 {
+    if (!c->held)
+        return;
+    c->held = false;
     if (c->hold_prev)
         c->hold_prev->hold_next = c->hold_next;
     else

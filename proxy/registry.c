@@ -304,6 +304,26 @@ void registry_on_scrape(struct worker *wk, struct msg *m)
     rec->n_queued++;
 }
 
+void registry_on_scrape_cancel(struct worker *wk, struct msg *m)
+{
+    struct record *rec = record_find(&wk->reg, m->fqdn, m->fqdn_len);
+    struct msg **pp, *last = NULL;
+
+    for (pp = rec ? &rec->q_head : NULL; pp && *pp; pp = &(*pp)->next) {
+        struct msg *q = *pp;
+        if (ref_eq(q->u.job.scrape, m->ref)) {
+            *pp = q->next;
+            if (rec->q_tail == q)
+                rec->q_tail = last;
+            rec->n_queued--;
+            msg_free(q);
+            break;
+        }
+        last = q;
+    }
+    msg_free(m);
+}
+
 static bool record_listed(const struct record *rec, uint64_t now)
 {
     return rec->n_polls > 0 ||

@@ -32,6 +32,9 @@ uint16_t registry_owner(const char *fqdn, size_t len);
 void registry_on_poll_wait(struct worker *wk, struct msg *m);
 void registry_on_poll_gone(struct worker *wk, struct msg *m);
 void registry_on_scrape(struct worker *wk, struct msg *m);
+/* Drops a queued scrape whose Prometheus connection closed, so a scraper that opens and
+ * closes connections cannot park requests here until their deadlines. */
+void registry_on_scrape_cancel(struct worker *wk, struct msg *m);
 /* Once a second: drops expired queued scrapes and forgotten FQDNs; updates gauges. */
 void registry_sweep(struct worker *wk, uint64_t now_ms);
 /* Appends this shard's listed FQDNs as JSON array elements, comma-separated. */

@@ -384,8 +384,19 @@ void scrape_cancel(struct conn *c)
     if (c->scrape_slot >= t->n_made)
         return;
     s = t->slots[c->scrape_slot];
-    if ((s->gen & 1) && s->c == c && s->conn_gen == c->gen)
-        slot_release(s);
+    if (!(s->gen & 1) || s->c != c || s->conn_gen != c->gen)
+        return;
+    /* The job may wait in its owner's queue for a poll: have it dropped there now. */
+    const struct http_head *h = c->head;
+    const char *host;
+    size_t host_len;
+    struct msg *m;
+    if (scrape_url_host(http_head_str(h, h->url_off), h->url_len, &host, &host_len) == 0 &&
+        (m = msg_new(MSG_SCRAPE_CANCEL, host, host_len)) != NULL) {
+        m->ref = (struct ref){.wk = c->wk->id, .idx = s->slot, .gen = s->gen};
+        inbox_send(c->wk, registry_owner(host, host_len), m);
+    }
+    slot_release(s);
 }
 
 void scrape_on_fail(struct worker *wk, struct msg *m)

@@ -146,5 +146,23 @@ printf 'GET /clients HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\
     >"$TEST_TMP/raw_pipelined.in"
 expect_raw pipelined "200 404"
 
+# --- a waiting scrape with 100 KB of pipelined push behind it: both answered -------------
+# (the proxy pauses reading while the pipelined bytes wait, instead of dropping the
+# connection and the waiting scrape with it)
+{
+    printf 'GET http://nobody.test:9100/metrics HTTP/1.1\r\nHost: nobody.test:9100\r\n'
+    printf 'X-Prometheus-Scrape-Timeout-Seconds: 1\r\n\r\n'
+    printf 'POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n'
+    head -c 100000 /dev/zero | tr '\0' x
+} >"$TEST_TMP/raw_pipelined_big.in"
+expect_raw pipelined_big "500 500"
+
+# --- a client that half-closes after its request still gets the answer ----------------
+printf 'GET /clients HTTP/1.1\r\nHost: x\r\n\r\n' |
+    python3 "$TESTCLIENT" raw --port "$PROXY_PORT" --quiet-timeout $((2 * WAIT_SCALE)) --shut-wr \
+        >"$TEST_TMP/raw_half_close.out"
+assert_eq 200 "$(status_codes <"$TEST_TMP/raw_half_close.out")" "/clients after a half-close"
+good_scrape half_close
+
 log "all bad inputs answered as expected"
 exit 0

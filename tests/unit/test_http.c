@@ -244,3 +244,14 @@ Test(http, body_read_into_its_own_free_space_is_not_copied, .init = setup_req, .
     cr_assert_eq(h.body.len, 10);
     cr_assert_eq(memcmp(h.body.base, "0123456789", 10), 0);
 }
+
+Test(http, trailers_stay_out_of_the_head, .init = setup_res, .fini = teardown)
+{
+    const char *res = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nId: 1\r\n\r\n"
+                      "3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n";
+    size_t used;
+    cr_assert_eq(feed(res, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(used, strlen(res));
+    cr_assert_eq(h.n_headers, 2);
+    cr_assert_null(header("X-Trailer"));
+}

@@ -265,3 +265,32 @@ Test(proxy_registry, owner_is_stable_and_in_range)
         cr_assert_eq(o, registry_owner(name, strlen(name)));
     }
 }
+
+Test(proxy_registry, cancelled_scrape_leaves_the_queue)
+{
+    struct worker *wk = &workers[0];
+    registry_on_scrape(wk, scrape(4, now() + 100000, fqdn));
+    struct msg *c = msg_new(MSG_SCRAPE_CANCEL, fqdn, strlen(fqdn));
+    c->from = 1;
+    c->ref = (struct ref){.wk = 1, .idx = 4, .gen = 1};
+    registry_on_scrape_cancel(wk, c);
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    cr_assert_null(take(1), "a cancelled scrape must not reach a poll");
+    /* Nothing queued, nothing listed: the record goes at the next sweep. */
+    registry_sweep(wk, now() + 1);
+    cr_assert_eq(metrics_get(&wk->stats.polls_waiting), 1);
+}
+
+Test(proxy_registry, cancel_of_another_scrape_keeps_the_queued_one)
+{
+    struct worker *wk = &workers[0];
+    registry_on_scrape(wk, scrape(4, now() + 100000, fqdn));
+    struct msg *c = msg_new(MSG_SCRAPE_CANCEL, fqdn, strlen(fqdn));
+    c->ref = (struct ref){.wk = 1, .idx = 5, .gen = 1};
+    registry_on_scrape_cancel(wk, c);
+    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    struct msg *d = take(1);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->u.job.scrape.idx, 4);
+    msg_free(d);
+}
