@@ -1,4 +1,5 @@
-/* config.c - the proxy's flags: parsed once by main() before any thread starts. */
+/* config.c - the proxy's flags. Owner: main's thread writes `config` once, before any
+ * worker starts; afterwards every thread only reads it. */
 #include "config.h"
 
 #include <stdio.h>

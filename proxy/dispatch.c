@@ -1,4 +1,5 @@
 /* dispatch.c - every message a worker receives, by type; see msg.h for who sends which.
+ * Owner: no state of its own; each handler touches only the receiving worker's objects.
  * Runs on the receiving worker's loop, called from its inbox (inbox.c). */
 #include "clients.h"
 #include "inbox.h"
