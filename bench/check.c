@@ -73,8 +73,8 @@ void check_fill(char *out, size_t len)
 {
     char line[CHECK_FILLER_LINE + 1];
     for (size_t off = 0, i = 0; off + CHECK_FILLER_LINE <= len; off += CHECK_FILLER_LINE, i++) {
-        int n = snprintf(line, sizeof(line), "bench_filler_metric{series=\"%06zu\"} %zu", i % 1000000,
-                         i * 7919 % 100000);
+        int n = snprintf(line, sizeof(line), "bench_filler_metric{series=\"%06zu\"} %zu",
+                         i % 1000000, i * 7919 % 100000);
         memset(line + n, ' ', (size_t)(CHECK_FILLER_LINE - 1 - n));
         line[CHECK_FILLER_LINE - 1] = '\n';
         memcpy(out + off, line, CHECK_FILLER_LINE);
@@ -105,16 +105,11 @@ enum check_result check_response(const char *want_fqdn, int status, const char *
 const char *check_result_name(enum check_result r)
 {
     switch (r) {
-    case CHECK_OK:
-        return "ok";
-    case CHECK_STATUS:
-        return "status";
-    case CHECK_TIMEOUT:
-        return "timeout";
-    case CHECK_MISROUTED:
-        return "misrouted";
-    case CHECK_BODY:
-        return "body";
+    case CHECK_OK: return "ok";
+    case CHECK_STATUS: return "status";
+    case CHECK_TIMEOUT: return "timeout";
+    case CHECK_MISROUTED: return "misrouted";
+    case CHECK_BODY: return "body";
     }
     return "unknown";
 }

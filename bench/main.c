@@ -121,8 +121,8 @@ int main(int argc, char **argv)
              strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port);
 
     /* Filler lines shared by every push; a body's filler is a suffix of this. */
-    run.filler_len = (size_t)((run.body_bytes + CHECK_FILLER_LINE - 1) / CHECK_FILLER_LINE) *
-                     CHECK_FILLER_LINE;
+    run.filler_len =
+        (size_t)((run.body_bytes + CHECK_FILLER_LINE - 1) / CHECK_FILLER_LINE) * CHECK_FILLER_LINE;
     run.filler = malloc(run.filler_len ? run.filler_len : 1);
     if (!run.filler) {
         fprintf(stderr, "pushprox-bench: out of memory for %zu filler bytes\n", run.filler_len);

@@ -19,7 +19,8 @@ static double rate_of(const struct run_result *res)
 
 static double kib_per_client(const struct run_result *res)
 {
-    if (!res->have_proxy || res->registered == 0 || res->proxy_rss_idle_kib < res->proxy_rss_before_kib)
+    if (!res->have_proxy || res->registered == 0 ||
+        res->proxy_rss_idle_kib < res->proxy_rss_before_kib)
         return 0;
     return (double)(res->proxy_rss_idle_kib - res->proxy_rss_before_kib) / (double)res->registered;
 }
@@ -35,8 +36,9 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
 {
     const struct stats *st = &res->st;
     const struct hist *h = &st->latency_ns;
-    fprintf(out, "pushprox-bench%s%s: %llu clients, %llu scrapers (%s), %llu-byte bodies, "
-                 "%llu procs x %llu threads\n",
+    fprintf(out,
+            "pushprox-bench%s%s: %llu clients, %llu scrapers (%s), %llu-byte bodies, "
+            "%llu procs x %llu threads\n",
             label[0] ? " " : "", label, (unsigned long long)run->clients,
             (unsigned long long)run->scrapers, run->rate > 0 ? "open loop" : "closed loop",
             (unsigned long long)run->body_bytes, (unsigned long long)run->procs,
@@ -47,8 +49,7 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
             (unsigned long long)res->registered, res->connect_s, res->proxy_listed);
     fprintf(out, "  %-20s %.2f s\n", "scrape phase", res->scrape_s);
     fprintf(out, "  %-20s %llu ok of %llu sent (%.1f/s, %.1f MB/s of bodies)\n", "scrapes",
-            (unsigned long long)st->scrapes_ok, (unsigned long long)st->scrapes_sent,
-            rate_of(res),
+            (unsigned long long)st->scrapes_ok, (unsigned long long)st->scrapes_sent, rate_of(res),
             res->scrape_s > 0 ? (double)st->scrape_body_bytes / res->scrape_s / 1e6 : 0);
     if (st->scrapes_unsent)
         fprintf(out, "  %-20s %llu (the open loop fell behind)\n", "scheduled, unsent",
@@ -84,7 +85,7 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
     fprintf(out, "  %-20s %.2f s (whole run, all worker processes)\n", "harness CPU",
             res->harness_cpu_s);
     fprintf(out, "  %-20s %s\n", "verdict",
-            stats_fatal_errors(st) ? "FAIL (misrouted, lost or duplicate scrapes)"
+            stats_fatal_errors(st)   ? "FAIL (misrouted, lost or duplicate scrapes)"
             : stats_total_errors(st) ? "errors (none misrouted, lost or duplicate)"
                                      : "ok");
 }

@@ -9,7 +9,6 @@
 
 void report_table(FILE *out, const struct run *run, const struct run_result *res,
                   const char *label);
-void report_json(FILE *out, const struct run *run, const struct run_result *res,
-                 const char *label);
+void report_json(FILE *out, const struct run *run, const struct run_result *res, const char *label);
 
 #endif

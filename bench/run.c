@@ -122,9 +122,9 @@ static long long count_proxy_clients(const struct run *run)
     if (connect(fd, (const struct sockaddr *)&run->proxy, sizeof(run->proxy)) != 0)
         goto out;
     char req[256];
-    int n = snprintf(req, sizeof(req),
-                     "GET /clients HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                     run->proxy_hostport);
+    int n =
+        snprintf(req, sizeof(req), "GET /clients HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                 run->proxy_hostport);
     if (write(fd, req, (size_t)n) != n)
         goto out;
     size_t len = 0, cap = 1 << 20, want = SIZE_MAX;
@@ -248,8 +248,8 @@ int run_parent(struct run *run, struct run_result *res)
     for (int i = 0; i < RUN_MAX_PROCS; i++)
         fds[i] = -1;
 
-    run->shm = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                    -1, 0);
+    run->shm =
+        mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (run->shm == MAP_FAILED)
         return -errno;
     memset(run->shm, 0, sizeof(*run->shm));

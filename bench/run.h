@@ -29,12 +29,12 @@ enum run_phase { RUN_PHASE_CONNECT = 0, RUN_PHASE_SCRAPE, RUN_PHASE_STOP };
 
 /* One thread's progress, published from its tick. Padded to a cache line. */
 struct shm_slot {
-    uint64_t connected;   /* clients whose connection is up */
-    uint64_t registered;  /* clients whose first poll was written */
+    uint64_t connected;  /* clients whose connection is up */
+    uint64_t registered; /* clients whose first poll was written */
     uint64_t scrapes_ok;
     uint64_t scrapes_answered;
     uint64_t errors;
-    uint64_t fatal;       /* misrouted + lost + duplicate so far */
+    uint64_t fatal; /* misrouted + lost + duplicate so far */
     uint64_t pad[2];
 };
 
@@ -49,9 +49,9 @@ struct run {
     /* From the flags. */
     uint64_t clients, scrapers, threads, procs;
     uint64_t body_bytes;
-    double rate;           /* scrapes/s over the whole run; 0 = closed loop */
-    uint64_t duration_ms;  /* 0 = until scrapes are done */
-    uint64_t scrapes;      /* 0 = until the duration ends */
+    double rate;          /* scrapes/s over the whole run; 0 = closed loop */
+    uint64_t duration_ms; /* 0 = until scrapes are done */
+    uint64_t scrapes;     /* 0 = until the duration ends */
     uint64_t scrape_timeout_ms, grace_ms, idle_ms, registration_wait_ms;
     uint64_t source_addrs;
     uint64_t connect_concurrency;
@@ -59,36 +59,36 @@ struct run {
     int target_port;
     bool pipeline;
     bool progress;
-    bool check_clients;    /* ask the proxy's /clients before the scrape phase */
-    pid_t proxy_pid;       /* 0 = not measured */
+    bool check_clients; /* ask the proxy's /clients before the scrape phase */
+    pid_t proxy_pid;    /* 0 = not measured */
     struct sockaddr_in proxy;
     char proxy_hostport[64]; /* as sent in Host: headers */
     const char *fqdn_suffix;
 
     /* Derived before the fork. */
-    char *filler;          /* filler lines, shared read-only; body bytes come from its end */
+    char *filler; /* filler lines, shared read-only; body bytes come from its end */
     size_t filler_len;
     struct shm *shm;
-    int proc;              /* in a child: its index */
-    int out_fd;            /* in a child: its results pipe */
+    int proc;                         /* in a child: its index */
+    int out_fd;                       /* in a child: its results pipe */
     uint64_t first_client, n_clients; /* in a child: its share */
 };
 
 /* What the parent learns about a run. */
 struct run_result {
     struct stats st;
-    double scrape_s;            /* length of the scrape phase */
-    double connect_s;           /* connect + registration */
-    uint64_t registered;        /* clients with a poll out when scraping began */
-    long long proxy_listed;     /* fqdns in the proxy's /clients, -1 if not asked */
+    double scrape_s;        /* length of the scrape phase */
+    double connect_s;       /* connect + registration */
+    uint64_t registered;    /* clients with a poll out when scraping began */
+    long long proxy_listed; /* fqdns in the proxy's /clients, -1 if not asked */
     /* Proxy figures (proxy_pid set). */
     bool have_proxy;
     uint64_t proxy_rss_before_kib, proxy_rss_idle_kib, proxy_rss_peak_kib, proxy_hwm_kib;
-    double proxy_cpu_scrape_s;  /* utime + stime during the scrape phase */
+    double proxy_cpu_scrape_s; /* utime + stime during the scrape phase */
     double proxy_cpu_connect_s;
     uint64_t proxy_threads;
     uint64_t nofile_limit;
-    double harness_cpu_s;       /* utime + stime of every worker process, whole run */
+    double harness_cpu_s; /* utime + stime of every worker process, whole run */
     /* Id checks across all processes (already added into st.errors). */
     uint64_t dup_delivered, dup_answered, unknown_ids;
 };

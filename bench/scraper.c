@@ -136,9 +136,8 @@ static void on_response(struct scraper *s)
         return;
     }
     wk->st.scrapes_answered++;
-    enum check_result r =
-        check_response(s->fqdn, h->status, h->body.base ? h->body.base : "", h->body.len,
-                       wk->run->body_bytes, &id_hash);
+    enum check_result r = check_response(s->fqdn, h->status, h->body.base ? h->body.base : "",
+                                         h->body.len, wk->run->body_bytes, &id_hash);
     switch (r) {
     case CHECK_OK:
         wk->st.scrapes_ok++;
@@ -146,18 +145,10 @@ static void on_response(struct scraper *s)
         hist_record(&wk->st.latency_ns, now > s->intended_ns ? now - s->intended_ns : 0);
         idvec_push(&wk->st.scraped, id_hash);
         break;
-    case CHECK_TIMEOUT:
-        wk->st.errors[STATS_ERR_TIMEOUT]++;
-        break;
-    case CHECK_STATUS:
-        wk->st.errors[STATS_ERR_STATUS]++;
-        break;
-    case CHECK_MISROUTED:
-        wk->st.errors[STATS_ERR_MISROUTED]++;
-        break;
-    case CHECK_BODY:
-        wk->st.errors[STATS_ERR_BODY]++;
-        break;
+    case CHECK_TIMEOUT: wk->st.errors[STATS_ERR_TIMEOUT]++; break;
+    case CHECK_STATUS: wk->st.errors[STATS_ERR_STATUS]++; break;
+    case CHECK_MISROUTED: wk->st.errors[STATS_ERR_MISROUTED]++; break;
+    case CHECK_BODY: wk->st.errors[STATS_ERR_BODY]++; break;
     }
     if (r != CHECK_OK)
         log_warn("scraper", "bad scrape response", LOG_STR("fqdn", s->fqdn),

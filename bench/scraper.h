@@ -30,7 +30,7 @@ struct scraper {
     uint64_t intended_ns, deadline_ns;
     uint64_t retry_at_ns; /* reconnect no earlier than this (0: now) */
     bool connected, busy, stopping;
-    bool in_idle;         /* on the worker's idle stack (maybe stale: checked on pop) */
+    bool in_idle; /* on the worker's idle stack (maybe stale: checked on pop) */
 };
 
 void scraper_init(struct scraper *s, struct worker *wk, unsigned idx);

@@ -115,8 +115,8 @@ static void out_flush(struct sim_client *c)
     bufs[n++] = uv_buf_init(o->b.base, (unsigned)split);
     if (o->filler_len) {
         const struct run *run = wk->run;
-        bufs[n++] = uv_buf_init(run->filler + run->filler_len - o->filler_len,
-                                (unsigned)o->filler_len);
+        bufs[n++] =
+            uv_buf_init(run->filler + run->filler_len - o->filler_len, (unsigned)o->filler_len);
         if (o->b.len > split)
             bufs[n++] = uv_buf_init(o->b.base + split, (unsigned)(o->b.len - split));
     }
@@ -252,7 +252,8 @@ static void handle_work(struct sim_client *c)
         wk->st.errors[STATS_ERR_POLL]++;
         log_warn("client", "poll answer is not a scrape request with an Id",
                  LOG_STR("fqdn", c->fqdn),
-                 LOG_STRN("body", c->head->body.base, c->head->body.len < 200 ? c->head->body.len : 200));
+                 LOG_STRN("body", c->head->body.base,
+                          c->head->body.len < 200 ? c->head->body.len : 200));
         send_poll(c);
         return;
     }
@@ -270,13 +271,15 @@ static void handle_work(struct sim_client *c)
 
     char line[CHECK_LINE_MAX], inner[CHECK_LINE_MAX + 256];
     uint64_t total = 0;
-    int line_len = check_write_line(line, sizeof(line), c->fqdn, id, id_len, run->body_bytes, &total);
-    int inner_len = line_len < 0 ? -1
-                                 : snprintf(inner, sizeof(inner),
-                                            "HTTP/1.1 200 OK\r\n"
-                                            "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-                                            "Content-Length: %llu\r\nId: %.*s\r\n\r\n",
-                                            (unsigned long long)total, (int)id_len, id);
+    int line_len =
+        check_write_line(line, sizeof(line), c->fqdn, id, id_len, run->body_bytes, &total);
+    int inner_len = line_len < 0
+                        ? -1
+                        : snprintf(inner, sizeof(inner),
+                                   "HTTP/1.1 200 OK\r\n"
+                                   "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                                   "Content-Length: %llu\r\nId: %.*s\r\n\r\n",
+                                   (unsigned long long)total, (int)id_len, id);
     if (line_len < 0 || inner_len < 0 || (size_t)inner_len >= sizeof(inner)) {
         wk->st.errors[STATS_ERR_PUSH]++;
         log_warn("client", "Id too long to push", LOG_STR("fqdn", c->fqdn));
@@ -341,7 +344,8 @@ static void handle_response(struct sim_client *c)
     } else {
         wk->st.errors[STATS_ERR_POLL]++;
         log_warn("client", "poll failed", LOG_STR("fqdn", c->fqdn), LOG_INT("status", status),
-                 LOG_STRN("body", c->head->body.base, c->head->body.len < 200 ? c->head->body.len : 200));
+                 LOG_STRN("body", c->head->body.base,
+                          c->head->body.len < 200 ? c->head->body.len : 200));
         worker_retry(wk, c, SIM_CLIENT_RETRY_MS);
     }
 }

@@ -46,10 +46,10 @@ struct sim_client {
     struct http_head *head; /* allocated while connected */
     struct sim_out out[2];  /* [cur] is being written, the other is queued */
     uint8_t cur;
-    bool queued;            /* out[!cur] holds bytes waiting for the write to finish */
-    uint8_t expect[4];      /* FIFO of answers expected, oldest first */
+    bool queued;       /* out[!cur] holds bytes waiting for the write to finish */
+    uint8_t expect[4]; /* FIFO of answers expected, oldest first */
     uint8_t n_expect;
-    bool registered;        /* its first poll was written */
+    bool registered; /* its first poll was written */
     bool stopping;
     bool connected;
     uint64_t retry_at_ns;

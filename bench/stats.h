@@ -15,14 +15,14 @@
 
 /* Errors by kind. misrouted, lost and duplicate make the bench exit non-zero. */
 #define STATS_ERRORS(X)                                                                            \
-    X(STATUS, "status", "scrape answered with an unexpected status")                              \
-    X(TIMEOUT, "timeout", "proxy answered 500 Error scraping (its scrape timeout)")               \
-    X(MISROUTED, "misrouted", "body from another fqdn, or an Id no client pushed") \
-    X(DUPLICATE, "duplicate", "an Id delivered to two polls or answering two scrapes")            \
-    X(LOST, "lost", "scrape never answered within its timeout + grace, or its connection died")  \
+    X(STATUS, "status", "scrape answered with an unexpected status")                               \
+    X(TIMEOUT, "timeout", "proxy answered 500 Error scraping (its scrape timeout)")                \
+    X(MISROUTED, "misrouted", "body from another fqdn, or an Id no client pushed")                 \
+    X(DUPLICATE, "duplicate", "an Id delivered to two polls or answering two scrapes")             \
+    X(LOST, "lost", "scrape never answered within its timeout + grace, or its connection died")    \
     X(CONNECT, "connect", "connection to the proxy failed")                                        \
     X(PUSH, "push", "push answered with a status other than 200")                                  \
-    X(POLL, "poll", "poll failed: bad status, unparsable scrape request, or connection lost")     \
+    X(POLL, "poll", "poll failed: bad status, unparsable scrape request, or connection lost")      \
     X(BODY, "body", "response body without a bench line or with a wrong length")
 
 enum stats_err {

@@ -33,7 +33,7 @@ struct transport_conn {
     uv_write_t write_req;
     const struct transport_cb *cb;
     void *data; /* the owner's */
-    bool open;      /* tcp handle initialised (needs a close) */
+    bool open;  /* tcp handle initialised (needs a close) */
     bool closing;
     bool writing;
 };

@@ -341,8 +341,8 @@ static void on_tick(uv_timer_t *t)
         }
     }
 
-    if (wk->scrape_done &&
-        __atomic_load_n(&run->shm->proc_threads_done[run->proc], __ATOMIC_ACQUIRE) >= run->threads) {
+    if (wk->scrape_done && __atomic_load_n(&run->shm->proc_threads_done[run->proc],
+                                           __ATOMIC_ACQUIRE) >= run->threads) {
         stop_all(wk);
         return;
     }

@@ -44,15 +44,15 @@ struct worker {
 
     /* Scrape schedule. */
     int phase;
-    uint64_t quota;   /* scrapes this thread may send; UINT64_MAX = unbounded */
+    uint64_t quota; /* scrapes this thread may send; UINT64_MAX = unbounded */
     uint64_t issued;
-    double rate;      /* this thread's share of --rate; 0 = closed loop */
+    double rate;            /* this thread's share of --rate; 0 = closed loop */
     uint64_t t0_ns, end_ns; /* end_ns 0 = no time bound */
-    uint64_t *due;    /* open loop: intended times not yet sent (FIFO) */
+    uint64_t *due;          /* open loop: intended times not yet sent (FIFO) */
     uint64_t due_head, due_len, due_cap;
     bool issuing_done, scrape_done, stopping;
     uint64_t publish_at_ns;
-    uint64_t scheduled;  /* open loop: scrapes put on the due FIFO so far */
+    uint64_t scheduled; /* open loop: scrapes put on the due FIFO so far */
     /* Open loop: a timerfd armed at the next scrape's intended time (libuv's timers
      * have 1 ms resolution; at 6,700/s a scrape is due every 150 us). */
     int due_fd;

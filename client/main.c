@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 #include "client.h"
 #include "log.h"
 #include "version.h"

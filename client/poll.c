@@ -36,8 +36,8 @@ struct poller {
     struct backoff bo;
     struct backoff expired; /* the wait after quick 408s */
     uint64_t started_ms;    /* when the current poll was sent */
-    bool parked;  /* waiting for a free scrape slot */
-    bool waiting; /* timer running */
+    bool parked;            /* waiting for a free scrape slot */
+    bool waiting;           /* timer running */
 };
 
 static void on_poll_done(struct httpc_req *req, int err);

@@ -272,16 +272,11 @@ int flags_split_hostport(const char *s, char *host, size_t host_cap, int *port)
 static const char *type_error(enum flag_type t)
 {
     switch (t) {
-    case FLAG_INT:
-        return "not an integer";
-    case FLAG_BOOL:
-        return "not a boolean (true or false)";
-    case FLAG_DUR:
-        return "not a duration";
-    case FLAG_SIZE:
-        return "not a size";
-    default:
-        return "bad value";
+    case FLAG_INT: return "not an integer";
+    case FLAG_BOOL: return "not a boolean (true or false)";
+    case FLAG_DUR: return "not a duration";
+    case FLAG_SIZE: return "not a size";
+    default: return "bad value";
     }
 }
 
@@ -292,17 +287,11 @@ static int set_value(const struct flag_def *d, void *dst, const char *value, int
 {
     char *field = (char *)dst + d->offset;
     switch (d->type) {
-    case FLAG_STR:
-        *(char **)field = (char *)value;
-        return 0;
-    case FLAG_INT:
-        return parse_int(value, (long long *)field);
-    case FLAG_BOOL:
-        return flags_parse_bool(value, (bool *)field);
-    case FLAG_DUR:
-        return flags_parse_duration(value, (uint64_t *)field);
-    case FLAG_SIZE:
-        return flags_parse_size(value, (uint64_t *)field);
+    case FLAG_STR: *(char **)field = (char *)value; return 0;
+    case FLAG_INT: return parse_int(value, (long long *)field);
+    case FLAG_BOOL: return flags_parse_bool(value, (bool *)field);
+    case FLAG_DUR: return flags_parse_duration(value, (uint64_t *)field);
+    case FLAG_SIZE: return flags_parse_size(value, (uint64_t *)field);
     case FLAG_LIST: {
         struct flag_list *l = (struct flag_list *)field;
         if (list_fresh != NULL && !*list_fresh) {
@@ -336,18 +325,10 @@ static void set_default(const struct flag_def *d, void *dst, const struct flags_
     if (def[0] == '\0') {
         /* No default: the zero value of the type. */
         switch (d->type) {
-        case FLAG_STR:
-            *(char **)field = (char *)def;
-            break;
-        case FLAG_INT:
-            *(long long *)field = 0;
-            break;
-        case FLAG_BOOL:
-            *(bool *)field = false;
-            break;
-        default:
-            *(uint64_t *)field = 0;
-            break;
+        case FLAG_STR: *(char **)field = (char *)def; break;
+        case FLAG_INT: *(long long *)field = 0; break;
+        case FLAG_BOOL: *(bool *)field = false; break;
+        default: *(uint64_t *)field = 0; break;
         }
         return;
     }

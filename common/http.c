@@ -329,58 +329,32 @@ const char *http_head_method(const struct http_head *h)
 const char *http_reason(int status)
 {
     switch (status) {
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Payload Too Large";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 304:
-        return "Not Modified";
-    case 401:
-        return "Unauthorized";
-    case 406:
-        return "Not Acceptable";
-    case 409:
-        return "Conflict";
-    case 429:
-        return "Too Many Requests";
-    case 501:
-        return "Not Implemented";
-    default:
-        return "Unknown"; /* llhttp_status_name() aborts on codes it lacks */
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 401: return "Unauthorized";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 429: return "Too Many Requests";
+    case 501: return "Not Implemented";
+    default: return "Unknown"; /* llhttp_status_name() aborts on codes it lacks */
     }
 }
 

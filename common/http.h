@@ -40,7 +40,7 @@ enum http_body_mode {
      * socket straight into head->body's free space (base + len, up to cap) and execute
      * on those bytes: they are recognised as in place and not copied. */
     HTTP_BODY_COLLECT = 0,
-    HTTP_BODY_STREAM,      /* to cb.on_body as it arrives; counted against body_max_bytes */
+    HTTP_BODY_STREAM, /* to cb.on_body as it arrives; counted against body_max_bytes */
 };
 
 struct http_header {
@@ -50,7 +50,7 @@ struct http_header {
 
 /* The parsed head of one message, plus its body in COLLECT mode. */
 struct http_head {
-    struct buf strs; /* target, reason, header names and values, back to back */
+    struct buf strs;                 /* target, reason, header names and values, back to back */
     uint32_t url_off, url_len;       /* requests */
     uint32_t reason_off, reason_len; /* responses */
     int method;                      /* llhttp_method_t, requests */
@@ -60,10 +60,10 @@ struct http_head {
     struct http_header headers[HTTP_MAX_HEADERS];
     int64_t content_length; /* -1 if none was given */
     bool chunked;
-    bool keep_alive;     /* valid once the head is complete */
-    size_t head_bytes;   /* bytes of the head on the wire, including the blank line */
-    size_t body_bytes;   /* body bytes seen so far (decoded, without chunk framing) */
-    struct buf body;     /* HTTP_BODY_COLLECT */
+    bool keep_alive;   /* valid once the head is complete */
+    size_t head_bytes; /* bytes of the head on the wire, including the blank line */
+    size_t body_bytes; /* body bytes seen so far (decoded, without chunk framing) */
+    struct buf body;   /* HTTP_BODY_COLLECT */
 };
 
 struct http_parser;
@@ -81,20 +81,20 @@ struct http_parser_cb {
 struct http_parser {
     llhttp_t ll;
     const struct http_parser_cb *cb; /* static, shared by every parser of one kind of owner */
-    void *data; /* the owner's, untouched */
+    void *data;                      /* the owner's, untouched */
     struct http_head *head; /* set with http_parser_begin() before the first byte of a message */
     size_t head_max_bytes;
     size_t body_max_bytes;
     enum http_body_mode body_mode;
     /* Parsing state of the current message. */
-    size_t msg_bytes;       /* wire bytes of the current message consumed so far */
-    uint8_t last_cb;        /* which string llhttp last handed us (internal) */
+    size_t msg_bytes; /* wire bytes of the current message consumed so far */
+    uint8_t last_cb;  /* which string llhttp last handed us (internal) */
     bool in_message;
     bool head_done;
     bool complete;
     /* Set when http_parser_execute() returns HTTP_PARSE_ERROR. */
-    int error_status;       /* 400, 413, 431, or the status on_head/on_body returned */
-    const char *error_msg;  /* static text naming the defect or limit */
+    int error_status;      /* 400, 413, 431, or the status on_head/on_body returned */
+    const char *error_msg; /* static text naming the defect or limit */
 };
 
 enum http_parse_result {

@@ -80,12 +80,10 @@ const char *log_strerror(int err)
      * libuv's own table first and fall back to the C library's static descriptions. */
     switch (err) {
 #define LOG_UV_ERR(code, text)                                                                     \
-    case UV_##code:                                                                                \
-        return text;
+    case UV_##code: return text;
         UV_ERRNO_MAP(LOG_UV_ERR)
 #undef LOG_UV_ERR
-    default:
-        break;
+    default: break;
     }
     const char *s = strerrordesc_np(-err);
     return s ? s : "unknown error";
@@ -261,12 +259,8 @@ static void put_field(struct line *l, const struct log_field *f)
         s = f->v.s;
         n = f->type == LOG_T_STR ? strlen(s) : f->n;
         break;
-    case LOG_T_INT:
-        snprintf(num, sizeof(num), "%lld", f->v.i);
-        break;
-    case LOG_T_UINT:
-        snprintf(num, sizeof(num), "%llu", f->v.u);
-        break;
+    case LOG_T_INT: snprintf(num, sizeof(num), "%lld", f->v.i); break;
+    case LOG_T_UINT: snprintf(num, sizeof(num), "%llu", f->v.u); break;
     case LOG_T_DBL:
         if (isnan(f->v.d) || isinf(f->v.d)) {
             /* JSON has no literal for these, so they go as strings there; logfmt readers
@@ -281,8 +275,7 @@ static void put_field(struct line *l, const struct log_field *f)
             format_double(num, sizeof(num), f->v.d);
         }
         break;
-    default:
-        return;
+    default: return;
     }
     if (s != NULL) {
         put_key(l, key, LOG_STR_ROOM);

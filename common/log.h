@@ -5,7 +5,8 @@
  *
  * prints, with --log.format=logfmt (the default),
  *
- *   ts=2026-11-28T06:53:48.123Z level=warn module=scrape msg="exporter timed out" fqdn=host1 after_ms=5000
+ *   ts=2026-11-28T06:53:48.123Z level=warn module=scrape msg="exporter timed out" fqdn=host1
+ * after_ms=5000
  *
  * and with --log.format=json the same fields as one JSON object per line. Values are
  * quoted and escaped as each format needs, so any input (a bad FQDN, a header) can be
@@ -36,7 +37,8 @@ struct log_field {
 };
 
 #define LOG_STR(k, s_) ((struct log_field){.key = (k), .type = LOG_T_STR, .v.s = (s_)})
-#define LOG_STRN(k, s_, n_) ((struct log_field){.key = (k), .type = LOG_T_STRN, .v.s = (s_), .n = (n_)})
+#define LOG_STRN(k, s_, n_)                                                                        \
+    ((struct log_field){.key = (k), .type = LOG_T_STRN, .v.s = (s_), .n = (n_)})
 #define LOG_INT(k, i_) ((struct log_field){.key = (k), .type = LOG_T_INT, .v.i = (i_)})
 #define LOG_UINT(k, u_) ((struct log_field){.key = (k), .type = LOG_T_UINT, .v.u = (u_)})
 #define LOG_DBL(k, d_) ((struct log_field){.key = (k), .type = LOG_T_DBL, .v.d = (d_)})
@@ -67,7 +69,7 @@ const char *log_strerror(int err);
     do {                                                                                           \
         if (log_enabled(lvl))                                                                      \
             log_emit(lvl, module, msg,                                                             \
-                     (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ){.type = LOG_T_END}}); \
+                     (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ){.type = LOG_T_END}});   \
     } while (0)
 
 #define log_debug(module, msg, ...) LOG_AT(LOG_DEBUG, module, msg __VA_OPT__(, ) __VA_ARGS__)

@@ -35,8 +35,8 @@ static inline uint64_t metrics_get(const uint64_t *c)
 
 /* A histogram: one writer thread, any number of readers. */
 struct metrics_hist {
-    const double *bounds; /* upper bounds, ascending; shared, read-only */
-    size_t n_bounds;      /* <= METRICS_HIST_MAX_BUCKETS */
+    const double *bounds;                          /* upper bounds, ascending; shared, read-only */
+    size_t n_bounds;                               /* <= METRICS_HIST_MAX_BUCKETS */
     uint64_t counts[METRICS_HIST_MAX_BUCKETS + 1]; /* per bucket, not cumulative; last is +Inf */
     uint64_t sum_bits; /* the double sum, as bits, so it can be read atomically */
     uint64_t count;

@@ -98,7 +98,8 @@ void clients_on_reply(struct worker *wk, struct msg *m)
                      json->len + 2);
     struct buf out;
     buf_init(&out, (size_t)n + json->len + 1);
-    if (buf_append(&out, head, (size_t)n) != 0 || (json->len && buf_append(&out, json->base, json->len) != 0) ||
+    if (buf_append(&out, head, (size_t)n) != 0 ||
+        (json->len && buf_append(&out, json->base, json->len) != 0) ||
         buf_append(&out, "]", 1) != 0) {
         buf_close(&out);
         clients_cancel(c);

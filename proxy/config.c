@@ -11,11 +11,11 @@
 struct config config;
 
 static const struct flag_def config_flags[] = {
-#define FLAG(type, field, name, def, help) FLAGS_TABLE_ROW(struct config, type, field, name, def, help)
+#define FLAG(type, field, name, def, help)                                                         \
+    FLAGS_TABLE_ROW(struct config, type, field, name, def, help)
 #include "flags.def"
 #undef FLAG
 };
-
 
 /* Exits with status 2 and a message naming the flag, as flags_parse() does. */
 static void bad(const char *flag, long long v, const char *why)
@@ -53,8 +53,7 @@ void config_parse(int argc, char **argv)
     check_range("registration.max-fqdns", config.registration_max_fqdns, 1, 1LL << 32);
     check_range("web.max-connections", config.web_max_connections, 1, 1 << 24);
     check_range("push.max-size", (long long)config.push_max_size, 1, 4LL << 30);
-    check_range("http.max-header-bytes", (long long)config.http_max_header_bytes, 1024,
-                16 << 20);
+    check_range("http.max-header-bytes", (long long)config.http_max_header_bytes, 1024, 16 << 20);
     if (config.scrape_max_timeout == 0)
         bad("scrape.max-timeout", 0, "must be more than 0");
     if (config.scrape_default_timeout == 0)

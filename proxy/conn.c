@@ -278,8 +278,8 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     /* The rest of a push body of known length is read straight into its own buffer, which
      * travels to the scrape's worker and is written to Prometheus from there. */
     if (h && c->state == CONN_READING && c->route == ROUTE_PUSH && !c->error_status &&
-        c->parser.head_done && !c->parser.complete && h->content_length > 0 &&
-        h->body.base && h->body.cap > h->body.len) {
+        c->parser.head_done && !c->parser.complete && h->content_length > 0 && h->body.base &&
+        h->body.cap > h->body.len) {
         size_t want = (size_t)h->content_length - h->body_bytes;
         size_t room = h->body.cap - h->body.len;
         *buf = uv_buf_init(h->body.base + h->body.len, (unsigned)(want < room ? want : room));
@@ -308,8 +308,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
          * away is cancelled, as upstream's server cancels the request's context. */
         if (nread == UV_EOF &&
             (c->state == CONN_WRITING ||
-             (c->state == CONN_WAITING &&
-              (c->route == ROUTE_PUSH || c->route == ROUTE_CLIENTS)))) {
+             (c->state == CONN_WAITING && (c->route == ROUTE_PUSH || c->route == ROUTE_CLIENTS)))) {
             c->eof = true; /* answer, then close */
             c->keep_alive = false;
             pause_reading(c);
@@ -486,8 +485,7 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
     int rc;
 
     assert(n_bufs <= 2);
-    stats_request(&c->wk->stats, (enum conn_route)c->route, status,
-                  uv_hrtime() - c->req_start_ns);
+    stats_request(&c->wk->stats, (enum conn_route)c->route, status, uv_hrtime() - c->req_start_ns);
     if (c->closing)
         goto drop;
     c->state = CONN_WRITING;
@@ -659,9 +657,10 @@ void conn_expire_slow(struct worker *wk, uint64_t now_ns)
         return;
     for (uint32_t i = 0; i < wk->conns.cap; i++) {
         struct conn *c = wk->conns.slots[i].c;
-        if (c && !c->closing && c->state == CONN_WRITING && c->write_since_ns &&
-            write_limit_ns && now_ns - c->write_since_ns >= write_limit_ns) {
-            log_warn("conn", "peer does not read its response", LOG_STR("limit", "web.write-timeout"),
+        if (c && !c->closing && c->state == CONN_WRITING && c->write_since_ns && write_limit_ns &&
+            now_ns - c->write_since_ns >= write_limit_ns) {
+            log_warn("conn", "peer does not read its response",
+                     LOG_STR("limit", "web.write-timeout"),
                      LOG_UINT("timeout_ms", config.web_write_timeout), LOG_INT("worker", wk->id));
             conn_close(c, "write timeout");
             continue;

@@ -65,9 +65,9 @@ struct conn {
     uint8_t route;          /* enum conn_route */
     bool closing;
     bool keep_alive;
-    bool read_stopped; /* pipelined bytes wait; reading resumes when the request ends */
-    bool held;         /* on the worker's list of waiting polls */
-    bool eof;          /* the peer half-closed; finish the current request, then close */
+    bool read_stopped;    /* pipelined bytes wait; reading resumes when the request ends */
+    bool held;            /* on the worker's list of waiting polls */
+    bool eof;             /* the peer half-closed; finish the current request, then close */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
     uint64_t write_since_ns; /* a response is queued (did not fit the socket) since */

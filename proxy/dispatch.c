@@ -14,43 +14,20 @@ void worker_handle_msg(struct worker *wk, struct msg *m)
 {
     metrics_inc(&wk->stats.msgs_received);
     switch (m->type) {
-    case MSG_POLL_WAIT:
-        registry_on_poll_wait(wk, m);
-        return;
-    case MSG_POLL_GONE:
-        registry_on_poll_gone(wk, m);
-        return;
+    case MSG_POLL_WAIT: registry_on_poll_wait(wk, m); return;
+    case MSG_POLL_GONE: registry_on_poll_gone(wk, m); return;
     case MSG_SCRAPE:
-    case MSG_REDELIVER:
-        registry_on_scrape(wk, m);
-        return;
+    case MSG_REDELIVER: registry_on_scrape(wk, m); return;
     case MSG_POLL_EVICT:
-    case MSG_POLL_REFUSE:
-        poll_on_evict(wk, m);
-        return;
-    case MSG_DELIVER:
-        poll_on_deliver(wk, m);
-        return;
-    case MSG_SCRAPE_CANCEL:
-        registry_on_scrape_cancel(wk, m);
-        return;
-    case MSG_SCRAPE_FAIL:
-        scrape_on_fail(wk, m);
-        return;
-    case MSG_PUSH:
-        scrape_on_push(wk, m);
-        return;
-    case MSG_PUSH_RESULT:
-        push_on_result(wk, m);
-        return;
-    case MSG_CLIENTS_REQ:
-        clients_on_req(wk, m);
-        return;
-    case MSG_CLIENTS_REPLY:
-        clients_on_reply(wk, m);
-        return;
-    case MSG_TYPE_COUNT:
-        break;
+    case MSG_POLL_REFUSE: poll_on_evict(wk, m); return;
+    case MSG_DELIVER: poll_on_deliver(wk, m); return;
+    case MSG_SCRAPE_CANCEL: registry_on_scrape_cancel(wk, m); return;
+    case MSG_SCRAPE_FAIL: scrape_on_fail(wk, m); return;
+    case MSG_PUSH: scrape_on_push(wk, m); return;
+    case MSG_PUSH_RESULT: push_on_result(wk, m); return;
+    case MSG_CLIENTS_REQ: clients_on_req(wk, m); return;
+    case MSG_CLIENTS_REPLY: clients_on_reply(wk, m); return;
+    case MSG_TYPE_COUNT: break;
     }
     log_error("worker", "unknown message type", LOG_INT("type", m->type));
     msg_free(m);

@@ -40,8 +40,8 @@ struct inbox_ring {
 struct inbox {
     struct inbox_ring *from; /* [n_workers]: the ring each sender writes to us */
     uv_async_t async;
-    struct msg *local_head, *local_tail; /* messages to ourselves */
-    uv_idle_t local;                      /* active while local_head is not empty */
+    struct msg *local_head, *local_tail;       /* messages to ourselves */
+    uv_idle_t local;                           /* active while local_head is not empty */
     struct msg **backlog_head, **backlog_tail; /* [n_workers]: ours, waiting for a full ring */
     uv_timer_t retry;
     uint64_t depth; /* metric: messages waiting at the last drain */

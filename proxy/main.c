@@ -40,7 +40,8 @@ int main(int argc, char **argv)
 
     config_parse(argc, argv);
     if (log_level_parse(config.log_level, &level) != 0) {
-        fprintf(stderr, "pushprox-proxy: --log.level: \"%s\": not one of debug, info, warn, error\n",
+        fprintf(stderr,
+                "pushprox-proxy: --log.level: \"%s\": not one of debug, info, warn, error\n",
                 config.log_level);
         return 2;
     }

@@ -26,18 +26,13 @@ void msg_free(struct msg *m)
     switch (m->type) {
     case MSG_SCRAPE:
     case MSG_DELIVER:
-    case MSG_REDELIVER:
-        free(m->u.job.req);
-        break;
+    case MSG_REDELIVER: free(m->u.job.req); break;
     case MSG_PUSH:
         free(m->u.push.head);
         free(m->u.push.body_base);
         break;
-    case MSG_CLIENTS_REPLY:
-        free(m->u.clients.json);
-        break;
-    default:
-        break;
+    case MSG_CLIENTS_REPLY: free(m->u.clients.json); break;
+    default: break;
     }
     free(m);
 }
@@ -45,8 +40,9 @@ void msg_free(struct msg *m)
 const char *msg_type_name(enum msg_type type)
 {
     static const char *const names[MSG_TYPE_COUNT] = {
-        "poll_wait", "poll_gone", "poll_evict", "poll_refuse", "scrape",        "scrape_fail",
-        "deliver",   "redeliver", "push",       "push_result", "clients_req", "clients_reply", "scrape_cancel",
+        "poll_wait",   "poll_gone",     "poll_evict",    "poll_refuse", "scrape",
+        "scrape_fail", "deliver",       "redeliver",     "push",        "push_result",
+        "clients_req", "clients_reply", "scrape_cancel",
     };
     return (unsigned)type < MSG_TYPE_COUNT ? names[type] : "unknown";
 }

@@ -74,14 +74,14 @@ struct msg {
             struct ref reply; /* the pushing connection, on the sender */
             uint64_t token;   /* the Id's random part */
             int status;       /* the pushed response's status, for metrics */
-            char *head;      /* the response head to send Prometheus; owned */
+            char *head;       /* the response head to send Prometheus; owned */
             size_t head_len;
-            char *body_base; /* the whole push body; owned */
+            char *body_base;  /* the whole push body; owned */
             const char *body; /* the inner response's body, inside body_base */
             size_t body_len;
         } push;
         struct {
-            int status; /* PUSH_RESULT: 200 taken, else refused; SCRAPE_FAIL: 503 */
+            int status;         /* PUSH_RESULT: 200 taken, else refused; SCRAPE_FAIL: 503 */
             const char *reason; /* static text */
         } result;
         struct {

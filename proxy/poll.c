@@ -92,8 +92,8 @@ void poll_start(struct conn *c)
     /* Surrounding whitespace is trimmed, as upstream does. */
     while (len && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
         s++, len--;
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                   s[len - 1] == '\n'))
+    while (len &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
     if ((bad = poll_fqdn_invalid(s, len)) != NULL) {
         log_warn("poll", "poll refused", LOG_STR("reason", bad),

@@ -37,10 +37,9 @@ static bool header_dropped(const char *name, size_t len)
  * Content-Length when the pushed response ended with the push body instead. */
 static int write_relay_head(struct buf *out, const struct http_head *h, size_t body_len)
 {
-    int rc = h->reason_len
-                 ? buf_printf(out, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason_len,
-                              http_head_str(h, h->reason_off))
-                 : http_write_status_line(out, h->status);
+    int rc = h->reason_len ? buf_printf(out, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason_len,
+                                        http_head_str(h, h->reason_off))
+                           : http_write_status_line(out, h->status);
 
     for (uint32_t i = 0; rc == 0 && i < h->n_headers; i++) {
         const struct http_header *hd = &h->headers[i];

@@ -54,8 +54,8 @@ static void ht_free(void *p, size_t n, bool defer)
     free(p); /* no concurrent readers: nothing to defer */
 }
 
-static struct ck_malloc ht_allocator = {.malloc = ht_malloc, .realloc = ht_realloc,
-                                        .free = ht_free};
+static struct ck_malloc ht_allocator = {
+    .malloc = ht_malloc, .realloc = ht_realloc, .free = ht_free};
 
 int registry_init(struct registry *r)
 {

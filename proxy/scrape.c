@@ -213,8 +213,8 @@ int scrape_url_host(const char *url, size_t len, const char **host, size_t *host
 static bool header_dropped(const char *name, size_t len)
 {
     static const char *const dropped[] = {
-        "Host",    "Connection", "Proxy-Connection", "Keep-Alive",     "Proxy-Authorization",
-        "TE",      "Trailer",    "Transfer-Encoding", "Upgrade",       "Content-Length",
+        "Host", "Connection", "Proxy-Connection",  "Keep-Alive", "Proxy-Authorization",
+        "TE",   "Trailer",    "Transfer-Encoding", "Upgrade",    "Content-Length",
         "Id",
     };
     for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
@@ -280,7 +280,7 @@ static uint64_t scrape_timeout_ms(const struct http_head *h, bool *has_header)
         if (end == tmp + len && isfinite(s) && s > 0) {
             *has_header = true;
             ms = s * 1000.0 >= (double)config.scrape_max_timeout ? config.scrape_max_timeout
-                                                                   : (uint64_t)(s * 1000.0);
+                                                                 : (uint64_t)(s * 1000.0);
             if (ms == 0)
                 ms = 1;
         }
@@ -312,14 +312,14 @@ void scrape_start(struct conn *c)
     if ((bad = poll_fqdn_invalid(host, host_len)) != NULL) {
         log_warn("scrape", "bad scrape target", LOG_STRN("fqdn", host, host_len),
                  LOG_STR("reason", bad));
-        conn_respond_text(c, 400, NULL, "Error scraping \"%.*s\": %s\n", (int)h->url_len, url,
-                          bad);
+        conn_respond_text(c, 400, NULL, "Error scraping \"%.*s\": %s\n", (int)h->url_len, url, bad);
         return;
     }
     timeout_ms = scrape_timeout_ms(h, &has_timeout);
     if (!(s = slot_take(wk))) {
         stats_limit(&wk->stats, LIMIT_SCRAPE_MAX_IN_FLIGHT);
-        log_warn("scrape", "scrape refused: limit reached", LOG_STR("limit", "scrape.max-in-flight"),
+        log_warn("scrape", "scrape refused: limit reached",
+                 LOG_STR("limit", "scrape.max-in-flight"),
                  LOG_INT("max", config.scrape_max_in_flight), LOG_STRN("fqdn", host, host_len));
         conn_respond_text(c, 503, NULL, "Error scraping \"%.*s\": too many scrapes in flight\n",
                           (int)h->url_len, url);
@@ -368,7 +368,8 @@ static void on_timeout(uv_timer_t *timer)
     metrics_inc(&s->wk->stats.scrape_timeouts);
     scrape_done(s, 500);
     slot_release(s);
-    log_info("scrape", "scrape timed out", LOG_STRN("url", http_head_str(h, h->url_off), h->url_len),
+    log_info("scrape", "scrape timed out",
+             LOG_STRN("url", http_head_str(h, h->url_off), h->url_len),
              LOG_UINT("timeout_ms", s->timeout_ms));
     conn_respond_text(c, 500, NULL,
                       "Error scraping \"%.*s\": no answer from the client within %.3gs (is it "

@@ -36,7 +36,7 @@ struct scrape {
 
 struct scrape_table {
     uint64_t tokens[SCRAPE_TOKEN_BATCH];
-    uint32_t n_tokens; /* unused tokens left at the end of tokens[] */
+    uint32_t n_tokens;     /* unused tokens left at the end of tokens[] */
     struct scrape **slots; /* [cap], allocated on first use */
     uint32_t cap;
     uint32_t *free_slot; /* stack */

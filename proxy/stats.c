@@ -15,13 +15,13 @@
 #define STATS_MAX_BYTES (4u * 1024 * 1024)
 
 static const char *const route_path[ROUTE_COUNT] = {
-    [ROUTE_SCRAPE] = "proxy", [ROUTE_POLL] = "/poll",       [ROUTE_PUSH] = "/push",
+    [ROUTE_SCRAPE] = "proxy",     [ROUTE_POLL] = "/poll",       [ROUTE_PUSH] = "/push",
     [ROUTE_CLIENTS] = "/clients", [ROUTE_METRICS] = "/metrics", [ROUTE_OTHER] = "other",
 };
 
 static const char *const code_label[CODE_COUNT] = {
-    "200", "400", "404", "405", "408", "413", "414", "431", "500", "502", "503",
-    "2xx", "3xx", "4xx", "5xx",
+    "200", "400", "404", "405", "408", "413", "414", "431",
+    "500", "502", "503", "2xx", "3xx", "4xx", "5xx",
 };
 
 static const char *const limit_label[LIMIT_COUNT] = {
@@ -59,8 +59,10 @@ enum stats_code stats_code(int status)
     case 502: return CODE_502;
     case 503: return CODE_503;
     default:
-        return status < 300 ? CODE_2XX : status < 400 ? CODE_3XX : status < 500 ? CODE_4XX
-                                                                                 : CODE_5XX;
+        return status < 300   ? CODE_2XX
+               : status < 400 ? CODE_3XX
+               : status < 500 ? CODE_4XX
+                              : CODE_5XX;
     }
 }
 
@@ -173,8 +175,8 @@ static int write_metrics(struct buf *out)
                      SUM(clients)));
     TRY(write_scalar(out, "pushprox_proxy_fqdns", "gauge",
                      "FQDNs in the client table, including those only scraped.", SUM(fqdns)));
-    TRY(write_scalar(out, "pushprox_proxy_polls_waiting", "gauge",
-                     "Polls waiting for a scrape.", SUM(polls_waiting)));
+    TRY(write_scalar(out, "pushprox_proxy_polls_waiting", "gauge", "Polls waiting for a scrape.",
+                     SUM(polls_waiting)));
     TRY(write_scalar(out, "pushprox_proxy_scrapes_in_flight", "gauge",
                      "Scrapes waiting for their answer (as of the last tick).",
                      SUM(scrapes_in_flight)));
@@ -184,8 +186,7 @@ static int write_metrics(struct buf *out)
                      "Scrapes answered 500 because no push came within their timeout.",
                      SUM(scrape_timeouts)));
     TRY(write_scalar(out, "pushprox_proxy_push_stale_total", "counter",
-                     "Pushes refused because their Id named no waiting scrape.",
-                     SUM(push_stale)));
+                     "Pushes refused because their Id named no waiting scrape.", SUM(push_stale)));
 
     TRY(metrics_write_header(out, "pushprox_proxy_limit_rejections_total", "counter",
                              "Work refused by a limit, by the flag or constant that sets it."));

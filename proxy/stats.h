@@ -15,8 +15,22 @@
 
 /* Status codes counted one by one; any other is counted under its class ("2xx"...). */
 enum stats_code {
-    CODE_200, CODE_400, CODE_404, CODE_405, CODE_408, CODE_413, CODE_414, CODE_431,
-    CODE_500, CODE_502, CODE_503, CODE_2XX, CODE_3XX, CODE_4XX, CODE_5XX, CODE_COUNT
+    CODE_200,
+    CODE_400,
+    CODE_404,
+    CODE_405,
+    CODE_408,
+    CODE_413,
+    CODE_414,
+    CODE_431,
+    CODE_500,
+    CODE_502,
+    CODE_503,
+    CODE_2XX,
+    CODE_3XX,
+    CODE_4XX,
+    CODE_5XX,
+    CODE_COUNT
 };
 
 /* Limits that refuse work; each refusal is counted under its flag or constant's name. */

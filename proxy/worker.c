@@ -40,7 +40,8 @@ static void on_walk_close(uv_handle_t *handle, void *arg);
  * libuv 1.44 has no flag for it, hence the socket is made here and given to uv_tcp_open(). */
 static int listen_socket(const char *host, int port, int *fd_out)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char port_s[8];
@@ -65,8 +66,7 @@ static int listen_socket(const char *host, int port, int *fd_out)
     return 0;
 err:
     rc = -errno;
-    log_error("worker", "cannot listen", LOG_STR("host", host), LOG_INT("port", port),
-              LOG_ERR(rc));
+    log_error("worker", "cannot listen", LOG_STR("host", host), LOG_INT("port", port), LOG_ERR(rc));
     if (fd >= 0)
         close(fd);
     freeaddrinfo(res);
@@ -96,8 +96,8 @@ static int worker_init(struct worker *wk, uint16_t id, int listen_fd)
         (rc = uv_tcp_open(&wk->listener, listen_fd)) != 0)
         return rc;
     wk->listener.data = wk;
-    if ((rc = uv_listen((uv_stream_t *)&wk->listener, WORKER_LISTEN_BACKLOG,
-                        conn_on_connection)) != 0)
+    if ((rc = uv_listen((uv_stream_t *)&wk->listener, WORKER_LISTEN_BACKLOG, conn_on_connection)) !=
+        0)
         return rc;
     if ((rc = uv_async_init(&wk->loop, &wk->stop, on_stop)) != 0)
         return rc;

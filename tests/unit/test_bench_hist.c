@@ -33,8 +33,7 @@ Test(bench_hist, buckets_are_contiguous_and_contain_their_values)
     /* Every bucket starts right after the previous one ends. */
     for (size_t i = 1; i < HIST_N_BUCKETS; i++)
         cr_assert_eq(hist_bucket_low(i), hist_bucket_high(i - 1) + 1, "bucket %zu", i);
-    uint64_t vals[] = {128, 129, 255, 256, 1000, 123456, 999999999, UINT64_C(1) << 40,
-                       UINT64_MAX};
+    uint64_t vals[] = {128, 129, 255, 256, 1000, 123456, 999999999, UINT64_C(1) << 40, UINT64_MAX};
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         size_t idx = hist_index(vals[i]);
         cr_assert_lt(idx, HIST_N_BUCKETS);

@@ -49,8 +49,9 @@ static const char *header(const char *name)
 Test(http, absolute_uri_request_without_body_completes_at_end_of_data, .init = setup_req,
      .fini = teardown)
 {
-    const char *req = "GET http://node1.example.com:9100/metrics?x=1 HTTP/1.1\r\n"
-                      "Host: node1.example.com:9100\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
+    const char *req =
+        "GET http://node1.example.com:9100/metrics?x=1 HTTP/1.1\r\n"
+        "Host: node1.example.com:9100\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
     size_t used;
     cr_assert_eq(feed(req, &used), HTTP_PARSE_COMPLETE);
     cr_assert_eq(used, strlen(req));
@@ -81,7 +82,8 @@ Test(http, request_split_byte_by_byte_gives_same_head, .init = setup_req, .fini 
 
 Test(http, pipelined_requests_stop_at_each_message_boundary, .init = setup_req, .fini = teardown)
 {
-    const char *two = "GET /clients HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\nHost: b\r\n\r\n";
+    const char *two =
+        "GET /clients HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\nHost: b\r\n\r\n";
     size_t used;
     cr_assert_eq(feed(two, &used), HTTP_PARSE_COMPLETE);
     cr_assert_eq(used, strlen("GET /clients HTTP/1.1\r\nHost: a\r\n\r\n"));
@@ -116,9 +118,10 @@ Test(http, body_over_limit_by_content_length_is_413, .init = setup_req, .fini = 
 Test(http, chunked_body_over_limit_is_413, .init = setup_req, .fini = teardown)
 {
     p.body_max_bytes = 4;
-    cr_assert_eq(feed("POST /push HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-                      NULL),
-                 HTTP_PARSE_ERROR);
+    cr_assert_eq(
+        feed("POST /push HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+             NULL),
+        HTTP_PARSE_ERROR);
     cr_assert_eq(p.error_status, 413);
 }
 

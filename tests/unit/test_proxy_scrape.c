@@ -32,9 +32,9 @@ Test(proxy_scrape, forged_ids_are_rejected)
         " 1.2.3.4",
         "1.2.3.-4",
         "1.2.3.0x4",
-        "1.123456789.3.4",          /* slot over 32 bits */
-        "1.2.3.12345678901234567",  /* token over 64 bits */
-        "10000.2.3.4",              /* worker over 16 bits */
+        "1.123456789.3.4",                      /* slot over 32 bits */
+        "1.2.3.12345678901234567",              /* token over 64 bits */
+        "10000.2.3.4",                          /* worker over 16 bits */
         "6a1c4c3e-8f5b-4e1a-9d3c-0b2e7f1a2c3d", /* an upstream UUID */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
