@@ -60,7 +60,8 @@ int main(int argc, char **argv)
     n = (uint16_t)(config.workers ? config.workers : uv_available_parallelism());
     if (n > WORKER_MAX)
         n = WORKER_MAX;
-    if ((rc = workers_start(n, host, port)) != 0)
+    /* ":8080" means every address, IPv6 included, as in Go. */
+    if ((rc = workers_start(n, config.web_listen_address[0] == ':' ? NULL : host, port)) != 0)
         return 1;
     log_info("main", "listening", LOG_STR("address", config.web_listen_address),
              LOG_INT("workers", n), LOG_STR("version", PUSHPROX_VERSION));

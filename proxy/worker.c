@@ -38,7 +38,23 @@ static void on_walk_close(uv_handle_t *handle, void *arg);
 /* Makes one listening socket for host:port with SO_REUSEPORT, so each worker has its own
  * and the kernel spreads new connections between them without a shared accept lock.
  * libuv 1.44 has no flag for it, hence the socket is made here and given to uv_tcp_open(). */
+static int listen_socket_at(const char *host, int port, int *fd_out);
+
+/* host NULL means every address, as Go's ":8080" does: IPv6 and IPv4 on one dual-stack
+ * socket where the host has IPv6, IPv4 alone where it has not. */
 static int listen_socket(const char *host, int port, int *fd_out)
+{
+    int rc;
+
+    if (host)
+        return listen_socket_at(host, port, fd_out);
+    rc = listen_socket_at("::", port, fd_out);
+    if (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL || rc == -EINVAL)
+        rc = listen_socket_at("0.0.0.0", port, fd_out);
+    return rc;
+}
+
+static int listen_socket_at(const char *host, int port, int *fd_out)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -57,6 +73,10 @@ static int listen_socket(const char *host, int port, int *fd_out)
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto err;
+    if (res->ai_family == AF_INET6 && strcmp(host, "::") == 0) {
+        int off = 0; /* dual stack: IPv4 clients arrive as ::ffff:a.b.c.d */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, WORKER_LISTEN_BACKLOG) < 0)

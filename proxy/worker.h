@@ -47,8 +47,8 @@ extern uint16_t n_workers;
 /* Set once by workers_stop(); read with an acquire load by inbox_send(). */
 extern int workers_stopping;
 
-/* Creates n workers, each with a listening socket bound to host:port with SO_REUSEPORT,
- * and starts their threads. Returns 0, or a negative errno/UV_E* code after logging what
+/* Creates n workers, each with a listening socket bound to host:port with SO_REUSEPORT
+ * (host NULL: every address, IPv6 and IPv4), and starts their threads. Returns 0, or a negative errno/UV_E* code after logging what
  * failed (nothing is left running). */
 int workers_start(uint16_t n, const char *host, int port);
 /* Asks every worker to stop, joins them and frees everything. Call from main's thread. */
