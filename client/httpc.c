@@ -68,6 +68,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 static void on_write(uv_write_t *w, int status);
 static void on_timeout(uv_timer_t *t);
 static int on_res_head(struct http_parser *p);
+
+/* 1xx answers other than 101 come before the response and are skipped. */
+static bool is_interim(int status)
+{
+    return status >= 100 && status < 200 && status != 101;
+}
 static int on_res_body(struct http_parser *p, const char *at, size_t len);
 
 static const struct http_parser_cb res_cb = {.on_head = on_res_head, .on_body = on_res_body};
@@ -383,6 +389,8 @@ static void on_write(uv_write_t *w, int status)
 static void conn_ready(struct httpc_conn *c)
 {
     c->ready = true;
+    if (c->req && c->req->timeout_ms == 0)
+        uv_timer_stop(&c->timer); /* connected: a poll may now wait as long as it likes */
     if (c->req)
         req_flush(c->req);
 }
@@ -565,6 +573,8 @@ static int req_attach(struct httpc_req *r, bool allow_idle)
         uint64_t now = uv_now(r->pool->loop), spent = now - r->start_ms;
         uint64_t left = spent >= r->timeout_ms ? 1 : r->timeout_ms - spent;
         uv_timer_start(&c->timer, on_timeout, left, 0);
+    } else if (!c->ready) {
+        uv_timer_start(&c->timer, on_timeout, HTTPC_CONNECT_TIMEOUT_MS, 0);
     }
     if (c->ready)
         req_flush(r);
@@ -584,7 +594,11 @@ static void on_timeout(uv_timer_t *t)
         return;
     }
     r->retried = true; /* a timeout is never retried */
-    conn_fail(c, UV_ETIMEDOUT, "timeout after %.3fs", (double)r->timeout_ms / 1000.0);
+    if (!c->ready)
+        conn_fail(c, UV_ETIMEDOUT, "no connection%s within %.0fs", c->tls_conf ? " or TLS handshake" : "",
+                  (double)(r->timeout_ms ? r->timeout_ms : HTTPC_CONNECT_TIMEOUT_MS) / 1000.0);
+    else
+        conn_fail(c, UV_ETIMEDOUT, "timeout after %.3fs", (double)r->timeout_ms / 1000.0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -603,6 +617,8 @@ static int on_res_head(struct http_parser *p)
     struct httpc_req *r = c->req;
     if (r == NULL || c->closing)
         return 502;
+    if (is_interim(p->head->status))
+        return 0; /* 100 Continue and the like: the real answer follows */
     int rc = r->on_head ? r->on_head(r) : 0;
     p->body_mode = r->body_mode;
     p->body_max_bytes = r->body_max_bytes;
@@ -653,6 +669,13 @@ static void conn_feed(struct httpc_conn *c, const char *data, size_t len)
             conn_fail(c, UV_EPROTO, "bad response from %s:%d: %s", c->host, c->port,
                       c->parser.error_msg ? c->parser.error_msg : "unparsable");
             return;
+        }
+        if (pr == HTTP_PARSE_COMPLETE && is_interim(r->head.status)) {
+            /* An interim answer: parse what follows as the response proper. */
+            http_parser_begin(&c->parser, &r->head);
+            data += used;
+            len -= used;
+            continue;
         }
         if (pr == HTTP_PARSE_COMPLETE) {
             req_complete(c, used < len);

@@ -28,6 +28,10 @@
 /* How long an unused keep-alive connection is kept (Go's transport: 90 s). Short of the
  * usual server-side limits (nginx 75 s) would be nicer, but those only cost one retry. */
 #define HTTPC_IDLE_TIMEOUT_MS 60000
+/* Longest a new connection may take to connect and finish its TLS handshake when the
+ * request has no timeout of its own (a poll): a peer that accepts and stays silent, or
+ * an address that drops SYNs, must not hold a poller for ever. */
+#define HTTPC_CONNECT_TIMEOUT_MS 10000
 /* Most idle connections kept per pool; more are closed. Every exporter on the host and
  * every concurrent push keeps at most one. */
 #define HTTPC_POOL_MAX_IDLE 64

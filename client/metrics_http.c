@@ -225,7 +225,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         if (r == HTTP_PARSE_MORE)
             return;
         respond(c);
-        if (!c->head.keep_alive)
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+            METRICS_HTTP_MAX_QUEUED_BYTES) {
+            log_warn("metrics", "peer does not read its responses; closing",
+                     LOG_STR("limit", "METRICS_HTTP_MAX_QUEUED_BYTES"));
+            mconn_close(c);
+            return;
+        }
+        if (!c->head.keep_alive || c->closing)
             return;
         http_parser_begin(&c->parser, &c->head);
         data += used;

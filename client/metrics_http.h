@@ -15,6 +15,9 @@
 #define METRICS_HTTP_IDLE_TIMEOUT_MS 30000
 /* Largest metrics page (a few hundred lines). */
 #define METRICS_HTTP_PAGE_MAX_BYTES (1024 * 1024)
+/* Responses queued to one peer that does not read them; past it the connection is
+ * closed, so pipelined requests from a peer that never reads cannot grow memory. */
+#define METRICS_HTTP_MAX_QUEUED_BYTES (2 * METRICS_HTTP_PAGE_MAX_BYTES)
 
 typedef int (*metrics_http_write_cb)(void *ctx, struct buf *out);
 

@@ -198,14 +198,27 @@ static void on_poll_done(struct httpc_req *req, int err)
         return;
     }
     if (status == 408 || status == 502 || status == 503 || status == 504) {
-        /* The proxy (408) or a load balancer in front of it (502-504) ended an idle poll.
-         * This is routine, not an error: poll again soon. */
-        uint64_t wait = cl->f->proxy_retry_initial_wait;
-        if (status == 408) {
-            if (uv_now(cl->loop) - p->started_ms >= POLL_EXPIRED_QUICK_MS)
-                backoff_reset(&p->expired);
-            wait = backoff_next(&p->expired, client_random(cl));
+        /* The proxy (408) or a load balancer in front of it (502-504) ended a poll. After a
+         * long hold that is routine (an idle poll cut short): poll again soon. Answers
+         * that come at once mean another poll keeps taking ours (408) or the proxy is
+         * down behind its load balancer (5xx): then wait longer each time, and count and
+         * log the 5xx as the failures they are. */
+        bool quick = uv_now(cl->loop) - p->started_ms < POLL_EXPIRED_QUICK_MS;
+        if (status != 408 && quick) {
+            if (p->bo.failures == 0 || p->bo.failures % 10 == 9)
+                log_warn("poll", "proxy answered the poll with an error at once",
+                         LOG_STR("fqdn", p->fqdn), LOG_STR("proxy", cl->proxy.host_header),
+                         LOG_INT("status", status), LOG_UINT("failures", p->bo.failures + 1));
+            poll_failed(p);
+            return;
         }
+        uint64_t wait;
+        if (!quick) {
+            backoff_reset(&p->expired);
+            backoff_reset(&p->bo);
+        }
+        wait = status == 408 ? backoff_next(&p->expired, client_random(cl))
+                             : backoff_next(&p->bo, client_random(cl));
         log_debug("poll", "poll ended without work; polling again", LOG_STR("fqdn", p->fqdn),
                   LOG_INT("status", status), LOG_UINT("wait_ms", wait));
         schedule(p, wait);

@@ -102,6 +102,8 @@ enum http_parse_result http_parser_execute(struct http_parser *p, const char *da
             off += n;
             llhttp_resume(&p->ll);
             if (p->complete) {
+                if (p->head_done && p->head->head_bytes == 0)
+                    p->head->head_bytes = p->msg_bytes; /* a bodiless answer: no pause */
                 *used = off;
                 return HTTP_PARSE_COMPLETE;
             }
@@ -234,6 +236,11 @@ static int on_headers_complete(llhttp_t *ll)
     p->head_done = true;
     if (p->cb && p->cb->on_head && (rc = p->cb->on_head(p)) != 0)
         return fail(p, rc, p->error_msg ? p->error_msg : "refused by the handler");
+    /* 1xx, 204 and 304 answers have no body whatever their headers say (RFC 9112 6.3);
+     * llhttp wants to be told. The message completes here, without a pause. */
+    if (llhttp_get_type(ll) == HTTP_RESPONSE &&
+        ((h->status >= 100 && h->status < 200) || h->status == 204 || h->status == 304))
+        return 1;
     if (h->content_length > 0 && (uint64_t)h->content_length > p->body_max_bytes)
         return fail(p, 413, "Content-Length exceeds the body size limit");
     if (p->body_mode == HTTP_BODY_COLLECT)

@@ -24,6 +24,7 @@ import http.client
 import http.server
 import io
 import json
+import os
 import socketserver
 import sys
 import threading
@@ -41,15 +42,14 @@ ARGS = None
 
 
 def count(what):
+    # Under the lock, file and all: handler threads share one temporary file name.
     with LOCK:
         COUNTS[what] += 1
-        snapshot = dict(COUNTS)
-    if ARGS.counters:
-        tmp = ARGS.counters + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(snapshot, f)
-        import os
-        os.replace(tmp, ARGS.counters)
+        if ARGS.counters:
+            tmp = ARGS.counters + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(dict(COUNTS), f)
+            os.replace(tmp, ARGS.counters)
 
 
 class Slot:

@@ -258,3 +258,26 @@ Test(http, trailers_stay_out_of_the_head, .init = setup_res, .fini = teardown)
     cr_assert_eq(h.n_headers, 2);
     cr_assert_null(header("X-Trailer"));
 }
+
+Test(http, not_modified_with_content_length_has_no_body, .init = setup_res, .fini = teardown)
+{
+    const char *res = "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\nHTTP/1.1 200 OK\r\n";
+    size_t used;
+    cr_assert_eq(feed(res, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(used, strlen("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"));
+    cr_assert_eq(h.head_bytes, used);
+    cr_assert_eq(h.status, 304);
+}
+
+Test(http, continue_is_a_message_of_its_own, .init = setup_res, .fini = teardown)
+{
+    const char *res = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    size_t used, used2;
+    cr_assert_eq(feed(res, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(h.status, 100);
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, res + used, strlen(res) - used, &used2),
+                 HTTP_PARSE_COMPLETE);
+    cr_assert_eq(h.status, 200);
+    cr_assert_eq(h.body.len, 2);
+}
