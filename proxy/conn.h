@@ -71,7 +71,7 @@ struct conn {
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
     uint64_t write_since_ns; /* a response is queued (did not fit the socket) since */
-    /* ROUTE_SCRAPE: our scrape slot. ROUTE_PUSH: the worker the push went to. */
+    /* ROUTE_SCRAPE: our scrape slot. */
     uint32_t scrape_slot;
     /* ROUTE_POLL while waiting: arrival order for --poll.max-hold, and the FQDN to tell
      * its owner when the poll ends without work. */
