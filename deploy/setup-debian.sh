@@ -7,6 +7,7 @@
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "setup-debian.sh: run it as root (no sudo here)" >&2; exit 1; }
     exec sudo -E "$0" "$@"
 fi
 export DEBIAN_FRONTEND=noninteractive
