@@ -315,10 +315,27 @@ static void conn_fail_later(struct httpc_conn *c, int err, const char *text)
     uv_timer_start(&c->timer, on_timeout, 0, 0);
 }
 
+/* Writes what the socket takes now without a copy (uv_try_write refuses while earlier
+ * writes are queued, so order holds); only the rest is copied into a queued write. */
 static void conn_send_raw(struct httpc_conn *c, const char *data, size_t len)
 {
     if (len == 0 || c->closing || c->later_err)
         return;
+    if (c->connected) {
+        uv_buf_t now = uv_buf_init((char *)data, (unsigned int)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+            if (len == 0)
+                return;
+        } else if (n != UV_EAGAIN) {
+            char text[HTTPC_ERR_MAX];
+            snprintf(text, sizeof(text), "write to %s:%d: %s", c->host, c->port, uv_strerror(n));
+            conn_fail_later(c, n, text);
+            return;
+        }
+    }
     struct wreq *w = malloc(sizeof(*w) + len);
     if (w == NULL) {
         conn_fail_later(c, UV_ENOMEM, "out of memory");
