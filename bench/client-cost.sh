@@ -15,6 +15,14 @@ TICK=$(getconf CLK_TCK)
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# measure PID SECONDS: sets TICKS (CPU clock ticks PID spent meanwhile) and RSS (KiB, after).
+measure() {
+    local t0
+    t0=$(cpu_ticks "$1")
+    sleep "$2"
+    TICKS=$(($(cpu_ticks "$1") - t0))
+    RSS=$(rss_kib "$1")
+}
 
 start_proxy
 NE_PORT=$(free_port)
@@ -29,10 +37,8 @@ CLIENT_PID=$BG_PID
 listed() { curl -fsS --max-time 2 "$PROXY_URL/clients" | grep -q "\"$FQDN\""; }
 wait_until 20 "the client in /clients" listed
 
-t0=$(cpu_ticks "$CLIENT_PID")
-sleep "$IDLE_S"
-idle_ticks=$(($(cpu_ticks "$CLIENT_PID") - t0))
-idle_rss=$(rss_kib "$CLIENT_PID")
+measure "$CLIENT_PID" "$IDLE_S"
+idle_ticks=$TICKS idle_rss=$RSS
 
 PROM_PORT=$(free_port)
 cat >"$TEST_TMP/prometheus.yml" <<YAML
@@ -57,10 +63,8 @@ print(int(float(r[0]["value"][1])) if r else 0)'
 both_up() { [ "$(targets_up)" = 2 ]; }
 wait_until 30 "both targets up" both_up
 
-t0=$(cpu_ticks "$CLIENT_PID")
-sleep "$SCRAPE_S"
-busy_ticks=$(($(cpu_ticks "$CLIENT_PID") - t0))
-busy_rss=$(rss_kib "$CLIENT_PID")
+measure "$CLIENT_PID" "$SCRAPE_S"
+busy_ticks=$TICKS busy_rss=$RSS
 up_now=$(targets_up)
 
 awk -v it="$idle_ticks" -v is="$IDLE_S" -v ir="$idle_rss" -v bt="$busy_ticks" -v bs="$SCRAPE_S" \
