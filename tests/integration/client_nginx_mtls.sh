@@ -160,24 +160,20 @@ expect_log nocert "No required SSL certificate was sent"
 stop_bg "$pid"
 
 log "unreadable key file: exit 1 naming the flag and the file"
-rc=0
-timeout 10 "$CLIENT_BIN" --proxy-url="https://localhost:$NGX_PORT" --fqdn="$FQDN" --metrics-addr= \
-    --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" --tls.key="$C/missing.key" \
-    >"$TEST_TMP/nokey.log" 2>&1 || rc=$?
+# client_with_key KEYFILE LOG: run the client with that key; sets rc to its exit status.
+client_with_key() {
+    rc=0
+    timeout 10 "$CLIENT_BIN" --proxy-url="https://localhost:$NGX_PORT" --fqdn="$FQDN" \
+        --metrics-addr= --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" --tls.key="$1" \
+        >"$TEST_TMP/$2" 2>&1 || rc=$?
+}
+client_with_key "$C/missing.key" nokey.log
 assert_eq 1 "$rc" "exit status with a missing key"
 assert_contains "$(cat "$TEST_TMP/nokey.log")" "--tls.key: cannot read $C/missing.key" "missing key"
-
-rc=0
-timeout 10 "$CLIENT_BIN" --proxy-url="https://localhost:$NGX_PORT" --fqdn="$FQDN" --metrics-addr= \
-    --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" --tls.key="$C/garbage.key" \
-    >"$TEST_TMP/badkey.log" 2>&1 || rc=$?
+client_with_key "$C/garbage.key" badkey.log
 assert_eq 1 "$rc" "exit status with a garbage key"
 assert_contains "$(cat "$TEST_TMP/badkey.log")" "not a usable private key" "garbage key"
-
-rc=0
-timeout 10 "$CLIENT_BIN" --proxy-url="https://localhost:$NGX_PORT" --fqdn="$FQDN" --metrics-addr= \
-    --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" --tls.key="$C/wrongca.key" \
-    >"$TEST_TMP/mismatch.log" 2>&1 || rc=$?
+client_with_key "$C/wrongca.key" mismatch.log
 assert_eq 1 "$rc" "exit status with a key of another certificate"
 assert_contains "$(cat "$TEST_TMP/mismatch.log")" "does not go with the certificate" "key mismatch"
 log "PASS"
