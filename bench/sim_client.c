@@ -324,6 +324,7 @@ static void handle_response(struct sim_client *c)
     uint8_t kind = c->expect[0];
     memmove(c->expect, c->expect + 1, --c->n_expect);
     if (kind == SIM_EXPECT_PUSH) {
+        wk->pushes_answered++;
         if (status == 200) {
             wk->st.pushes_ok++;
         } else {

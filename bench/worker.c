@@ -330,7 +330,13 @@ static void on_tick(uv_timer_t *t)
                 issue(wk, now);
             }
         }
-        if (wk->issuing_done && !wk->scrape_done && wk->in_flight == 0) {
+        if (wk->issuing_done && wk->in_flight == 0 && !wk->drained_ns)
+            wk->drained_ns = now;
+        /* Every scrape is answered; the push verdicts that follow them are waited for,
+         * within --grace (a client that lost its connection never gets one). */
+        if (wk->issuing_done && !wk->scrape_done && wk->in_flight == 0 &&
+            (wk->pushes_answered >= wk->st.pushes_sent ||
+             now - wk->drained_ns >= wk->run->grace_ms * 1000000ull)) {
             wk->scrape_done = true;
             /* Scrapes scheduled (open loop) but never sent: the proxy fell behind. */
             wk->st.scrapes_unsent += wk->due_len;

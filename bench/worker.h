@@ -41,6 +41,10 @@ struct worker {
     struct scraper **idle;
     uint64_t n_idle;
     uint64_t in_flight;
+    /* Pushes whose answer came back (200 or not): the phase ends once every push sent is
+     * answered, or a grace period after the last scrape, so no late verdict is missed. */
+    uint64_t pushes_answered;
+    uint64_t drained_ns; /* when the last scrape was answered; 0 before */
 
     /* Scrape schedule. */
     int phase;
