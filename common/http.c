@@ -315,6 +315,45 @@ bool http_str_ieq(const char *a, size_t a_len, const char *b)
     return strlen(b) == a_len && strncasecmp(a, b, a_len) == 0;
 }
 
+bool http_header_is_hop_by_hop(const char *name, size_t len)
+{
+    static const char *const hop[] = {
+        "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization",
+        "TE",         "Trailer",    "Upgrade",
+    };
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (http_str_ieq(name, len, hop[i]))
+            return true;
+    return false;
+}
+
+static bool header_listed(const char *name, size_t len, const char *const *list)
+{
+    for (; list && *list; list++)
+        if (http_str_ieq(name, len, *list))
+            return true;
+    return false;
+}
+
+int http_write_headers(struct buf *out, const struct http_head *h, unsigned flags,
+                       const char *const *drop)
+{
+    static const char *const framing[] = {"Content-Length", "Transfer-Encoding", NULL};
+    int rc = 0;
+
+    for (uint32_t i = 0; rc == 0 && i < h->n_headers; i++) {
+        const struct http_header *hd = &h->headers[i];
+        const char *name = http_head_str(h, hd->name_off);
+        if (http_header_is_hop_by_hop(name, hd->name_len) ||
+            ((flags & HTTP_COPY_DROP_FRAMING) && header_listed(name, hd->name_len, framing)) ||
+            header_listed(name, hd->name_len, drop))
+            continue;
+        rc = buf_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, name, (int)hd->value_len,
+                        http_head_str(h, hd->value_off));
+    }
+    return rc;
+}
+
 const char *http_head_get(const struct http_head *h, const char *name, size_t *len)
 {
     for (uint32_t i = 0; i < h->n_headers; i++) {

@@ -157,4 +157,22 @@ int http_write_simple(struct buf *out, int status, const char *extra_headers, co
 /* Case-insensitive comparison of a counted string with a C string. */
 bool http_str_ieq(const char *a, size_t a_len, const char *b);
 
+/* Whether a header describes one hop (one connection) rather than the message, and so is
+ * never forwarded from one connection to the next (RFC 9110 7.6.1): Connection,
+ * Keep-Alive, Proxy-Connection, Proxy-Authorization, TE, Trailer, Upgrade. */
+bool http_header_is_hop_by_hop(const char *name, size_t len);
+
+/* What http_write_headers() leaves out besides the hop-by-hop headers. */
+enum http_copy_flags {
+    HTTP_COPY_ALL = 0,
+    /* Content-Length and Transfer-Encoding: the writer frames the body itself. */
+    HTTP_COPY_DROP_FRAMING = 1,
+};
+
+/* Appends "Name: value\r\n" for each header of h in order, except the hop-by-hop ones, the
+ * framing ones when flags say so, and those named in drop (a NULL-terminated list, or
+ * NULL). Returns 0, or -E2BIG/-ENOMEM from buf (out then holds a partial list). */
+int http_write_headers(struct buf *out, const struct http_head *h, unsigned flags,
+                       const char *const *drop);
+
 #endif
