@@ -13,6 +13,7 @@
 #include "log.h"
 #include "report.h"
 #include "run.h"
+#include "version.h"
 
 struct bench_flags {
 #define FLAG(type, field, name, def, help) FLAGS_STRUCT_MEMBER(type, field, name, def, help)
@@ -51,12 +52,15 @@ static uint64_t raise_nofile(void)
 int main(int argc, char **argv)
 {
     struct bench_flags f;
+    char version[256];
+
+    version_line(version, sizeof(version), "pushprox-bench");
     const struct flags_program prog = {
         .name = "pushprox-bench",
         .summary = "Simulates a fleet of PushProx clients and Prometheus scrapers against a "
                    "pushprox-proxy; checks every scrape and reports throughput, latency, "
                    "errors and the proxy's memory and CPU.",
-        .version = "pushprox-bench " PUSHPROX_VERSION " (commit " PUSHPROX_COMMIT ")",
+        .version = version,
     };
     flags_parse(bench_flag_defs, sizeof(bench_flag_defs) / sizeof(bench_flag_defs[0]), &f, &prog,
                 argc, argv);

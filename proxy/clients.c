@@ -12,45 +12,42 @@
 
 #include "conn.h"
 #include "log.h"
-#include "registry.h"
 #include "worker.h"
 
 /* Bound of one /clients answer: ~50 bytes per FQDN, so about two million clients. */
 #define CLIENTS_MAX_BYTES (128u * 1024 * 1024)
 
-void clients_start(struct conn *c)
+void clients_on_request(struct conn *c)
 {
-    struct worker *wk = c->wk;
+    struct worker *wk = worker_of(c);
 
     conn_release_head(c);
-    c->clients_json = malloc(sizeof(*c->clients_json));
-    if (!c->clients_json) {
+    c->gathered = malloc(sizeof(*c->gathered));
+    if (!c->gathered) {
         conn_close(c, "out of memory");
         return;
     }
-    buf_init(c->clients_json, CLIENTS_MAX_BYTES);
-    c->clients_waiting = n_workers;
-    for (uint16_t i = 0; i < n_workers; i++) {
+    buf_init(c->gathered, CLIENTS_MAX_BYTES);
+    c->n_waiting = wk->group->n;
+    for (uint16_t i = 0; i < wk->group->n; i++) {
         struct msg *m = msg_new(MSG_CLIENTS_REQ, NULL, 0);
         if (!m) {
-            c->clients_waiting--; /* answered without that shard rather than never */
+            c->n_waiting--; /* answered without that shard rather than never */
             continue;
         }
         m->ref = conn_ref(c);
-        inbox_send(wk, i, m);
+        inbox_send(&wk->inbox, i, m);
     }
-    if (c->clients_waiting == 0) {
-        clients_cancel(c);
+    if (c->n_waiting == 0)
         conn_close(c, "out of memory");
-    }
 }
 
-void clients_cancel(struct conn *c)
+void clients_on_cancel(struct conn *c)
 {
-    if (c->clients_json) {
-        buf_close(c->clients_json);
-        free(c->clients_json);
-        c->clients_json = NULL;
+    if (c->gathered) {
+        buf_close(c->gathered);
+        free(c->gathered);
+        c->gathered = NULL;
     }
 }
 
@@ -60,24 +57,24 @@ void clients_on_req(struct worker *wk, struct msg *m)
     uint16_t to = m->from;
 
     buf_init(&out, CLIENTS_MAX_BYTES);
-    if (registry_write_clients(wk, &out, uv_now(&wk->loop)) != 0)
+    if (registry_write_clients(&wk->reg, &out, uv_now(&wk->loop)) != 0)
         log_warn("clients", "client list truncated", LOG_STR("limit", "CLIENTS_MAX_BYTES"));
     m->type = MSG_CLIENTS_REPLY;
     m->u.clients.len = out.len;
     m->u.clients.json = buf_steal(&out);
-    inbox_send(wk, to, m);
+    inbox_send(&wk->inbox, to, m);
 }
 
 void clients_on_reply(struct worker *wk, struct msg *m)
 {
-    struct conn *c = conn_lookup(wk, m->ref);
+    struct conn *c = conn_lookup(&wk->conns, m->ref);
     struct buf *json;
 
-    if (!c || c->state != CONN_WAITING || c->route != ROUTE_CLIENTS || !c->clients_json) {
+    if (!c || c->state != CONN_WAITING || !c->gathered) {
         msg_free(m);
         return;
     }
-    json = c->clients_json;
+    json = c->gathered;
     /* A shard's list goes in whole or not at all, so the JSON stays valid at the limit. */
     if (m->u.clients.len) {
         if (buf_reserve(json, m->u.clients.len + 1) != 0)
@@ -88,7 +85,7 @@ void clients_on_reply(struct worker *wk, struct msg *m)
             buf_append(json, m->u.clients.json, m->u.clients.len);
     }
     msg_free(m);
-    if (--c->clients_waiting > 0)
+    if (--c->n_waiting > 0)
         return;
     /* "[]", never "null", when empty, as upstream. */
     char head[128];
@@ -102,11 +99,10 @@ void clients_on_reply(struct worker *wk, struct msg *m)
         (json->len && buf_append(&out, json->base, json->len) != 0) ||
         buf_append(&out, "]", 1) != 0) {
         buf_close(&out);
-        clients_cancel(c);
-        conn_close(c, "out of memory");
+        conn_close(c, "out of memory"); /* frees what was gathered (on_cancel) */
         return;
     }
-    clients_cancel(c);
+    clients_on_cancel(c);
     uv_buf_t b = buf_as_uv(&out);
     conn_respond(c, 200, &b, 1, buf_steal(&out), NULL);
 }

@@ -8,10 +8,13 @@
 struct conn;
 struct worker;
 
-void clients_start(struct conn *c);
+/* The route's handlers: a complete GET /clients on c (ask every shard), and c closing
+ * before every shard answered (free what was gathered). */
+void clients_on_request(struct conn *c);
+void clients_on_cancel(struct conn *c);
+
+/* Messages (msg.h). Each takes m. */
 void clients_on_req(struct worker *wk, struct msg *m);
 void clients_on_reply(struct worker *wk, struct msg *m);
-/* Frees what a /clients request gathered, if its connection closes first. */
-void clients_cancel(struct conn *c);
 
 #endif

@@ -1,4 +1,4 @@
-/* conn.h - one accepted TCP connection and the request it is serving.
+/* conn.h - one accepted connection and the request it is serving.
  *
  * A connection carries any mix of requests, one at a time, in order (HTTP/1.1 keep-alive
  * and pipelining): Prometheus's scrapes, a client's polls and pushes, /clients, /metrics.
@@ -6,6 +6,11 @@
  * push) the connection keeps reading, so a peer that goes away is noticed at once; bytes
  * of a next request that arrive early are kept (one read, at most CONN_PENDING_MAX_BYTES)
  * and reading pauses until the current request has ended.
+ *
+ * conn.c knows no handler by name: each request is matched against the route table given
+ * to conn_table_init() (struct route), and reaches its handler only through the row it
+ * matched. Bytes travel through a struct transport (plain TCP or TLS), which conn.c drives
+ * through common/transport.h alone.
  *
  * Owner: the worker that accepted it; nothing outside that loop holds a pointer to it.
  * Others name the request it serves by struct ref {worker, idx, gen}: gen changes when a
@@ -18,20 +23,22 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "counters.h"
+#include "fqdn.h"
 #include "http.h"
-#include "msg.h"
+#include "list.h"
+#include "pool.h"
+#include "ref.h"
+#include "transport.h"
 
 /* Pipelined bytes kept while a request is being served; past it we stop reading. */
 #define CONN_PENDING_MAX_BYTES (64 * 1024)
 /* Per-worker read buffer: one read at most this big. */
 #define CONN_READ_BUF_BYTES (64 * 1024)
-/* Longest FQDN a poll or scrape may name (DNS: 253, plus room for a trailing dot). */
-#define CONN_FQDN_MAX 254
-/* Body limits of requests other than pushes. A poll's body is an FQDN. */
-#define CONN_POLL_BODY_MAX_BYTES 1024
-#define CONN_OTHER_BODY_MAX_BYTES (64 * 1024)
 /* Heads kept for reuse per worker; more are freed. */
 #define CONN_HEAD_POOL_MAX 1024
+/* Closed connections kept for reuse per worker. */
+#define CONN_POOL_MAX 65536
 
 enum conn_state {
     CONN_READING, /* parsing a request, or idle between requests */
@@ -39,50 +46,75 @@ enum conn_state {
     CONN_WRITING, /* writing the response */
 };
 
-/* What the current request is; also the `path` label of the request metrics. */
-enum conn_route {
-    ROUTE_SCRAPE,
-    ROUTE_POLL,
-    ROUTE_PUSH,
-    ROUTE_CLIENTS,
-    ROUTE_METRICS,
-    ROUTE_OTHER,
-    ROUTE_COUNT
+struct conn;
+
+/* How a route is matched. */
+enum route_match {
+    ROUTE_MATCH_PATH,         /* origin-form target equal to `path`, a query allowed */
+    ROUTE_MATCH_ABSOLUTE_URI, /* absolute-form target (http://host/...): a scrape */
+    ROUTE_MATCH_ANY,          /* anything no other row took (404) */
 };
 
-struct worker;
-struct write_req;
+enum route_flags {
+    /* The body is read from the socket straight into its own buffer, sized from the
+     * Content-Length before any of it is read (pushes: the buffer then travels on). */
+    ROUTE_BODY_IN_PLACE = 1,
+    /* A peer that half-closes while the request waits still gets its answer (a push's
+     * verdict, /clients); otherwise the request is cancelled, as Go's server cancels a
+     * request's context when its peer goes. */
+    ROUTE_ANSWER_AFTER_EOF = 2,
+};
+
+/* One row of a route table: everything conn.c needs to know about a kind of request. */
+struct route {
+    const char *label; /* the `path` label of the request metrics: "/poll", "proxy" */
+    enum route_match match;
+    const char *path; /* ROUTE_MATCH_PATH */
+    int method;       /* the one llhttp method allowed (others get 405); -1: any */
+    uint64_t body_max_bytes;
+    enum counters_limit body_limit; /* counted when the body is too large; LIMIT_NONE */
+    unsigned flags;                 /* enum route_flags */
+    /* The request is complete (head in c->head, body in c->head->body): answer it now with
+     * conn_respond*() or later, from a message. NULL: 404. */
+    void (*on_request)(struct conn *c);
+    /* The connection closes while the request waits: let go of what it waits for. */
+    void (*on_cancel)(struct conn *c);
+};
+
+struct route_table {
+    const struct route *rows;
+    unsigned n; /* <= COUNTERS_MAX_ROUTES; the last row must be ROUTE_MATCH_ANY */
+};
+
+struct conn_table;
 
 struct conn {
-    uv_tcp_t tcp;
-    struct worker *wk;
+    struct transport tr; /* first: the transport's callbacks find the conn from it */
+    struct conn_table *t;
     uint32_t idx;
     uint32_t gen;
     struct http_parser parser;
     struct http_head *head; /* the request being parsed or served; NULL while idle */
     struct buf pending;     /* bytes read past the current request */
     uint8_t state;          /* enum conn_state */
-    uint8_t route;          /* enum conn_route */
+    uint8_t route;          /* index in the route table of the current request */
     bool closing;
     bool keep_alive;
     bool read_stopped;    /* pipelined bytes wait; reading resumes when the request ends */
-    bool held;            /* on the worker's list of waiting polls */
     bool eof;             /* the peer half-closed; finish the current request, then close */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
-    uint64_t write_since_ns; /* a response is queued (did not fit the socket) since */
-    /* ROUTE_SCRAPE: our scrape slot. */
-    uint32_t scrape_slot;
-    /* ROUTE_POLL while waiting: arrival order for --poll.max-hold, and the FQDN to tell
-     * its owner when the poll ends without work. */
-    struct conn *hold_prev, *hold_next;
-    uint64_t hold_since_ms;
-    /* ROUTE_CLIENTS while waiting: replies still expected and the JSON gathered. */
-    uint16_t clients_waiting;
-    struct buf *clients_json;
-    struct conn *written_next; /* in conn_table's written list */
+    uint64_t write_since_ns;   /* a response is queued (did not fit the socket) since */
+    char *own[2];              /* buffers of a queued response, freed once it is written */
+    struct conn *written_next; /* on conn_table's list of responses written at once */
+    /* State the current request's handler keeps on the connection while it waits. */
+    struct list wait_link;  /* poll: on the worker's list of waiting polls */
+    uint64_t wait_since_ms; /* poll: since when it waits */
+    uint32_t slot;          /* scrape: its scrape slot */
+    uint16_t n_waiting;     /* /clients: shard replies still expected */
+    struct buf *gathered;   /* /clients: the JSON gathered so far */
     uint16_t fqdn_len;
-    char fqdn[CONN_FQDN_MAX + 1];
+    char fqdn[FQDN_MAX + 1]; /* poll: the FQDN it waits under */
 };
 
 struct conn_slot {
@@ -90,50 +122,65 @@ struct conn_slot {
     uint32_t gen;   /* survives the conn, so refs to a closed one stay stale */
 };
 
-/* Every connection of one worker, by index. */
+/* Every connection of one worker, by index, and what they share. */
 struct conn_table {
-    struct conn_slot *slots; /* [cap] */
+    uv_loop_t *loop;
+    uint16_t wk_id; /* the worker's id, for refs */
+    const struct route_table *routes;
+    struct counters *counters; /* the worker's */
+    struct transport_env env;  /* read buffer, write requests, callbacks */
+    struct conn_slot *slots;   /* [cap] */
     uint32_t cap;
     uint32_t *free_idx; /* stack of free indexes */
     uint32_t n_free;
     uint32_t n_open;
-    struct conn *pool; /* closed conns kept for reuse (linked by hold_next) */
-    uint32_t n_pooled;
+    struct pool conns;        /* closed conns kept for reuse */
     struct http_head **heads; /* [CONN_HEAD_POOL_MAX] heads kept for reuse */
     uint32_t n_heads;
-    struct write_req *write_pool; /* uv_write requests kept for reuse */
-    uint32_t n_write_pooled;
     /* Conns whose response was written at once, to be ended in the check phase. */
     struct conn *written_head, *written_tail;
     uv_check_t written_check;
     uv_idle_t written_idle;
 };
 
-int conn_table_init(struct conn_table *t, uint32_t cap);
-/* Starts and stops the table's handles on the worker's loop. */
-int conn_table_start(struct conn_table *t, uv_loop_t *loop);
+/* Sets up a worker's table for cap connections on loop, dispatching through routes (which
+ * must outlive it) and counting into counters. Returns 0 or UV_ENOMEM; conn_table_close()
+ * frees what was made either way. */
+int conn_table_init(struct conn_table *t, uv_loop_t *loop, uint16_t wk_id, uint32_t cap,
+                    const struct route_table *routes, struct counters *counters);
+/* Starts and stops the table's handles on its loop. */
+int conn_table_start(struct conn_table *t);
 void conn_table_stop(struct conn_table *t);
+/* Closes every open connection (shutdown). */
+void conn_table_close_all(struct conn_table *t, const char *reason);
+/* Frees the table; every connection must have closed. */
 void conn_table_close(struct conn_table *t);
 
-/* The listener's connection callback. */
-void conn_on_connection(uv_stream_t *server, int status);
+/* Takes a freshly accepted socket as a new connection. Returns 0 (the connection owns the
+ * fd), or a negative code with the fd still the caller's to close: UV_EMFILE when the
+ * table is full (--web.max-connections, counted and logged), UV_ENOMEM, or what libuv
+ * refused. */
+int conn_accept(struct conn_table *t, int fd);
 
-/* The connection serving request ref on this worker, or NULL if it is gone or has moved
- * on to another request. */
-struct conn *conn_lookup(struct worker *wk, struct ref ref);
+/* The connection serving request ref on this table, or NULL if it is gone or has moved on
+ * to another request. */
+struct conn *conn_lookup(struct conn_table *t, struct ref ref);
 struct ref conn_ref(const struct conn *c);
+/* The route of c's current request. */
+const struct route *conn_route(const struct conn *c);
 
-/* Answers the current request and ends it. bufs are written in order; own[0..1] (may be
- * NULL) are freed once written. After this, c may be closed and reused: don't touch it. */
+/* Answers the current request and ends it. bufs (at most 2) are written in order;
+ * own0 and own1 (may be NULL) are freed once written. After this, c may be closed and
+ * reused: don't touch it. */
 void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_bufs, char *own0,
                   char *own1);
 /* A short text response: status, text/plain body, optional extra header lines. */
 void conn_respond_text(struct conn *c, int status, const char *extra_headers, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* A head from the worker's pool (NULL on ENOMEM), and back. */
-struct http_head *conn_head_get(struct worker *wk);
-void conn_head_put(struct worker *wk, struct http_head *h);
+/* A head from the table's pool (NULL on ENOMEM), and back. */
+struct http_head *conn_head_get(struct conn_table *t);
+void conn_head_put(struct conn_table *t, struct http_head *h);
 
 /* Gives the request's head back to the pool once the handler has copied what it needs,
  * so a connection that waits (an idle poll) holds no head. */
@@ -142,10 +189,11 @@ void conn_release_head(struct conn *c);
 /* Once a second: answers 408 to requests still arriving after --web.read-timeout and
  * closes connections whose queued response is not taken within --web.write-timeout, so
  * slow or stuck peers cannot hold connections, heads and relayed bodies forever. */
-void conn_expire_slow(struct worker *wk, uint64_t now_ns);
+void conn_expire_slow(struct conn_table *t, uint64_t now_ns);
 
 /* The only way a connection ends: logs reason at debug, cancels what its request waits
- * for, closes the handle; the conn is freed from the close callback. Safe to call twice. */
+ * for (its route's on_cancel), closes the transport; the conn is freed once the transport
+ * has closed. Safe to call twice. */
 void conn_close(struct conn *c, const char *reason);
 
 #endif

@@ -12,14 +12,21 @@
  * uv_idle handle runs while the list is not empty: no syscall, unlike an async wake-up),
  * so a handler never re-enters another.
  *
+ * The inbox does not know who reads it: the receiver (a function and its context) is
+ * given to inbox_init(), as h2o's multithread queues take theirs at registration.
+ *
  * Owner: each worker's rings are written by exactly one sender thread each and read by the
- * worker itself. */
+ * worker itself; its backlog and local list are its own. The group's `members` array is
+ * filled before any thread starts and only read afterwards; `stopping` is the one flag
+ * every thread reads (atomically). */
 #ifndef PROXY_INBOX_H
 #define PROXY_INBOX_H
 
 #include <ck_ring.h>
 #include <uv.h>
 
+#include "counters.h"
+#include "list.h"
 #include "msg.h"
 
 /* Slots in each sender->receiver ring (a power of two). 4096 pointers = 32 KiB per pair;
@@ -30,7 +37,17 @@
 /* How soon a backlog is retried, in ms. */
 #define INBOX_RETRY_MS 1
 
-struct worker;
+struct inbox;
+
+/* Handles one received message on the receiver's loop; the message is the receiver's. */
+typedef void (*inbox_receive_cb)(void *ctx, struct msg *m);
+
+/* The inboxes of every worker. */
+struct inbox_group {
+    uint16_t n;
+    struct inbox **members; /* [n], filled by inbox_init() */
+    int stopping;           /* set once by inbox_group_stop() */
+};
 
 struct inbox_ring {
     ck_ring_t ring;
@@ -38,28 +55,39 @@ struct inbox_ring {
 };
 
 struct inbox {
-    struct inbox_ring *from; /* [n_workers]: the ring each sender writes to us */
+    struct inbox_group *group;
+    uint16_t id;
+    inbox_receive_cb receive;
+    void *receive_ctx;
+    struct counters *counters;
+    struct inbox_ring *from; /* [n]: the ring each sender writes to us */
     uv_async_t async;
-    struct msg *local_head, *local_tail;       /* messages to ourselves */
-    uv_idle_t local;                           /* active while local_head is not empty */
-    struct msg **backlog_head, **backlog_tail; /* [n_workers]: ours, waiting for a full ring */
+    struct list local; /* messages to ourselves */
+    uv_idle_t local_idle;
+    struct list *backlog; /* [n]: ours, waiting for a full ring */
     uv_timer_t retry;
-    uint64_t depth; /* metric: messages waiting at the last drain */
 };
 
-/* Sets up wk's inbox on wk's loop. Returns 0 or a UV_E* code. */
-int inbox_init(struct worker *wk);
-/* Closes the handles; frees queued messages once the loop has run their close callbacks. */
-void inbox_close(struct worker *wk);
-/* Frees every message still queued (after the loops stopped). */
-void inbox_drain_free(struct worker *wk);
+/* Sets up a group of n inboxes. Returns 0 or UV_ENOMEM. */
+int inbox_group_init(struct inbox_group *g, uint16_t n);
+void inbox_group_close(struct inbox_group *g);
+/* From now on, sends are dropped (freed) instead of delivered: the loops are ending and
+ * nobody will answer. Any thread. */
+void inbox_group_stop(struct inbox_group *g);
 
-/* Sends m from `from` (the calling thread's worker) to worker `to`. Returns 0 (m is
- * the receiver's now) or -EAGAIN for a request message when the ring is full (m is
- * still the caller's). */
-int inbox_send(struct worker *from, uint16_t to, struct msg *m);
+/* Sets up member `id` of the group on loop; messages for it go to receive(ctx, m); sends
+ * that hit limits count into counters. Call for every member before any loop runs.
+ * Returns 0 or a UV_E* code; inbox_close_handles() and inbox_close() undo it either way. */
+int inbox_init(struct inbox *in, struct inbox_group *g, uint16_t id, uv_loop_t *loop,
+               inbox_receive_cb receive, void *ctx, struct counters *counters);
+/* Closes the handles, on the inbox's loop. */
+void inbox_close_handles(struct inbox *in);
+/* Frees every message still queued and the rings (after every loop stopped). */
+void inbox_close(struct inbox *in);
 
-/* The receiver's dispatch, in dispatch.c. */
-void worker_handle_msg(struct worker *wk, struct msg *m);
+/* Sends m from inbox `from` (the calling thread's own) to member `to`. Returns 0 (m is the
+ * receiver's now) or -EAGAIN for a request message when the ring is full (m is still the
+ * caller's). */
+int inbox_send(struct inbox *from, uint16_t to, struct msg *m);
 
 #endif

@@ -1,10 +1,12 @@
 /* main.c - pushprox-proxy: parse flags, start the workers, wait for a signal, stop.
  *
- * Reading order for the scrape path: worker.c (threads, loops, message dispatch) ->
- * conn.c (a connection: read, parse, route, respond) -> scrape.c (Prometheus's scrape)
- * -> registry.c (the FQDN's owner: polls and queued scrapes) -> poll.c (the client's
- * poll gets the work) -> push.c (the client's answer) -> back to scrape.c (relay).
- * inbox.c carries every message between workers; msg.h lists them.
+ * Reading order, top-down: main.c -> server.c (threads, listeners, accepting, the tick)
+ * -> routes.c (which request goes to which handler) -> conn.c (a connection: read, parse,
+ * match a route, respond) -> the handlers: scrape.c (Prometheus's scrape) -> registry.c
+ * (the FQDN's owner: polls and queued scrapes) -> poll.c (the client's poll gets the work)
+ * -> push.c (the client's answer) -> back to scrape.c (relay). dispatch.c says which
+ * handler each cross-worker message reaches; inbox.c carries them; msg.h lists them.
+ * Beneath conn.c, common/transport.h carries the bytes.
  *
  * Owner: main's thread owns only its signal loop; everything else belongs to workers. */
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include "config.h"
 #include "flags.h"
 #include "log.h"
+#include "server.h"
 #include "worker.h"
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -33,7 +36,7 @@ int main(int argc, char **argv)
     enum log_level level;
     enum log_format format;
     char host[256];
-    int port, rc;
+    int port;
     uv_loop_t *loop = uv_default_loop();
     uv_signal_t sigint, sigterm;
     uint16_t n;
@@ -61,10 +64,11 @@ int main(int argc, char **argv)
     if (n > WORKER_MAX)
         n = WORKER_MAX;
     /* ":8080" means every address, IPv6 included, as in Go. */
-    if ((rc = workers_start(n, config.web_listen_address[0] == ':' ? NULL : host, port)) != 0)
+    if (server_start(n, config.web_listen_address[0] == ':' ? NULL : host, port) != 0)
         return 1;
     log_info("main", "listening", LOG_STR("address", config.web_listen_address),
-             LOG_INT("workers", n), LOG_STR("version", PUSHPROX_VERSION));
+             LOG_INT("port", server_port()), LOG_INT("workers", n),
+             LOG_STR("version", PUSHPROX_VERSION));
 
     uv_signal_init(loop, &sigint);
     uv_signal_init(loop, &sigterm);
@@ -72,7 +76,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_run(loop, UV_RUN_DEFAULT);
 
-    workers_stop();
+    server_stop();
     uv_walk(loop, on_close_signal, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);

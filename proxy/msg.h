@@ -1,9 +1,7 @@
 /* msg.h - the messages workers send each other.
  *
- * Workers share no objects. One worker names another's object by a struct ref
- * {worker, index, generation}: the owner looks the index up and compares generations, so
- * a ref to something closed or reused since is recognised as stale and never touches the
- * wrong object. A message is malloc'd by its sender; on a successful send its ownership
+ * Workers share no objects; a message names another worker's object by a struct ref
+ * (ref.h). A message is malloc'd by its sender; on a successful send its ownership
  * (and that of any buffer it carries) passes to the receiver, which frees it.
  *
  * Who sends what, on a scrape's way (S = worker with Prometheus's connection, O = owner
@@ -30,6 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
+#include "ref.h"
+
 enum msg_type {
     MSG_POLL_WAIT,
     MSG_POLL_GONE,
@@ -47,13 +48,6 @@ enum msg_type {
     MSG_TYPE_COUNT
 };
 
-/* Names another worker's object: a connection's current request, or a scrape slot. */
-struct ref {
-    uint16_t wk;
-    uint32_t idx;
-    uint32_t gen;
-};
-
 /* A scrape on its way to a poll. */
 struct scrape_job {
     struct ref scrape;    /* the slot on S that waits for the answer */
@@ -63,7 +57,7 @@ struct scrape_job {
 };
 
 struct msg {
-    struct msg *next; /* for whoever holds it in a list: backlog, O's queue */
+    struct list link; /* for whoever holds it in a list: a backlog, O's queue */
     enum msg_type type;
     uint16_t from;
     struct ref ref; /* POLL_*: the poll; DELIVER: the poll; PUSH, SCRAPE_CANCEL: the scrape;

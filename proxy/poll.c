@@ -1,7 +1,7 @@
 /* poll.c - a client's long poll on the worker holding its connection (W).
  *
- * Owner: each worker's list of waiting polls (wk->holds_*, oldest first) and the polls in
- * it belong to that worker. The poll's FQDN is owned by another worker's shard (O), which
+ * Owner: each worker's list of waiting polls (wk->holds, oldest first) and the polls on it
+ * belong to that worker. The poll's FQDN is owned by another worker's shard (O), which
  * hears of it through POLL_WAIT and POLL_GONE and answers with DELIVER, POLL_EVICT or
  * POLL_REFUSE, each naming the poll by ref; a ref that no longer matches a waiting poll
  * (answered, closed, moved on) means the poll is gone, and a DELIVER for it goes back to
@@ -14,75 +14,44 @@
 
 #include "config.h"
 #include "conn.h"
+#include "fqdn.h"
 #include "log.h"
-#include "registry.h"
 #include "worker.h"
 
 /* Upstream's text for a poll replaced by a newer one; clients may match on it. */
 #define POLL_EXPIRED_TEXT "Error WaitForScrapeInstruction: request is expired"
 
-const char *poll_fqdn_invalid(const char *s, size_t len)
-{
-    if (len == 0)
-        return "empty FQDN";
-    if (len > CONN_FQDN_MAX)
-        return "FQDN longer than CONN_FQDN_MAX (254) bytes";
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '-' || ch == '_'))
-            return "FQDN has a character outside [A-Za-z0-9._-]";
-    }
-    return NULL;
-}
-
 static void hold_add(struct worker *wk, struct conn *c)
 {
-    c->held = true;
-    c->hold_since_ms = uv_now(&wk->loop);
-    c->hold_next = NULL;
-    c->hold_prev = wk->holds_tail;
-    if (wk->holds_tail)
-        wk->holds_tail->hold_next = c;
-    else
-        wk->holds_head = c;
-    wk->holds_tail = c;
+    c->wait_since_ms = uv_now(&wk->loop);
+    list_push_back(&wk->holds, &c->wait_link);
 }
 
-/* Safe to call on a conn that is not held (an out-of-memory path may close one twice). */
-static void hold_remove(struct worker *wk, struct conn *c)
+/* Safe on a conn that is not held (an out-of-memory path may close one twice). */
+static void hold_remove(struct conn *c)
 {
-    if (!c->held)
-        return;
-    c->held = false;
-    if (c->hold_prev)
-        c->hold_prev->hold_next = c->hold_next;
-    else
-        wk->holds_head = c->hold_next;
-    if (c->hold_next)
-        c->hold_next->hold_prev = c->hold_prev;
-    else
-        wk->holds_tail = c->hold_prev;
-    c->hold_prev = c->hold_next = NULL;
+    list_remove(&c->wait_link);
 }
 
+/* A poll waits exactly while it is on its worker's hold list. */
 static bool is_waiting_poll(const struct conn *c)
 {
-    return c && c->state == CONN_WAITING && c->route == ROUTE_POLL;
+    return c && c->state == CONN_WAITING && list_linked(&c->wait_link);
 }
 
 /* Tells the FQDN's owner that this poll ended without work. */
-static void send_gone(struct conn *c)
+static void send_gone(struct worker *wk, struct conn *c)
 {
     struct msg *m = msg_new(MSG_POLL_GONE, c->fqdn, c->fqdn_len);
     if (!m)
         return; /* the owner finds out at its next DELIVER */
     m->ref = conn_ref(c);
-    inbox_send(c->wk, registry_owner(c->fqdn, c->fqdn_len), m);
+    inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
 }
 
-void poll_start(struct conn *c)
+void poll_on_request(struct conn *c)
 {
+    struct worker *wk = worker_of(c);
     struct http_head *h = c->head;
     const char *s = h->body.base ? h->body.base : "";
     size_t len = h->body.len;
@@ -95,7 +64,7 @@ void poll_start(struct conn *c)
     while (len &&
            (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
-    if ((bad = poll_fqdn_invalid(s, len)) != NULL) {
+    if ((bad = fqdn_invalid(s, len)) != NULL) {
         log_warn("poll", "poll refused", LOG_STR("reason", bad),
                  LOG_STRN("fqdn", s, len > 300 ? 300 : len));
         conn_respond_text(c, 400, NULL, "Error polling: %s\n", bad);
@@ -110,30 +79,30 @@ void poll_start(struct conn *c)
     }
     m->ref = conn_ref(c);
     conn_release_head(c);
-    hold_add(c->wk, c);
-    inbox_send(c->wk, registry_owner(c->fqdn, c->fqdn_len), m);
+    hold_add(wk, c);
+    inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
     log_debug("poll", "poll waiting", LOG_STR("fqdn", c->fqdn));
 }
 
-void poll_cancel(struct conn *c)
+void poll_on_cancel(struct conn *c)
 {
-    hold_remove(c->wk, c);
-    send_gone(c);
+    hold_remove(c);
+    send_gone(worker_of(c), c);
 }
 
 /* Work for a poll: the scrape request, in proxy form, becomes the poll's response body. */
 void poll_on_deliver(struct worker *wk, struct msg *m)
 {
-    struct conn *c = conn_lookup(wk, m->ref);
+    struct conn *c = conn_lookup(&wk->conns, m->ref);
     char head[128];
     int n;
 
     if (!is_waiting_poll(c)) {
         m->type = MSG_REDELIVER;
-        inbox_send(wk, m->from, m);
+        inbox_send(&wk->inbox, m->from, m);
         return;
     }
-    hold_remove(wk, c);
+    hold_remove(c);
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
                  "Content-Length: %zu\r\n\r\n",
@@ -141,7 +110,7 @@ void poll_on_deliver(struct worker *wk, struct msg *m)
     char *own = malloc((size_t)n);
     if (!own) {
         m->type = MSG_REDELIVER;
-        inbox_send(wk, m->from, m);
+        inbox_send(&wk->inbox, m->from, m);
         conn_close(c, "out of memory");
         return;
     }
@@ -156,10 +125,10 @@ void poll_on_deliver(struct worker *wk, struct msg *m)
 
 void poll_on_evict(struct worker *wk, struct msg *m)
 {
-    struct conn *c = conn_lookup(wk, m->ref);
+    struct conn *c = conn_lookup(&wk->conns, m->ref);
 
     if (is_waiting_poll(c)) {
-        hold_remove(wk, c);
+        hold_remove(c);
         if (m->type == MSG_POLL_EVICT) {
             conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
         } else {
@@ -174,13 +143,16 @@ void poll_on_evict(struct worker *wk, struct msg *m)
 void poll_expire(struct worker *wk, uint64_t now_ms)
 {
     uint64_t hold = config.poll_max_hold;
+    struct list *l;
 
     if (!hold)
         return;
-    while (wk->holds_head && now_ms - wk->holds_head->hold_since_ms >= hold) {
-        struct conn *c = wk->holds_head;
-        hold_remove(wk, c);
-        send_gone(c);
+    while ((l = list_first(&wk->holds)) != NULL) {
+        struct conn *c = list_entry(l, struct conn, wait_link);
+        if (now_ms - c->wait_since_ms < hold)
+            break;
+        hold_remove(c);
+        send_gone(wk, c);
         conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
     }
 }

@@ -18,36 +18,23 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
-#include "scrape.h"
+#include "scrape_slot.h"
 #include "worker.h"
 
 static const struct http_parser_cb push_inner_cb = {0};
 
-/* Headers of the pushed response that do not go to Prometheus: our routing headers
- * and hop-by-hop ones that describe the client's connection, not ours. */
-static bool header_dropped(const char *name, size_t len)
-{
-    return http_str_ieq(name, len, "Id") ||
-           http_str_ieq(name, len, "X-Prometheus-Scrape-Timeout-Seconds") ||
-           http_str_ieq(name, len, "Connection") || http_str_ieq(name, len, "Keep-Alive") ||
-           http_str_ieq(name, len, "Proxy-Connection");
-}
-
-/* The head Prometheus gets: the pushed status and headers, less the dropped ones, with a
+/* The head Prometheus gets: the pushed status and headers, less our routing headers and
+ * the hop-by-hop ones that describe the client's connection, not ours; with a
  * Content-Length when the pushed response ended with the push body instead. */
 static int write_relay_head(struct buf *out, const struct http_head *h, size_t body_len)
 {
+    static const char *const routing[] = {"Id", "X-Prometheus-Scrape-Timeout-Seconds", NULL};
     int rc = h->reason_len ? buf_printf(out, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason_len,
                                         http_head_str(h, h->reason_off))
                            : http_write_status_line(out, h->status);
 
-    for (uint32_t i = 0; rc == 0 && i < h->n_headers; i++) {
-        const struct http_header *hd = &h->headers[i];
-        const char *name = http_head_str(h, hd->name_off);
-        if (!header_dropped(name, hd->name_len))
-            rc = buf_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, name, (int)hd->value_len,
-                            http_head_str(h, hd->value_off));
-    }
+    if (rc == 0)
+        rc = http_write_headers(out, h, HTTP_COPY_ALL, routing);
     if (rc == 0 && h->content_length < 0 && !h->chunked)
         rc = buf_printf(out, "Content-Length: %zu\r\n", body_len);
     return rc ? rc : buf_append(out, "\r\n", 2);
@@ -71,11 +58,11 @@ static void push_refuse(struct conn *c, int status, const char *why)
     conn_respond_text(c, status, NULL, "Error pushing: %s\n", why);
 }
 
-void push_start(struct conn *c)
+void push_on_request(struct conn *c)
 {
-    struct worker *wk = c->wk;
+    struct worker *wk = worker_of(c);
     struct buf *body = &c->head->body;
-    struct http_head *ih = conn_head_get(wk);
+    struct http_head *ih = conn_head_get(&wk->conns);
     struct http_parser ip;
     struct buf relay;
     struct msg *m = NULL;
@@ -110,7 +97,7 @@ void push_start(struct conn *c)
         why = "pushed response has no Id header";
         goto refuse;
     }
-    if (scrape_id_parse(id, id_len, &ref, &token) != 0 || ref.wk >= n_workers) {
+    if (scrape_slot_id_parse(id, id_len, &ref, &token) != 0 || ref.wk >= wk->group->n) {
         why = "unknown or expired scrape Id (the scrape timed out, was answered, or never "
               "existed)";
         goto refuse;
@@ -134,25 +121,26 @@ void push_start(struct conn *c)
     m->u.push.body_len = body_len;
     m->u.push.body_base = buf_steal(body);
     m->u.push.body = m->u.push.body_base + body_off;
-    conn_head_put(wk, ih);
+    conn_head_put(&wk->conns, ih);
     conn_release_head(c);
-    if (inbox_send(wk, ref.wk, m) != 0) {
+    if (inbox_send(&wk->inbox, ref.wk, m) != 0) {
         msg_free(m);
         log_warn("push", "push refused: inbox full", LOG_STR("limit", "INBOX_RING_SIZE"));
         conn_respond_text(c, 503, NULL, "Error pushing: proxy overloaded\n");
     }
     return;
 refuse:
-    conn_head_put(wk, ih);
+    conn_head_put(&wk->conns, ih);
     buf_close(&relay);
     push_refuse(c, 500, why);
 }
 
 void push_on_result(struct worker *wk, struct msg *m)
 {
-    struct conn *c = conn_lookup(wk, m->ref);
+    struct conn *c = conn_lookup(&wk->conns, m->ref);
 
-    if (c && c->state == CONN_WAITING && c->route == ROUTE_PUSH) {
+    /* The ref names the push request itself: its generation ends with that request. */
+    if (c && c->state == CONN_WAITING) {
         if (m->u.result.status == 200) {
             static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
             uv_buf_t b = uv_buf_init((char *)ok, sizeof(ok) - 1);

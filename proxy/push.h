@@ -1,4 +1,5 @@
-/* push.h - a client's push (the scrape's answer) on the worker that receives it (X). */
+/* push.h - a client's push (the scrape's answer) on the worker that receives it (X): the
+ * handler of POST /push. */
 #ifndef PROXY_PUSH_H
 #define PROXY_PUSH_H
 
@@ -7,9 +8,10 @@
 struct conn;
 struct worker;
 
-/* A complete POST /push on c: parse the pushed response, find its Id, hand it to the
- * scrape's worker, and wait for the verdict. */
-void push_start(struct conn *c);
+/* The route's handler: a complete POST /push on c. Parses the pushed response, finds its
+ * Id, hands it to the scrape's worker and waits for the verdict. */
+void push_on_request(struct conn *c);
+/* The verdict (msg.h). Takes m. */
 void push_on_result(struct worker *wk, struct msg *m);
 
 #endif

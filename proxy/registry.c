@@ -19,9 +19,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "conn.h"
 #include "log.h"
-#include "worker.h"
 
 /* ck_ht's first size; it grows by doubling. */
 #define REGISTRY_INITIAL_SIZE 1024
@@ -33,7 +31,7 @@ struct record {
     uint64_t last_seen_ms;    /* 0: never polled (created by a scrape) */
     struct ref *polls;        /* oldest first */
     uint32_t n_polls, cap_polls;
-    struct msg *q_head, *q_tail;
+    struct list queue; /* SCRAPE messages waiting for a poll, oldest first */
     uint32_t n_queued;
     uint16_t fqdn_len;
     char fqdn[];
@@ -57,11 +55,15 @@ static void ht_free(void *p, size_t n, bool defer)
 static struct ck_malloc ht_allocator = {
     .malloc = ht_malloc, .realloc = ht_realloc, .free = ht_free};
 
-int registry_init(struct registry *r)
+int registry_init(struct registry *r, uv_loop_t *loop, struct inbox *inbox,
+                  struct counters *counters)
 {
     uint64_t seed;
 
     memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->inbox = inbox;
+    r->counters = counters;
     arc4random_buf(&seed, sizeof(seed));
     if (!ck_ht_init(&r->ht, CK_HT_MODE_BYTESTRING, NULL, &ht_allocator, REGISTRY_INITIAL_SIZE,
                     seed))
@@ -71,12 +73,10 @@ int registry_init(struct registry *r)
 
 static void record_free(struct record *rec)
 {
-    struct msg *m = rec->q_head;
-    while (m) {
-        struct msg *next = m->next;
-        msg_free(m);
-        m = next;
-    }
+    struct list *l;
+
+    while ((l = list_pop_front(&rec->queue)) != NULL)
+        msg_free(list_entry(l, struct msg, link));
     free(rec->polls);
     free(rec);
 }
@@ -94,15 +94,6 @@ void registry_close(struct registry *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* FNV-1a: cheap, and good enough to spread FQDNs over a few workers. */
-uint16_t registry_owner(const char *fqdn, size_t len)
-{
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)fqdn[i]) * 1099511628211ULL;
-    return (uint16_t)(h % n_workers);
-}
-
 static struct record *record_find(struct registry *r, const char *fqdn, size_t len)
 {
     ck_ht_entry_t e;
@@ -114,9 +105,8 @@ static struct record *record_find(struct registry *r, const char *fqdn, size_t l
 }
 
 /* The record for fqdn, made if need be; NULL past --registration.max-fqdns. */
-static struct record *record_get(struct worker *wk, const char *fqdn, size_t len)
+static struct record *record_get(struct registry *r, const char *fqdn, size_t len)
 {
-    struct registry *r = &wk->reg;
     struct record *rec = record_find(r, fqdn, len);
     ck_ht_entry_t e;
     ck_ht_hash_t h;
@@ -124,7 +114,7 @@ static struct record *record_get(struct worker *wk, const char *fqdn, size_t len
     if (rec)
         return rec;
     if (r->n_records >= (uint64_t)config.registration_max_fqdns) {
-        stats_limit(&wk->stats, LIMIT_REGISTRATION_MAX_FQDNS);
+        counters_limit(r->counters, LIMIT_REGISTRATION_MAX_FQDNS);
         log_warn("registry", "new FQDN refused: limit reached",
                  LOG_STR("limit", "registration.max-fqdns"),
                  LOG_INT("max", config.registration_max_fqdns), LOG_STRN("fqdn", fqdn, len));
@@ -134,6 +124,7 @@ static struct record *record_get(struct worker *wk, const char *fqdn, size_t len
         return NULL;
     memcpy(rec->fqdn, fqdn, len);
     rec->fqdn_len = (uint16_t)len;
+    list_init(&rec->queue);
     ck_ht_hash(&h, &r->ht, rec->fqdn, (uint16_t)len);
     ck_ht_entry_set(&e, h, rec->fqdn, (uint16_t)len, rec);
     if (!ck_ht_put_spmc(&r->ht, h, &e)) {
@@ -157,30 +148,28 @@ static void record_remove(struct registry *r, struct record *rec)
     record_free(rec);
 }
 
-static bool ref_eq(struct ref a, struct ref b)
-{
-    return a.wk == b.wk && a.idx == b.idx && a.gen == b.gen;
-}
-
-static void polls_remove_at(struct worker *wk, struct record *rec, uint32_t i)
+static void polls_remove_at(struct registry *r, struct record *rec, uint32_t i)
 {
     memmove(&rec->polls[i], &rec->polls[i + 1], (rec->n_polls - i - 1) * sizeof(*rec->polls));
     rec->n_polls--;
-    metrics_add(&wk->stats.polls_waiting, (uint64_t)-1); /* a gauge: wraps back */
+    metrics_add(&r->counters->polls_waiting, (uint64_t)-1); /* a gauge: wraps back */
+}
+
+static void queue_remove(struct record *rec, struct msg *m)
+{
+    list_remove(&m->link);
+    rec->n_queued--;
 }
 
 /* The oldest queued scrape whose deadline has not passed; expired ones are dropped (their
  * worker has already answered Prometheus). */
-static struct msg *queue_pop_live(struct worker *wk, struct record *rec, uint64_t now)
+static struct msg *queue_pop_live(struct record *rec, uint64_t now)
 {
-    struct msg *m;
+    struct list *l;
 
-    while ((m = rec->q_head) != NULL) {
-        rec->q_head = m->next;
-        if (!rec->q_head)
-            rec->q_tail = NULL;
-        rec->n_queued--;
-        m->next = NULL;
+    while ((l = list_first(&rec->queue)) != NULL) {
+        struct msg *m = list_entry(l, struct msg, link);
+        queue_remove(rec, m);
         if (m->u.job.deadline_ms > now)
             return m;
         msg_free(m);
@@ -189,14 +178,15 @@ static struct msg *queue_pop_live(struct worker *wk, struct record *rec, uint64_
 }
 
 /* Hands a scrape job to a poll: the job's message becomes the DELIVER. */
-static void deliver(struct worker *wk, struct msg *job, struct ref poll)
+static void deliver(struct registry *r, struct msg *job, struct ref poll)
 {
     job->type = MSG_DELIVER;
     job->ref = poll;
-    inbox_send(wk, poll.wk, job);
+    inbox_send(r->inbox, poll.wk, job);
 }
 
-static void scrape_fail(struct worker *wk, struct msg *m, int status, const char *reason)
+/* Tells the scrape's worker that it cannot wait here: the message becomes SCRAPE_FAIL. */
+static void refuse_scrape(struct registry *r, struct msg *m, int status, const char *reason)
 {
     uint16_t to = m->u.job.scrape.wk;
 
@@ -205,23 +195,23 @@ static void scrape_fail(struct worker *wk, struct msg *m, int status, const char
     m->type = MSG_SCRAPE_FAIL;
     m->u.result.status = status;
     m->u.result.reason = reason;
-    inbox_send(wk, to, m);
+    inbox_send(r->inbox, to, m);
 }
 
-void registry_on_poll_wait(struct worker *wk, struct msg *m)
+void registry_on_poll_wait(struct registry *r, struct msg *m)
 {
-    uint64_t now = uv_now(&wk->loop);
-    struct record *rec = record_get(wk, m->fqdn, m->fqdn_len);
+    uint64_t now = uv_now(r->loop);
+    struct record *rec = record_get(r, m->fqdn, m->fqdn_len);
     struct msg *job;
 
     if (!rec) {
         m->type = MSG_POLL_REFUSE;
-        inbox_send(wk, m->from, m);
+        inbox_send(r->inbox, m->from, m);
         return;
     }
     rec->last_seen_ms = now;
-    if ((job = queue_pop_live(wk, rec, now)) != NULL) {
-        deliver(wk, job, m->ref);
+    if ((job = queue_pop_live(rec, now)) != NULL) {
+        deliver(r, job, m->ref);
         msg_free(m);
         return;
     }
@@ -230,35 +220,35 @@ void registry_on_poll_wait(struct worker *wk, struct msg *m)
         struct ref *p = realloc(rec->polls, cap * sizeof(*p));
         if (!p) {
             m->type = MSG_POLL_REFUSE;
-            inbox_send(wk, m->from, m);
+            inbox_send(r->inbox, m->from, m);
             return;
         }
         rec->polls = p;
         rec->cap_polls = cap;
     }
     rec->polls[rec->n_polls++] = m->ref;
-    metrics_inc(&wk->stats.polls_waiting);
+    metrics_inc(&r->counters->polls_waiting);
     if (rec->n_polls > (uint32_t)config.poll_max_per_fqdn) {
         /* The message goes back as the eviction of the oldest poll. */
-        stats_limit(&wk->stats, LIMIT_POLL_MAX_PER_FQDN);
+        counters_limit(r->counters, LIMIT_POLL_MAX_PER_FQDN);
         m->type = MSG_POLL_EVICT;
         m->ref = rec->polls[0];
-        polls_remove_at(wk, rec, 0);
-        inbox_send(wk, m->ref.wk, m);
+        polls_remove_at(r, rec, 0);
+        inbox_send(r->inbox, m->ref.wk, m);
         return;
     }
     msg_free(m);
 }
 
-void registry_on_poll_gone(struct worker *wk, struct msg *m)
+void registry_on_poll_gone(struct registry *r, struct msg *m)
 {
-    struct record *rec = record_find(&wk->reg, m->fqdn, m->fqdn_len);
+    struct record *rec = record_find(r, m->fqdn, m->fqdn_len);
 
     if (rec) {
-        rec->last_seen_ms = uv_now(&wk->loop);
+        rec->last_seen_ms = uv_now(r->loop);
         for (uint32_t i = 0; i < rec->n_polls; i++) {
             if (ref_eq(rec->polls[i], m->ref)) {
-                polls_remove_at(wk, rec, i);
+                polls_remove_at(r, rec, i);
                 break;
             }
         }
@@ -267,59 +257,53 @@ void registry_on_poll_gone(struct worker *wk, struct msg *m)
 }
 
 /* SCRAPE (new) and REDELIVER (its poll was gone): give it to the newest poll, or queue it. */
-void registry_on_scrape(struct worker *wk, struct msg *m)
+void registry_on_scrape(struct registry *r, struct msg *m)
 {
-    uint64_t now = uv_now(&wk->loop);
+    uint64_t now = uv_now(r->loop);
     struct record *rec;
 
     if (m->u.job.deadline_ms <= now) {
         msg_free(m); /* its worker has answered Prometheus already */
         return;
     }
-    if (!(rec = record_get(wk, m->fqdn, m->fqdn_len))) {
-        scrape_fail(wk, m, 503, "too many FQDNs on this proxy (--registration.max-fqdns)");
+    if (!(rec = record_get(r, m->fqdn, m->fqdn_len))) {
+        refuse_scrape(r, m, 503, "too many FQDNs on this proxy (--registration.max-fqdns)");
         return;
     }
     if (rec->n_polls > 0) {
         struct ref poll = rec->polls[rec->n_polls - 1];
-        polls_remove_at(wk, rec, rec->n_polls - 1);
-        deliver(wk, m, poll);
+        polls_remove_at(r, rec, rec->n_polls - 1);
+        deliver(r, m, poll);
         return;
     }
     if (rec->n_queued >= (uint32_t)config.scrape_max_queued_per_fqdn) {
-        stats_limit(&wk->stats, LIMIT_SCRAPE_MAX_QUEUED);
+        counters_limit(r->counters, LIMIT_SCRAPE_MAX_QUEUED);
         log_warn("registry", "scrape refused: limit reached",
                  LOG_STR("limit", "scrape.max-queued-per-fqdn"),
                  LOG_INT("max", config.scrape_max_queued_per_fqdn), LOG_STR("fqdn", rec->fqdn));
-        scrape_fail(wk, m, 503,
-                    "too many scrapes waiting for this client (--scrape.max-queued-per-fqdn)");
+        refuse_scrape(r, m, 503,
+                      "too many scrapes waiting for this client (--scrape.max-queued-per-fqdn)");
         return;
     }
-    m->next = NULL;
-    if (rec->q_tail)
-        rec->q_tail->next = m;
-    else
-        rec->q_head = m;
-    rec->q_tail = m;
+    list_push_back(&rec->queue, &m->link);
     rec->n_queued++;
 }
 
-void registry_on_scrape_cancel(struct worker *wk, struct msg *m)
+void registry_on_scrape_cancel(struct registry *r, struct msg *m)
 {
-    struct record *rec = record_find(&wk->reg, m->fqdn, m->fqdn_len);
-    struct msg **pp, *last = NULL;
+    struct record *rec = record_find(r, m->fqdn, m->fqdn_len);
+    struct list *l, *tmp;
 
-    for (pp = rec ? &rec->q_head : NULL; pp && *pp; pp = &(*pp)->next) {
-        struct msg *q = *pp;
-        if (ref_eq(q->u.job.scrape, m->ref)) {
-            *pp = q->next;
-            if (rec->q_tail == q)
-                rec->q_tail = last;
-            rec->n_queued--;
-            msg_free(q);
-            break;
+    if (rec) {
+        list_for_each_safe(l, tmp, &rec->queue)
+        {
+            struct msg *q = list_entry(l, struct msg, link);
+            if (ref_eq(q->u.job.scrape, m->ref)) {
+                queue_remove(rec, q);
+                msg_free(q);
+                break;
+            }
         }
-        last = q;
     }
     msg_free(m);
 }
@@ -330,9 +314,8 @@ static bool record_listed(const struct record *rec, uint64_t now)
            (rec->last_seen_ms && now - rec->last_seen_ms < config.registration_timeout);
 }
 
-void registry_sweep(struct worker *wk, uint64_t now_ms)
+void registry_sweep(struct registry *r, uint64_t now_ms)
 {
-    struct registry *r = &wk->reg;
     ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
     ck_ht_entry_t *e;
     struct record *dead = NULL;
@@ -341,19 +324,15 @@ void registry_sweep(struct worker *wk, uint64_t now_ms)
     while (ck_ht_next(&r->ht, &it, &e)) {
         struct record *rec = ck_ht_entry_value(e);
         /* Drop queued scrapes whose deadline passed. */
-        struct msg **pp = &rec->q_head, *last = NULL;
-        while (*pp) {
-            struct msg *m = *pp;
+        struct list *l, *tmp;
+        list_for_each_safe(l, tmp, &rec->queue)
+        {
+            struct msg *m = list_entry(l, struct msg, link);
             if (m->u.job.deadline_ms <= now_ms) {
-                *pp = m->next;
-                rec->n_queued--;
+                queue_remove(rec, m);
                 msg_free(m);
-            } else {
-                last = m;
-                pp = &m->next;
             }
         }
-        rec->q_tail = last;
         if (record_listed(rec, now_ms))
             listed++;
         else if (rec->n_queued == 0) {
@@ -370,17 +349,17 @@ void registry_sweep(struct worker *wk, uint64_t now_ms)
         ck_ht_gc(&r->ht, 0, 0);
         r->n_removed = 0;
     }
-    metrics_set(&wk->stats.clients, listed);
-    metrics_set(&wk->stats.fqdns, r->n_records);
+    metrics_set(&r->counters->clients, listed);
+    metrics_set(&r->counters->fqdns, r->n_records);
 }
 
-int registry_write_clients(struct worker *wk, struct buf *out, uint64_t now_ms)
+int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms)
 {
     ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
     ck_ht_entry_t *e;
     int rc = 0;
 
-    while (rc == 0 && ck_ht_next(&wk->reg.ht, &it, &e)) {
+    while (rc == 0 && ck_ht_next(&r->ht, &it, &e)) {
         struct record *rec = ck_ht_entry_value(e);
         if (!record_listed(rec, now_ms))
             continue;

@@ -1,10 +1,11 @@
 /* registry.h - one worker's shard of the client table: for each FQDN the polls waiting,
  * the scrapes waiting for a poll, and when it was last seen.
  *
- * An FQDN belongs to shard registry_owner(fqdn) = hash(fqdn) % n_workers; only the owning
+ * An FQDN belongs to shard fqdn_owner(fqdn) = hash(fqdn) % workers; only the owning
  * worker reads or writes its records (a ck_ht with that one writer and no other reader).
  * /clients is answered by asking every shard with a message (CLIENTS_REQ), not by reading
- * across threads. */
+ * across threads. The registry answers through the inbox it is given at init, and knows
+ * nothing of the worker around it. */
 #ifndef PROXY_REGISTRY_H
 #define PROXY_REGISTRY_H
 
@@ -12,32 +13,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "msg.h"
+#include <uv.h>
 
-struct worker;
+#include "buf.h"
+#include "counters.h"
+#include "inbox.h"
+#include "msg.h"
 
 struct registry {
     ck_ht_t ht;
     uint64_t n_records;
     uint64_t n_removed; /* since the last ck_ht_gc */
+    uv_loop_t *loop;
+    struct inbox *inbox; /* the owning worker's: answers go out through it */
+    struct counters *counters;
 };
 
-int registry_init(struct registry *r);
+/* Sets up an empty shard on loop, answering through inbox. Returns 0 or UV_ENOMEM. */
+int registry_init(struct registry *r, uv_loop_t *loop, struct inbox *inbox,
+                  struct counters *counters);
+/* Frees every record and the messages queued in them. Accepts a zeroed registry. */
 void registry_close(struct registry *r);
 
-/* Which worker owns fqdn. Any thread. */
-uint16_t registry_owner(const char *fqdn, size_t len);
-
-void registry_on_poll_wait(struct worker *wk, struct msg *m);
-void registry_on_poll_gone(struct worker *wk, struct msg *m);
-void registry_on_scrape(struct worker *wk, struct msg *m);
+/* The messages the shard's owner receives (msg.h). Each takes m. */
+void registry_on_poll_wait(struct registry *r, struct msg *m);
+void registry_on_poll_gone(struct registry *r, struct msg *m);
+void registry_on_scrape(struct registry *r, struct msg *m);
 /* Drops a queued scrape whose Prometheus connection closed, so a scraper that opens and
  * closes connections cannot park requests here until their deadlines. */
-void registry_on_scrape_cancel(struct worker *wk, struct msg *m);
+void registry_on_scrape_cancel(struct registry *r, struct msg *m);
 /* Once a second: drops expired queued scrapes and forgotten FQDNs; updates gauges. */
-void registry_sweep(struct worker *wk, uint64_t now_ms);
+void registry_sweep(struct registry *r, uint64_t now_ms);
 /* Appends this shard's listed FQDNs as JSON array elements, comma-separated. */
-int registry_write_clients(struct worker *wk, struct buf *out, uint64_t now_ms);
+int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms);
 
 #endif

@@ -1,9 +1,16 @@
-/* worker.h - one thread, one event loop, one listening socket, one shard.
+/* worker.h - everything one worker owns: its loop, its connections, its scrape slots, its
+ * shard of the client table, its inbox, its counters and its list of waiting polls.
  *
- * Everything a worker holds is its own: its loop, its listener, every connection it
- * accepted, its scrape slots, its shard of the client table, its metrics. Other threads
- * reach it only through its inbox (inbox.h). The array of workers itself is written by
- * main() before the threads start and only read afterwards. */
+ * The handlers (scrape.c, poll.c, push.c, clients.c, metrics_page.c) reach all of it
+ * through a struct worker; the pieces below it (conn, registry, inbox, scrape_slot) are
+ * each given only what they need at init and know nothing of the worker. worker_init()
+ * assembles one; it is told the route table and the message receiver by the caller, so
+ * this file names no handler either.
+ *
+ * Owner: a worker's state is touched only from its own loop's thread. The group (every
+ * worker, and their inboxes) is built before any thread starts and is read-only after,
+ * except for each worker's own state and the counters, which other threads only read
+ * (relaxed atomics, for /metrics). */
 #ifndef PROXY_WORKER_H
 #define PROXY_WORKER_H
 
@@ -12,46 +19,68 @@
 #include <uv.h>
 
 #include "conn.h"
+#include "counters.h"
 #include "inbox.h"
+#include "list.h"
 #include "registry.h"
-#include "scrape.h"
-#include "stats.h"
+#include "scrape_slot.h"
 
 /* The most workers; ids fit the Id's field and the ring matrix stays small. */
-#define WORKER_MAX 256
-/* Period of the housekeeping tick: registry sweep, poll hold expiry, gauges. */
-#define WORKER_TICK_MS 1000
-/* Accept backlog of each listening socket. */
-#define WORKER_LISTEN_BACKLOG 4096
+#define WORKER_MAX SCRAPE_SLOT_MAX_WORKERS
+
+struct worker;
+
+/* Every worker of the process. */
+struct worker_group {
+    uint16_t n;
+    struct worker *workers; /* [n] */
+    struct inbox_group inboxes;
+};
 
 struct worker {
     uint16_t id;
+    struct worker_group *group;
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_tcp_t listener;
+    /* The listening socket and what accepts from it (server.c). */
+    int listen_fd;
+    uv_poll_t listen_poll;
+    uv_timer_t accept_resume;  /* accepting paused: out of file descriptors */
+    uint64_t accept_pauses;    /* since the last log line about them */
+    uint64_t accept_logged_ms; /* when that line was written */
     uv_async_t stop;
     uv_timer_t tick;
+    struct counters counters;
     struct inbox inbox;
     struct conn_table conns;
-    struct scrape_table scrapes;
+    struct scrape_slots scrapes;
     struct registry reg;
-    struct conn *holds_head, *holds_tail; /* waiting polls, oldest first */
-    struct stats stats;
-    char *read_buf; /* CONN_READ_BUF_BYTES, lent to one read at a time */
-    bool read_buf_lent;
+    struct list holds; /* waiting polls (conn.wait_link), oldest first */
     bool stopping;
 };
 
-extern struct worker *workers;
-extern uint16_t n_workers;
-/* Set once by workers_stop(); read with an acquire load by inbox_send(). */
-extern int workers_stopping;
+/* Makes the group's array of n zeroed workers and its inbox group. Returns 0 or UV_ENOMEM. */
+int worker_group_init(struct worker_group *g, uint16_t n);
+/* Frees the array; each worker must have been closed. */
+void worker_group_close(struct worker_group *g);
 
-/* Creates n workers, each with a listening socket bound to host:port with SO_REUSEPORT
- * (host NULL: every address, IPv6 and IPv4), and starts their threads. Returns 0, or a negative errno/UV_E* code after logging what
- * failed (nothing is left running). */
-int workers_start(uint16_t n, const char *host, int port);
-/* Asks every worker to stop, joins them and frees everything. Call from main's thread. */
-void workers_stop(void);
+/* Sets up worker `id` of the group on main's thread: its loop and every table. Requests are
+ * dispatched through routes, messages go to receive(wk, m). Returns 0 or a UV_E* code;
+ * worker_close() frees what was made either way. */
+int worker_init(struct worker *wk, struct worker_group *g, uint16_t id,
+                const struct route_table *routes, inbox_receive_cb receive);
+/* Closes the handles of the worker's tables, on its loop (the second phase of stopping). */
+void worker_close_handles(struct worker *wk);
+/* Frees the worker's tables once its loop has ended and been closed. */
+void worker_close(struct worker *wk);
+
+/* The worker whose table c belongs to. */
+static inline struct worker *worker_of(const struct conn *c)
+{
+    return (struct worker *)((char *)c->t - offsetof(struct worker, conns));
+}
+
+/* Which worker owns fqdn's shard. */
+uint16_t worker_owner(const struct worker *wk, const char *fqdn, size_t len);
 
 #endif

@@ -8,14 +8,13 @@
  * each sender's messages arrive exactly once and in order. Plain C, not Criterion, so it
  * also runs under ThreadSanitizer (`make tsan`), where Criterion's runner cannot start.
  *
- * This file replaces dispatch.c's worker_handle_msg() with its own checking one. */
+ * Each inbox is given this test's checking receiver (inbox_init's receiver argument). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "inbox.h"
-#include "worker.h"
 
 #define THREADS 4
 #define MSGS 50000        /* per sender and receiver */
@@ -23,6 +22,10 @@
 #define DEADLINE_MS 60000 /* the whole test; a stall fails it instead of hanging */
 
 struct peer_state {
+    uint16_t id;
+    uv_loop_t loop;
+    struct inbox inbox;
+    struct counters counters;
     uint32_t next_send[THREADS]; /* per receiver */
     uint32_t next_recv[THREADS]; /* per sender */
     uint64_t received;
@@ -34,22 +37,24 @@ struct peer_state {
 };
 
 static struct peer_state peers[THREADS];
+static struct inbox_group group;
 static uint64_t total_received; /* atomic */
 static const uint64_t total_expected = (uint64_t)THREADS * (THREADS - 1) * MSGS;
-static uint64_t deadline_ns;  /* set before the threads start */
-static int n_quiet;           /* atomic: workers that will send nothing more */
+static uint64_t deadline_ns; /* set before the threads start */
+static int n_quiet;          /* atomic: workers that will send nothing more */
 
-void worker_handle_msg(struct worker *wk, struct msg *m)
+/* The receiver given to every inbox: checks order and count per sender. */
+static void on_receive(void *ctx, struct msg *m)
 {
-    struct peer_state *ps = &peers[wk->id];
+    struct peer_state *ps = ctx;
     uint16_t from = m->from;
 
-    if (from >= THREADS || from == wk->id || m->ref.gen != from) {
+    if (from >= THREADS || from == ps->id || m->ref.gen != from) {
         ps->errors++;
     } else if (m->ref.idx != ps->next_recv[from]) {
         if (ps->errors++ < 5)
-            fprintf(stderr, "worker %u: from %u got #%u, expected #%u\n", wk->id, from,
-                    m->ref.idx, ps->next_recv[from]);
+            fprintf(stderr, "worker %u: from %u got #%u, expected #%u\n", ps->id, from, m->ref.idx,
+                    ps->next_recv[from]);
         ps->next_recv[from] = m->ref.idx + 1;
     } else {
         ps->next_recv[from]++;
@@ -62,19 +67,18 @@ void worker_handle_msg(struct worker *wk, struct msg *m)
 /* Sends the next batch to every other worker; stops when all are sent. */
 static void on_idle(uv_idle_t *idle)
 {
-    struct worker *wk = idle->data;
-    struct peer_state *ps = &peers[wk->id];
+    struct peer_state *ps = idle->data;
     bool done = true;
 
     for (uint16_t to = 0; to < THREADS; to++) {
-        if (to == wk->id)
+        if (to == ps->id)
             continue;
         for (int i = 0; i < SEND_BATCH && ps->next_send[to] < MSGS; i++) {
             /* Odd numbers are requests, which a full ring refuses; even ones are answers. */
             uint32_t seq = ps->next_send[to];
             struct msg *m = msg_new(seq & 1 ? MSG_SCRAPE : MSG_POLL_GONE, NULL, 0);
-            m->ref = (struct ref){.wk = to, .idx = seq, .gen = wk->id};
-            if (inbox_send(wk, to, m) != 0) {
+            m->ref = (struct ref){.wk = to, .idx = seq, .gen = ps->id};
+            if (inbox_send(&ps->inbox, to, m) != 0) {
                 msg_free(m);
                 ps->refused++;
                 break; /* keep order: retry this one on the next turn */
@@ -95,8 +99,7 @@ static void on_idle(uv_idle_t *idle)
  * sender's turn has ended. */
 static void on_check(uv_timer_t *timer)
 {
-    struct worker *wk = timer->data;
-    struct peer_state *ps = &peers[wk->id];
+    struct peer_state *ps = timer->data;
 
     if (!ps->quiet) {
         if (__atomic_load_n(&total_received, __ATOMIC_RELAXED) < total_expected &&
@@ -109,12 +112,12 @@ static void on_check(uv_timer_t *timer)
         return;
     uv_close((uv_handle_t *)&ps->idle, NULL);
     uv_close((uv_handle_t *)timer, NULL);
-    inbox_close(wk);
+    inbox_close_handles(&ps->inbox);
 }
 
 static void run(void *arg)
 {
-    uv_run(&((struct worker *)arg)->loop, UV_RUN_DEFAULT);
+    uv_run(&((struct peer_state *)arg)->loop, UV_RUN_DEFAULT);
 }
 
 int main(void)
@@ -123,28 +126,31 @@ int main(void)
     uint64_t start_ms;
     int failed = 0;
 
-    n_workers = THREADS;
-    workers = calloc(THREADS, sizeof(*workers));
+    if (inbox_group_init(&group, THREADS) != 0) {
+        fprintf(stderr, "setup failed\n");
+        return 1;
+    }
     for (uint16_t i = 0; i < THREADS; i++) {
-        struct worker *wk = &workers[i];
-        wk->id = i;
-        stats_init(&wk->stats);
-        if (uv_loop_init(&wk->loop) != 0 || inbox_init(wk) != 0) {
+        struct peer_state *ps = &peers[i];
+        ps->id = i;
+        counters_init(&ps->counters);
+        if (uv_loop_init(&ps->loop) != 0 ||
+            inbox_init(&ps->inbox, &group, i, &ps->loop, on_receive, ps, &ps->counters) != 0) {
             fprintf(stderr, "setup failed\n");
             return 1;
         }
-        uv_idle_init(&wk->loop, &peers[i].idle);
-        peers[i].idle.data = wk;
-        uv_idle_start(&peers[i].idle, on_idle);
-        uv_timer_init(&wk->loop, &peers[i].check);
-        peers[i].check.data = wk;
+        uv_idle_init(&ps->loop, &ps->idle);
+        ps->idle.data = ps;
+        uv_idle_start(&ps->idle, on_idle);
+        uv_timer_init(&ps->loop, &ps->check);
+        ps->check.data = ps;
     }
     start_ms = uv_hrtime() / 1000000;
     deadline_ns = uv_hrtime() + (uint64_t)DEADLINE_MS * 1000000;
     for (uint16_t i = 0; i < THREADS; i++)
         uv_timer_start(&peers[i].check, on_check, 10, 10);
     for (uint16_t i = 0; i < THREADS; i++)
-        uv_thread_create(&threads[i], run, &workers[i]);
+        uv_thread_create(&threads[i], run, &peers[i]);
     for (uint16_t i = 0; i < THREADS; i++)
         uv_thread_join(&threads[i]);
 
@@ -166,16 +172,16 @@ int main(void)
         }
         printf("worker %u: received %llu, full-ring refusals %llu, backlogged %llu\n", i,
                (unsigned long long)ps->received, (unsigned long long)ps->refused,
-               (unsigned long long)workers[i].stats.backlogged);
+               (unsigned long long)ps->counters.backlogged);
     }
     printf("%llu messages in %llu ms\n", (unsigned long long)total_received,
            (unsigned long long)(uv_hrtime() / 1000000 - start_ms));
     for (uint16_t i = 0; i < THREADS; i++) {
-        uv_run(&workers[i].loop, UV_RUN_NOWAIT);
-        uv_loop_close(&workers[i].loop);
-        inbox_drain_free(&workers[i]);
+        uv_run(&peers[i].loop, UV_RUN_NOWAIT);
+        uv_loop_close(&peers[i].loop);
+        inbox_close(&peers[i].inbox);
     }
-    free(workers);
+    inbox_group_close(&group);
     printf("%d passed, %d failed\n", failed ? 0 : 1, failed);
     return failed;
 }

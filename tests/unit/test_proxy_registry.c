@@ -1,15 +1,31 @@
 /* test_proxy_registry.c - the routing table: one shard's polls, queued scrapes and
  * /clients, driven by the messages other workers would send, with the answers read back
- * from the inboxes they go to. Two workers exist; worker 0 owns the FQDNs used here. */
+ * through the receivers this test gives the inboxes. Two inboxes exist, each on its own
+ * loop; shard 0 owns the FQDNs used here and answers through inbox 0. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "fqdn.h"
+#include "inbox.h"
 #include "registry.h"
-#include "worker.h"
+
+#define N 2
 
 static char fqdn[32];
+static uv_loop_t loops[N];
+static struct counters counters[N];
+static struct inbox_group group;
+static struct inbox inboxes[N];
+static struct registry shards[N];
+static struct list received[N]; /* what each inbox's receiver got, in order */
+
+/* The receiver given to inbox i: keeps the message for take(). */
+static void capture(void *ctx, struct msg *m)
+{
+    list_push_back(&received[(uintptr_t)ctx], &m->link);
+}
 
 static void setup(void)
 {
@@ -18,54 +34,49 @@ static void setup(void)
     config.scrape_max_queued_per_fqdn = 2;
     config.registration_max_fqdns = 3;
     config.registration_timeout = 5000;
-    n_workers = 2;
-    workers = calloc(n_workers, sizeof(*workers));
-    for (uint16_t i = 0; i < n_workers; i++) {
-        workers[i].id = i;
-        stats_init(&workers[i].stats);
-        cr_assert_eq(uv_loop_init(&workers[i].loop), 0);
-        cr_assert_eq(inbox_init(&workers[i]), 0);
-        cr_assert_eq(registry_init(&workers[i].reg), 0);
+    cr_assert_eq(inbox_group_init(&group, N), 0);
+    for (uint16_t i = 0; i < N; i++) {
+        list_init(&received[i]);
+        counters_init(&counters[i]);
+        cr_assert_eq(uv_loop_init(&loops[i]), 0);
+        cr_assert_eq(inbox_init(&inboxes[i], &group, i, &loops[i], capture, (void *)(uintptr_t)i,
+                                &counters[i]),
+                     0);
+        cr_assert_eq(registry_init(&shards[i], &loops[i], &inboxes[i], &counters[i]), 0);
     }
-    /* An FQDN whose shard is worker 0. */
+    /* An FQDN whose shard is 0. */
     for (int i = 0;; i++) {
         snprintf(fqdn, sizeof(fqdn), "host%d.test", i);
-        if (registry_owner(fqdn, strlen(fqdn)) == 0)
+        if (fqdn_owner(fqdn, strlen(fqdn), N) == 0)
             break;
     }
 }
 
 static void teardown(void)
 {
-    for (uint16_t i = 0; i < n_workers; i++) {
-        inbox_close(&workers[i]);
-        uv_run(&workers[i].loop, UV_RUN_NOWAIT);
-        inbox_drain_free(&workers[i]);
-        registry_close(&workers[i].reg);
-        uv_loop_close(&workers[i].loop);
+    struct list *l;
+
+    for (uint16_t i = 0; i < N; i++) {
+        inbox_close_handles(&inboxes[i]);
+        uv_run(&loops[i], UV_RUN_NOWAIT);
+        inbox_close(&inboxes[i]);
+        registry_close(&shards[i]);
+        uv_loop_close(&loops[i]);
+        while ((l = list_pop_front(&received[i])) != NULL)
+            msg_free(list_entry(l, struct msg, link));
     }
-    free(workers);
-    workers = NULL;
-    n_workers = 0;
+    inbox_group_close(&group);
 }
 
-/* The next message worker 0 sent to worker `to`, or NULL. */
+/* The next message shard 0 sent to inbox `to`, or NULL: runs that inbox's loop once so its
+ * receiver gets what arrived. */
 static struct msg *take(uint16_t to)
 {
-    struct inbox *in0 = &workers[0].inbox;
-    struct msg *m;
-    void *p;
+    struct list *l;
 
-    if (to == 0) {
-        if (!(m = in0->local_head))
-            return NULL;
-        in0->local_head = m->next;
-        if (!in0->local_head)
-            in0->local_tail = NULL;
-        return m;
-    }
-    struct inbox_ring *r = &workers[to].inbox.from[0];
-    return ck_ring_dequeue_spsc(&r->ring, r->slots, &p) ? p : NULL;
+    uv_run(&loops[to], UV_RUN_NOWAIT);
+    l = list_pop_front(&received[to]);
+    return l ? list_entry(l, struct msg, link) : NULL;
 }
 
 static struct msg *poll_wait(uint16_t from_wk, uint32_t conn, const char *name)
@@ -89,17 +100,17 @@ static struct msg *scrape(uint32_t slot, uint64_t deadline, const char *name)
 
 static uint64_t now(void)
 {
-    return uv_now(&workers[0].loop);
+    return uv_now(&loops[0]);
 }
 
 TestSuite(proxy_registry, .init = setup, .fini = teardown);
 
 Test(proxy_registry, scrape_goes_to_the_waiting_poll)
 {
-    struct worker *wk = &workers[0];
-    registry_on_poll_wait(wk, poll_wait(1, 42, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, poll_wait(1, 42, fqdn));
     cr_assert_null(take(1), "a poll alone sends nothing");
-    registry_on_scrape(wk, scrape(5, now() + 10000, fqdn));
+    registry_on_scrape(r, scrape(5, now() + 10000, fqdn));
     struct msg *d = take(1);
     cr_assert_not_null(d);
     cr_assert_eq(d->type, MSG_DELIVER);
@@ -107,15 +118,15 @@ Test(proxy_registry, scrape_goes_to_the_waiting_poll)
     cr_assert_eq(d->ref.gen, 7);
     cr_assert_eq(d->u.job.scrape.idx, 5);
     msg_free(d);
-    cr_assert_eq(metrics_get(&wk->stats.polls_waiting), 0);
+    cr_assert_eq(metrics_get(&counters[0].polls_waiting), 0);
 }
 
 Test(proxy_registry, scrape_without_poll_waits_for_the_next_poll)
 {
-    struct worker *wk = &workers[0];
-    registry_on_scrape(wk, scrape(9, now() + 10000, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_scrape(r, scrape(9, now() + 10000, fqdn));
     cr_assert_null(take(1));
-    registry_on_poll_wait(wk, poll_wait(1, 3, fqdn));
+    registry_on_poll_wait(r, poll_wait(1, 3, fqdn));
     struct msg *d = take(1);
     cr_assert_not_null(d);
     cr_assert_eq(d->type, MSG_DELIVER);
@@ -126,10 +137,10 @@ Test(proxy_registry, scrape_without_poll_waits_for_the_next_poll)
 
 Test(proxy_registry, newest_poll_gets_the_work)
 {
-    struct worker *wk = &workers[0];
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
-    registry_on_poll_wait(wk, poll_wait(1, 2, fqdn));
-    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
+    registry_on_poll_wait(r, poll_wait(1, 2, fqdn));
+    registry_on_scrape(r, scrape(0, now() + 10000, fqdn));
     struct msg *d = take(1);
     cr_assert_eq(d->type, MSG_DELIVER);
     cr_assert_eq(d->ref.idx, 2);
@@ -138,36 +149,36 @@ Test(proxy_registry, newest_poll_gets_the_work)
 
 Test(proxy_registry, poll_beyond_the_limit_evicts_the_oldest)
 {
-    struct worker *wk = &workers[0];
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
-    registry_on_poll_wait(wk, poll_wait(1, 2, fqdn));
-    registry_on_poll_wait(wk, poll_wait(1, 3, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
+    registry_on_poll_wait(r, poll_wait(1, 2, fqdn));
+    registry_on_poll_wait(r, poll_wait(1, 3, fqdn));
     struct msg *e = take(1);
     cr_assert_not_null(e);
     cr_assert_eq(e->type, MSG_POLL_EVICT);
     cr_assert_eq(e->ref.idx, 1);
     msg_free(e);
-    cr_assert_eq(metrics_get(&wk->stats.polls_waiting), 2);
-    cr_assert_eq(metrics_get(&wk->stats.limit_hits[LIMIT_POLL_MAX_PER_FQDN]), 1);
+    cr_assert_eq(metrics_get(&counters[0].polls_waiting), 2);
+    cr_assert_eq(metrics_get(&counters[0].limit_hits[LIMIT_POLL_MAX_PER_FQDN]), 1);
 }
 
 Test(proxy_registry, gone_poll_gets_no_work)
 {
-    struct worker *wk = &workers[0];
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
     struct msg *g = poll_wait(1, 1, fqdn);
     g->type = MSG_POLL_GONE;
-    registry_on_poll_gone(wk, g);
-    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    registry_on_poll_gone(r, g);
+    registry_on_scrape(r, scrape(0, now() + 10000, fqdn));
     cr_assert_null(take(1), "the scrape must wait, not go to the gone poll");
 }
 
 Test(proxy_registry, full_queue_fails_the_scrape_with_503)
 {
-    struct worker *wk = &workers[0];
-    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
-    registry_on_scrape(wk, scrape(1, now() + 10000, fqdn));
-    registry_on_scrape(wk, scrape(2, now() + 10000, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_scrape(r, scrape(0, now() + 10000, fqdn));
+    registry_on_scrape(r, scrape(1, now() + 10000, fqdn));
+    registry_on_scrape(r, scrape(2, now() + 10000, fqdn));
     struct msg *f = take(1);
     cr_assert_not_null(f);
     cr_assert_eq(f->type, MSG_SCRAPE_FAIL);
@@ -178,12 +189,12 @@ Test(proxy_registry, full_queue_fails_the_scrape_with_503)
 
 Test(proxy_registry, expired_queued_scrape_is_not_delivered)
 {
-    struct worker *wk = &workers[0];
-    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_scrape(r, scrape(0, now() + 10000, fqdn));
     /* A scrape whose deadline is already past is dropped on arrival. */
-    registry_on_scrape(wk, scrape(1, now(), fqdn));
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
-    registry_on_poll_wait(wk, poll_wait(1, 2, fqdn));
+    registry_on_scrape(r, scrape(1, now(), fqdn));
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
+    registry_on_poll_wait(r, poll_wait(1, 2, fqdn));
     struct msg *d = take(1);
     cr_assert_eq(d->u.job.scrape.idx, 0);
     msg_free(d);
@@ -196,7 +207,7 @@ static bool listed(const char *name)
     char want[64];
     bool found;
     buf_init(&out, 1 << 20);
-    cr_assert_eq(registry_write_clients(&workers[0], &out, now()), 0);
+    cr_assert_eq(registry_write_clients(&shards[0], &out, now()), 0);
     snprintf(want, sizeof(want), "{\"targets\":[\"%s\"],\"labels\":{}}", name);
     found = out.len && memmem(out.base, out.len, want, strlen(want)) != NULL;
     buf_close(&out);
@@ -205,54 +216,54 @@ static bool listed(const char *name)
 
 Test(proxy_registry, idle_poll_stays_listed_past_registration_timeout)
 {
-    struct worker *wk = &workers[0];
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
     cr_assert(listed(fqdn));
     /* Long after the timeout the poll is still open: still listed, and not swept. */
-    registry_sweep(wk, now() + 10 * config.registration_timeout);
+    registry_sweep(r, now() + 10 * config.registration_timeout);
     cr_assert(listed(fqdn));
-    cr_assert_eq(metrics_get(&wk->stats.clients), 1);
+    cr_assert_eq(metrics_get(&counters[0].clients), 1);
 }
 
 Test(proxy_registry, gone_client_is_swept_after_registration_timeout)
 {
-    struct worker *wk = &workers[0];
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
     struct msg *g = poll_wait(1, 1, fqdn);
     g->type = MSG_POLL_GONE;
-    registry_on_poll_gone(wk, g);
+    registry_on_poll_gone(r, g);
     cr_assert(listed(fqdn), "listed within the timeout after its last poll");
-    registry_sweep(wk, now() + config.registration_timeout + 1);
+    registry_sweep(r, now() + config.registration_timeout + 1);
     cr_assert_not(listed(fqdn));
-    cr_assert_eq(wk->reg.n_records, 0);
+    cr_assert_eq(r->n_records, 0);
 }
 
 Test(proxy_registry, scraped_only_fqdn_is_never_listed)
 {
-    struct worker *wk = &workers[0];
-    registry_on_scrape(wk, scrape(0, now() + 10000, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_scrape(r, scrape(0, now() + 10000, fqdn));
     cr_assert_not(listed(fqdn));
 }
 
 Test(proxy_registry, new_fqdn_beyond_the_limit_is_refused)
 {
-    struct worker *wk = &workers[0];
+    struct registry *r = &shards[0];
     char names[4][32];
     int n = 0;
     for (int i = 0; n < 4; i++) {
         snprintf(names[n], sizeof(names[n]), "many%d.test", i);
-        if (registry_owner(names[n], strlen(names[n])) == 0)
+        if (fqdn_owner(names[n], strlen(names[n]), N) == 0)
             n++;
     }
     for (int i = 0; i < 3; i++)
-        registry_on_poll_wait(wk, poll_wait(1, (uint32_t)i, names[i]));
+        registry_on_poll_wait(r, poll_wait(1, (uint32_t)i, names[i]));
     cr_assert_null(take(1));
-    registry_on_poll_wait(wk, poll_wait(1, 9, names[3]));
-    struct msg *r = take(1);
-    cr_assert_not_null(r);
-    cr_assert_eq(r->type, MSG_POLL_REFUSE);
-    cr_assert_eq(r->ref.idx, 9);
-    msg_free(r);
+    registry_on_poll_wait(r, poll_wait(1, 9, names[3]));
+    struct msg *refused = take(1);
+    cr_assert_not_null(refused);
+    cr_assert_eq(refused->type, MSG_POLL_REFUSE);
+    cr_assert_eq(refused->ref.idx, 9);
+    msg_free(refused);
 }
 
 Test(proxy_registry, owner_is_stable_and_in_range)
@@ -260,35 +271,35 @@ Test(proxy_registry, owner_is_stable_and_in_range)
     for (int i = 0; i < 1000; i++) {
         char name[32];
         snprintf(name, sizeof(name), "n%d.example", i);
-        uint16_t o = registry_owner(name, strlen(name));
-        cr_assert_lt(o, n_workers);
-        cr_assert_eq(o, registry_owner(name, strlen(name)));
+        uint16_t o = fqdn_owner(name, strlen(name), N);
+        cr_assert_lt(o, N);
+        cr_assert_eq(o, fqdn_owner(name, strlen(name), N));
     }
 }
 
 Test(proxy_registry, cancelled_scrape_leaves_the_queue)
 {
-    struct worker *wk = &workers[0];
-    registry_on_scrape(wk, scrape(4, now() + 100000, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_scrape(r, scrape(4, now() + 100000, fqdn));
     struct msg *c = msg_new(MSG_SCRAPE_CANCEL, fqdn, strlen(fqdn));
     c->from = 1;
     c->ref = (struct ref){.wk = 1, .idx = 4, .gen = 1};
-    registry_on_scrape_cancel(wk, c);
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    registry_on_scrape_cancel(r, c);
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
     cr_assert_null(take(1), "a cancelled scrape must not reach a poll");
     /* Nothing queued, nothing listed: the record goes at the next sweep. */
-    registry_sweep(wk, now() + 1);
-    cr_assert_eq(metrics_get(&wk->stats.polls_waiting), 1);
+    registry_sweep(r, now() + 1);
+    cr_assert_eq(metrics_get(&counters[0].polls_waiting), 1);
 }
 
 Test(proxy_registry, cancel_of_another_scrape_keeps_the_queued_one)
 {
-    struct worker *wk = &workers[0];
-    registry_on_scrape(wk, scrape(4, now() + 100000, fqdn));
+    struct registry *r = &shards[0];
+    registry_on_scrape(r, scrape(4, now() + 100000, fqdn));
     struct msg *c = msg_new(MSG_SCRAPE_CANCEL, fqdn, strlen(fqdn));
     c->ref = (struct ref){.wk = 1, .idx = 5, .gen = 1};
-    registry_on_scrape_cancel(wk, c);
-    registry_on_poll_wait(wk, poll_wait(1, 1, fqdn));
+    registry_on_scrape_cancel(r, c);
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
     struct msg *d = take(1);
     cr_assert_not_null(d);
     cr_assert_eq(d->u.job.scrape.idx, 4);

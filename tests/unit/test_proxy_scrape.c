@@ -1,18 +1,22 @@
-/* test_proxy_scrape.c - scrape Ids (the only key a push has) and target host parsing. */
+/* test_proxy_scrape.c - scrape Ids (the only key a push has), target host parsing and
+ * FQDN checks. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "poll.h"
+#include "fqdn.h"
 #include "scrape.h"
+#include "scrape_slot.h"
 
 Test(proxy_scrape, id_round_trips)
 {
-    char id[SCRAPE_ID_MAX];
+    char id[SCRAPE_SLOT_ID_MAX];
     struct ref ref;
     uint64_t token;
-    int n = scrape_id_format(id, sizeof(id), 3, 0xabcdef, 0xffffffff, 0x0123456789abcdefULL);
+    struct scrape_slot slot = {
+        .wk_id = 3, .idx = 0xabcdef, .gen = 0xffffffff, .token = 0x0123456789abcdefULL};
+    int n = scrape_slot_id_format(id, sizeof(id), &slot);
     cr_assert_gt(n, 0);
-    cr_assert_eq(scrape_id_parse(id, (size_t)n, &ref, &token), 0);
+    cr_assert_eq(scrape_slot_id_parse(id, (size_t)n, &ref, &token), 0);
     cr_assert_eq(ref.wk, 3);
     cr_assert_eq(ref.idx, 0xabcdef);
     cr_assert_eq(ref.gen, 0xffffffff);
@@ -40,8 +44,8 @@ Test(proxy_scrape, forged_ids_are_rejected)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct ref ref;
         uint64_t token;
-        cr_assert_neq(scrape_id_parse(bad[i], strlen(bad[i]), &ref, &token), 0, "accepted \"%s\"",
-                      bad[i]);
+        cr_assert_neq(scrape_slot_id_parse(bad[i], strlen(bad[i]), &ref, &token), 0,
+                      "accepted \"%s\"", bad[i]);
     }
 }
 
@@ -76,11 +80,11 @@ Test(proxy_scrape, fqdn_charset_and_length_are_checked)
 {
     char long_name[300];
     memset(long_name, 'a', sizeof(long_name));
-    cr_assert_null(poll_fqdn_invalid("node-1.example_x.com", 20));
-    cr_assert_not_null(poll_fqdn_invalid("", 0));
-    cr_assert_not_null(poll_fqdn_invalid("a b", 3));
-    cr_assert_not_null(poll_fqdn_invalid("a/b", 3));
-    cr_assert_not_null(poll_fqdn_invalid("a\nb", 3));
-    cr_assert_null(poll_fqdn_invalid(long_name, 254));
-    cr_assert_not_null(poll_fqdn_invalid(long_name, 255));
+    cr_assert_null(fqdn_invalid("node-1.example_x.com", 20));
+    cr_assert_not_null(fqdn_invalid("", 0));
+    cr_assert_not_null(fqdn_invalid("a b", 3));
+    cr_assert_not_null(fqdn_invalid("a/b", 3));
+    cr_assert_not_null(fqdn_invalid("a\nb", 3));
+    cr_assert_null(fqdn_invalid(long_name, 254));
+    cr_assert_not_null(fqdn_invalid(long_name, 255));
 }

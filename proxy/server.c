@@ -1,0 +1,396 @@
+/* server.c - the worker threads: listening sockets, accepting, the housekeeping tick, and
+ * the two-phase stop (see server.h).
+ *
+ * Owner: the group of workers is built by main's thread before any worker thread starts
+ * and taken apart by it after they all ended; in between each worker's listener, timers
+ * and connections are touched only by that worker's thread.
+ *
+ * Accepting is done here with accept4(2) on a uv_poll_t rather than with uv_listen(): when
+ * the process runs out of file descriptors, libuv's accept loop calls back with EMFILE
+ * again and again without returning to the loop (its spare-descriptor trick fails once
+ * another loop took the freed descriptor), so the worker spins and never sees its stop
+ * signal. Here an EMFILE pauses this worker's accepting for SERVER_ACCEPT_PAUSE_MS, says
+ * so at most once per SERVER_ACCEPT_LOG_MS with a count, and counts it; connections wait
+ * in the kernel's backlog meanwhile.
+ *
+ * Stopping has two phases so that no uv_async_send() can reach a closed handle: first
+ * every worker closes its listener and connections (its inbox stays open) and posts
+ * `quiesced`; when all have, main asks each to close its inbox and leave its loop. */
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "poll.h"
+#include "routes.h"
+#include "worker.h"
+
+static struct worker_group group;
+static uv_sem_t quiesced;
+static int bound_port;
+
+static void worker_main(void *arg);
+static void stop_threads(uint16_t n);
+static void free_workers(uint16_t made, const int *fds, uint16_t n);
+static void on_listen_readable(uv_poll_t *handle, int status, int events);
+static void on_accept_resume(uv_timer_t *timer);
+static void on_stop(uv_async_t *handle);
+static void on_tick(uv_timer_t *timer);
+static void on_walk_close(uv_handle_t *handle, void *arg);
+
+/* --- listening sockets --- */
+
+/* The address to listen on. host NULL means every address, as Go's ":8080" does: IPv6 and
+ * IPv4 on one dual-stack socket where the host has IPv6, IPv4 alone where it has not. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port_s[8];
+    int rc;
+
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    if ((rc = getaddrinfo(host, port_s, &hints, &res)) != 0) {
+        log_error("server", "cannot resolve listen address", LOG_STR("host", host),
+                  LOG_STR("err", gai_strerror(rc)));
+        return -EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* A socket bound to addr: with SO_REUSEPORT (reuseport) every worker has its own and the
+ * kernel spreads new connections between them without a shared accept lock; libuv 1.44 has
+ * no flag for it, hence the socket is made here. Returns the fd or a negative errno. */
+static int bound_socket(const struct sockaddr_storage *ss, socklen_t len, bool reuseport)
+{
+    int fd, one = 1, off = 0, rc;
+
+    fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (ss->ss_family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)); /* IPv4 too */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+        bind(fd, (const struct sockaddr *)ss, len) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+                                           : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+/* Opens one listening socket per worker on host:port into fds[n]. With SO_REUSEPORT the
+ * kernel would also let a second proxy join the same port and split connections with us,
+ * silently: so the address is first bound once without it, which fails while anyone else
+ * listens there. Port 0 is resolved by the first socket, and the others take its port. */
+static int listen_sockets(const char *host, int port, int *fds, uint16_t n)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    const char *shown = host ? host : "";
+    int fd, rc;
+
+    for (uint16_t i = 0; i < n; i++)
+        fds[i] = -1;
+    if ((rc = resolve(host ? host : "::", port, &ss, &len)) != 0) {
+        if (host || (rc = resolve("0.0.0.0", port, &ss, &len)) != 0)
+            return rc;
+    }
+    if (port != 0) {
+        fd = bound_socket(&ss, len, false);
+        if (fd == -EAFNOSUPPORT && !host && resolve("0.0.0.0", port, &ss, &len) == 0)
+            fd = bound_socket(&ss, len, false);
+        if (fd < 0) {
+            log_error("server",
+                      fd == -EADDRINUSE ? "address already in use: is another proxy "
+                                          "running?"
+                                        : "cannot listen",
+                      LOG_STR("host", shown), LOG_INT("port", port), LOG_ERR(fd));
+            return fd;
+        }
+        close(fd);
+    }
+    for (uint16_t i = 0; i < n; i++) {
+        if ((fd = bound_socket(&ss, len, true)) < 0 || listen(fd, SERVER_LISTEN_BACKLOG) < 0) {
+            rc = fd < 0 ? fd : -errno;
+            if (fd >= 0)
+                close(fd);
+            log_error("server", "cannot listen", LOG_STR("host", shown), LOG_INT("port", port),
+                      LOG_ERR(rc));
+            goto err;
+        }
+        fds[i] = fd;
+        if (i == 0 && port == 0) {
+            len = sizeof(ss);
+            if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+                rc = -errno;
+                goto err;
+            }
+        }
+    }
+    bound_port = port_of(&ss);
+    set_port(&ss, bound_port);
+    return 0;
+err:
+    for (uint16_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return rc;
+}
+
+int server_port(void)
+{
+    return bound_port;
+}
+
+/* --- accepting --- */
+
+static void pause_accepting(struct worker *wk, int err)
+{
+    uint64_t now = uv_now(&wk->loop);
+
+    uv_poll_stop(&wk->listen_poll);
+    uv_timer_start(&wk->accept_resume, on_accept_resume, SERVER_ACCEPT_PAUSE_MS, 0);
+    metrics_inc(&wk->counters.accept_paused);
+    wk->accept_pauses++;
+    if (!wk->accept_logged_ms || now - wk->accept_logged_ms >= SERVER_ACCEPT_LOG_MS) {
+        log_warn("server", "accepting paused: out of file descriptors or memory", LOG_ERR(err),
+                 LOG_UINT("pause_ms", SERVER_ACCEPT_PAUSE_MS),
+                 LOG_UINT("pauses", wk->accept_pauses), LOG_INT("worker", wk->id));
+        wk->accept_logged_ms = now;
+        wk->accept_pauses = 0;
+    }
+}
+
+static void on_accept_resume(uv_timer_t *timer)
+{
+    struct worker *wk = timer->data;
+
+    if (!wk->stopping)
+        uv_poll_start(&wk->listen_poll, UV_READABLE, on_listen_readable);
+}
+
+static void on_listen_readable(uv_poll_t *handle, int status, int events)
+{
+    struct worker *wk = handle->data;
+
+    if (status < 0) {
+        log_warn("server", "listener error", LOG_ERR(status), LOG_INT("worker", wk->id));
+        return;
+    }
+    for (int i = 0; i < SERVER_ACCEPT_BATCH; i++) {
+        int fd = accept4(wk->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return;
+            if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+                continue;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                pause_accepting(wk, -e);
+                return;
+            }
+            log_warn("server", "accept failed", LOG_ERR(-e), LOG_INT("worker", wk->id));
+            return;
+        }
+        int rc = conn_accept(&wk->conns, fd);
+        if (rc != 0) {
+            close(fd);
+            if (rc == UV_ENOMEM) {
+                pause_accepting(wk, rc);
+                return;
+            }
+        }
+    }
+}
+
+/* --- workers --- */
+
+/* Sets up worker i on main's thread, listening on fd; its thread only runs the loop. */
+static int worker_setup(struct worker *wk, uint16_t i, int fd)
+{
+    int rc;
+
+    wk->listen_fd = fd;
+    if ((rc = worker_init(wk, &group, i, routes_table(), dispatch_msg)) != 0)
+        return rc;
+    if ((rc = uv_poll_init(&wk->loop, &wk->listen_poll, fd)) != 0)
+        return rc;
+    wk->listen_poll.data = wk;
+    if ((rc = uv_timer_init(&wk->loop, &wk->accept_resume)) != 0)
+        return rc;
+    wk->accept_resume.data = wk;
+    if ((rc = uv_async_init(&wk->loop, &wk->stop, on_stop)) != 0)
+        return rc;
+    wk->stop.data = wk;
+    if ((rc = uv_timer_init(&wk->loop, &wk->tick)) != 0)
+        return rc;
+    wk->tick.data = wk;
+    if ((rc = uv_poll_start(&wk->listen_poll, UV_READABLE, on_listen_readable)) != 0)
+        return rc;
+    return uv_timer_start(&wk->tick, on_tick, SERVER_TICK_MS, SERVER_TICK_MS);
+}
+
+/* Frees worker wk after its loop ended (or never ran): closes what is left on the loop,
+ * runs the close callbacks, and frees the tables. */
+static void worker_teardown(struct worker *wk)
+{
+    if (wk->loop.data) {
+        uv_walk(&wk->loop, on_walk_close, NULL);
+        uv_run(&wk->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&wk->loop) != 0)
+            log_warn("server", "loop still had handles at exit", LOG_INT("worker", wk->id));
+    }
+    worker_close(wk);
+    if (wk->listen_fd >= 0)
+        close(wk->listen_fd);
+    wk->listen_fd = -1;
+}
+
+int server_start(uint16_t n, const char *host, int port)
+{
+    int *fds = NULL, rc;
+    uint16_t made = 0, started = 0;
+
+    if ((rc = worker_group_init(&group, n)) != 0)
+        return rc;
+    uv_sem_init(&quiesced, 0);
+    if (!(fds = calloc(n, sizeof(*fds))))
+        goto err;
+    if ((rc = listen_sockets(host, port, fds, n)) != 0)
+        goto err;
+    for (; made < n; made++) {
+        if ((rc = worker_setup(&group.workers[made], made, fds[made])) != 0) {
+            log_error("server", "cannot set up worker", LOG_INT("worker", made), LOG_ERR(rc));
+            made++; /* its part-made state is torn down below */
+            goto err;
+        }
+    }
+    for (; started < n; started++) {
+        struct worker *wk = &group.workers[started];
+        if ((rc = uv_thread_create(&wk->thread, worker_main, wk)) != 0) {
+            log_error("server", "cannot start thread", LOG_ERR(rc));
+            goto err;
+        }
+    }
+    free(fds);
+    return 0;
+err:
+    rc = rc ? rc : UV_ENOMEM;
+    /* Threads that started are stopped the normal way first; then every worker made,
+     * started or not, is torn down, and the sockets of workers never made are closed. */
+    if (started)
+        stop_threads(started);
+    free_workers(made, fds, n);
+    free(fds);
+    return rc;
+}
+
+static void worker_main(void *arg)
+{
+    struct worker *wk = arg;
+
+    uv_run(&wk->loop, UV_RUN_DEFAULT);
+    log_debug("server", "loop ended", LOG_INT("worker", wk->id));
+}
+
+/* Phase 1 (first stop signal): close the listener, the timers and every connection.
+ * Phase 2 (second): close the tables' handles and the stop handle; the loop then ends. */
+static void on_stop(uv_async_t *handle)
+{
+    struct worker *wk = handle->data;
+
+    if (!wk->stopping) {
+        wk->stopping = true;
+        uv_close((uv_handle_t *)&wk->listen_poll, NULL);
+        uv_close((uv_handle_t *)&wk->accept_resume, NULL);
+        uv_close((uv_handle_t *)&wk->tick, NULL);
+        conn_table_close_all(&wk->conns, "shutting down");
+        uv_sem_post(&quiesced);
+        return;
+    }
+    worker_close_handles(wk);
+    uv_close((uv_handle_t *)&wk->stop, NULL);
+}
+
+static void stop_threads(uint16_t n)
+{
+    inbox_group_stop(&group.inboxes);
+    for (uint16_t i = 0; i < n; i++)
+        uv_async_send(&group.workers[i].stop);
+    for (uint16_t i = 0; i < n; i++)
+        uv_sem_wait(&quiesced);
+    for (uint16_t i = 0; i < n; i++)
+        uv_async_send(&group.workers[i].stop);
+    for (uint16_t i = 0; i < n; i++)
+        uv_thread_join(&group.workers[i].thread);
+}
+
+/* Once no loop runs: tears down the first `made` workers, closes the listening sockets
+ * fds[made..n) of workers never made (fds may be NULL), and frees the group. */
+static void free_workers(uint16_t made, const int *fds, uint16_t n)
+{
+    for (uint16_t i = 0; i < made; i++)
+        worker_teardown(&group.workers[i]);
+    for (uint16_t i = made; fds && i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    uv_sem_destroy(&quiesced);
+    worker_group_close(&group);
+}
+
+void server_stop(void)
+{
+    uint16_t n = group.n;
+
+    stop_threads(n);
+    free_workers(n, NULL, n);
+}
+
+static void on_walk_close(uv_handle_t *handle, void *arg)
+{
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    struct worker *wk = timer->data;
+    uint64_t now = uv_now(&wk->loop);
+
+    registry_sweep(&wk->reg, now);
+    poll_expire(wk, now);
+    conn_expire_slow(&wk->conns, uv_hrtime());
+    metrics_set(&wk->counters.conns_open, wk->conns.n_open);
+    metrics_set(&wk->counters.scrapes_in_flight, wk->scrapes.n_busy);
+}

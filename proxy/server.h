@@ -1,0 +1,30 @@
+/* server.h - the proxy's worker threads: one event loop per core, each with its own
+ * listening socket, started, ticked and stopped here. */
+#ifndef PROXY_SERVER_H
+#define PROXY_SERVER_H
+
+#include <stdint.h>
+
+/* How long accepting pauses when the process is out of file descriptors (EMFILE, ENFILE)
+ * or memory: connections wait in the kernel's backlog meanwhile, as nginx does. */
+#define SERVER_ACCEPT_PAUSE_MS 100
+/* At most one log line per this long about paused accepting, with a count. */
+#define SERVER_ACCEPT_LOG_MS 1000
+/* Connections one worker accepts per wake-up before it serves the others. */
+#define SERVER_ACCEPT_BATCH 64
+/* Accept backlog of each listening socket. */
+#define SERVER_LISTEN_BACKLOG 4096
+/* Period of the housekeeping tick: registry sweep, poll hold expiry, gauges. */
+#define SERVER_TICK_MS 1000
+
+/* Starts n workers listening on host:port (host NULL: every address, IPv6 and IPv4; port 0:
+ * one port the kernel picks, shared by every worker). Refuses, with a log line, an address
+ * another process listens on. Returns 0, or a negative errno/UV_E* code after logging what
+ * failed (nothing is left running). */
+int server_start(uint16_t n, const char *host, int port);
+/* The port actually listened on (after port 0). */
+int server_port(void);
+/* Asks every worker to stop, joins them and frees everything. Main's thread. */
+void server_stop(void);
+
+#endif
