@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,10 +302,61 @@ static void put_timestamp(struct line *l)
     put_string_value(l, text, strlen(text));
 }
 
+/* One message's rate, per thread (see LOG_LIMIT_BURST). */
+struct limit_slot {
+    const char *module, *msg; /* the call site's literals: compared by address */
+    uint64_t window_start_ms;
+    uint32_t in_window;
+    uint64_t suppressed;
+};
+
+static _Thread_local struct limit_slot limit_slots[LOG_LIMIT_SLOTS];
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whether this line may be written; *suppressed gets the count of lines of the same
+ * message dropped since the last one written. */
+static bool limit_allows(const char *module, const char *msg, uint64_t *suppressed)
+{
+    uintptr_t key = (uintptr_t)msg ^ ((uintptr_t)module >> 4);
+    struct limit_slot *s = &limit_slots[(key >> 3) % LOG_LIMIT_SLOTS];
+    uint64_t now = now_ms();
+
+    *suppressed = 0;
+    if (s->module != module || s->msg != msg) {
+        s->module = module;
+        s->msg = msg;
+        s->window_start_ms = now;
+        s->in_window = 0;
+        s->suppressed = 0;
+    }
+    if (now - s->window_start_ms >= LOG_LIMIT_WINDOW_MS) {
+        s->window_start_ms = now;
+        s->in_window = 0;
+    }
+    if (s->in_window >= LOG_LIMIT_BURST) {
+        s->suppressed++;
+        return false;
+    }
+    s->in_window++;
+    *suppressed = s->suppressed;
+    s->suppressed = 0;
+    return true;
+}
+
 void log_emit(enum log_level level, const char *module, const char *msg,
               const struct log_field *fields)
 {
+    uint64_t suppressed = 0;
+
     if (!log_enabled(level))
+        return;
+    if (level >= LOG_INFO && !limit_allows(module, msg, &suppressed))
         return;
     struct line l;
     l.len = 0;
@@ -329,6 +381,10 @@ void log_emit(enum log_level level, const char *module, const char *msg,
     }
     for (const struct log_field *f = fields; f != NULL && f->type != LOG_T_END; f++)
         put_field(&l, f);
+    if (suppressed) {
+        struct log_field f = LOG_UINT("suppressed", suppressed);
+        put_field(&l, &f);
+    }
     if (l.fmt == LOG_FORMAT_JSON)
         l.buf[l.len++] = '}';
     l.buf[l.len++] = '\n';

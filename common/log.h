@@ -47,6 +47,15 @@ struct log_field {
 
 /* The longest line written; longer values are cut and end with "...". */
 #define LOG_LINE_MAX 4096
+/* Lines that cannot flood: per thread, each message (module and msg text) at info level or
+ * above is written at most LOG_LIMIT_BURST times per LOG_LIMIT_WINDOW_MS; the rest are
+ * counted, and the next line of that message written says how many were dropped
+ * (suppressed=N). A peer sending garbage in a loop costs a few lines a second, not gigabytes.
+ * Debug lines are never limited: they are asked for. */
+#define LOG_LIMIT_BURST 10
+#define LOG_LIMIT_WINDOW_MS 1000
+/* Messages tracked per thread; a message whose slot another took starts afresh. */
+#define LOG_LIMIT_SLOTS 64
 
 /* Parses "debug|info|warn|error" and "logfmt|json". Return 0, or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
@@ -57,8 +66,9 @@ void log_setup(enum log_level level, enum log_format format, int fd);
 
 int log_enabled(enum log_level level);
 
-/* Writes one line if level is enabled. fields ends with an entry whose type is
- * LOG_T_END. Can't fail (a failed write is ignored). Any thread. */
+/* Writes one line if level is enabled and the message is not over its rate (see
+ * LOG_LIMIT_BURST). fields ends with an entry whose type is LOG_T_END. Can't fail (a
+ * failed write is ignored). Any thread. */
 void log_emit(enum log_level level, const char *module, const char *msg,
               const struct log_field *fields);
 

@@ -250,7 +250,7 @@ static void *log_many(void *arg)
 {
     long id = (long)arg;
     for (int i = 0; i < LINES; i++)
-        log_info("thread", "hello from a thread", LOG_INT("id", id), LOG_INT("i", i));
+        log_debug("thread", "hello from a thread", LOG_INT("id", id), LOG_INT("i", i));
     return NULL;
 }
 
@@ -269,7 +269,7 @@ Test(log, threads_never_interleave_lines)
         long id;
         int i, used = 0;
         cr_assert_eq(sscanf(rest,
-                            "level=info module=thread msg=\"hello from a thread\" id=%ld "
+                            "level=debug module=thread msg=\"hello from a thread\" id=%ld "
                             "i=%d\n%n",
                             &id, &i, &used),
                      2, "line %d: %s", k, rest);
@@ -280,4 +280,34 @@ Test(log, threads_never_interleave_lines)
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
     cr_assert_str_eq(next_line(), "");
+}
+
+/* A message repeated in a loop is written LOG_LIMIT_BURST times per window; the next line
+ * of it written after the window says how many were dropped. Other messages are not held
+ * back by it. */
+Test(log, repeated_message_is_rate_limited_with_a_count)
+{
+    int n = 0;
+    for (int i = 0; i < 100; i++)
+        log_warn("conn", "bad request", LOG_INT("i", i));
+    log_warn("conn", "another message");
+    for (const char *l = next_line(); *l; l = next_line()) {
+        if (strstr(l, "msg=\"bad request\""))
+            n++;
+        else
+            cr_assert(strstr(l, "msg=\"another message\""), "unexpected line: %s", l);
+    }
+    cr_assert_eq(n, LOG_LIMIT_BURST);
+    struct timespec pause = {.tv_sec = LOG_LIMIT_WINDOW_MS / 1000 + 1};
+    nanosleep(&pause, NULL);
+    log_warn("conn", "bad request", LOG_INT("i", 100));
+    const char *rest = after_ts(next_line());
+    cr_assert_str_eq(rest, "level=warn module=conn msg=\"bad request\" i=100 suppressed=90\n");
+    /* Debug lines are never limited. */
+    for (int i = 0; i < 50; i++)
+        log_debug("conn", "debug detail");
+    n = 0;
+    for (const char *l = next_line(); *l; l = next_line())
+        n++;
+    cr_assert_eq(n, 50);
 }
