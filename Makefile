@@ -20,10 +20,10 @@ LLHTTP_DIR     ?= /usr/share/llhttp
 LLHTTP_INC     ?= /usr/share/include/llhttp
 VERSION        := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 GIT_COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT_H       := $(BUILD)/gen/commit.h
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS = -D_GNU_SOURCE -Icommon -I$(LLHTTP_INC) \
-           -DPUSHPROX_VERSION='"$(VERSION)"' -DPUSHPROX_COMMIT='"$(GIT_COMMIT)"'
+CPPFLAGS = -D_GNU_SOURCE -Icommon -I$(LLHTTP_INC) -DPUSHPROX_VERSION='"$(VERSION)"'
 OPT      = -O2 -fno-omit-frame-pointer
 LDLIBS   = -luv -lmbedtls -lmbedx509 -lmbedcrypto -lck -lpthread -lm
 
@@ -79,10 +79,12 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 THREAD_SRC  := $(wildcard tests/threads/test_*.c)
 THREAD_BINS := $(patsubst tests/threads/%.c,$(BUILD)/tests/threads/%,$(THREAD_SRC))
 
-.PHONY: all test unit threads integration asan tsan bench demo install clean format
+.PHONY: all test layers unit threads integration asan tsan bench demo install clean format
+# Objects of tests are kept, so a second `make test` rebuilds nothing.
+.SECONDARY:
 all: $(BINS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c VERSION
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
@@ -93,8 +95,14 @@ $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) -I$(LLHTTP_INC) -std=c11 $(OPT) -g -w $(SANFLAGS) -c $< -o $@
 
-# The --version line names the commit: rebuild it on every make, it is one small file.
-$(BUILD)/obj/common/version.o: FORCE
+# The --version line names the commit. commit.h is rewritten only when the commit changes,
+# so version.o (and the binaries) are rebuilt only then: `make` twice does nothing.
+$(COMMIT_H): FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define PUSHPROX_COMMIT "$(GIT_COMMIT)"' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/common/version.o: $(COMMIT_H)
+$(BUILD)/obj/common/version.o: CPPFLAGS += -I$(BUILD)/gen
 .PHONY: FORCE
 FORCE:
 
@@ -144,7 +152,11 @@ threads: $(THREAD_BINS)
 integration: $(BINS)
 	$(Q)BUILD=$(BUILD) SAN=$(SAN) tests/integration/run.sh
 
-test: unit integration
+# Every file includes only files below it (each directory's LAYERS).
+layers:
+	$(Q)python3 tests/check_layers.py && python3 tests/check_layers.py --self-test
+
+test: layers unit integration
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=asan test
@@ -169,7 +181,7 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 
 format:
-	clang-format -i $(wildcard common/*.[ch] proxy/*.[ch] client/*.[ch] bench/*.[ch] tests/unit/*.c)
+	clang-format -i $(wildcard common/*.[ch] proxy/*.[ch] client/*.[ch] bench/*.[ch] tests/unit/*.c tests/threads/*.c)
 
 clean:
 	rm -rf build
