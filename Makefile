@@ -25,7 +25,7 @@ COMMIT_H       := $(BUILD)/gen/commit.h
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CPPFLAGS = -D_GNU_SOURCE -Icommon -I$(LLHTTP_INC) -DPUSHPROX_VERSION='"$(VERSION)"'
 OPT      = -O2 -fno-omit-frame-pointer
-LDLIBS   = -luv -lmbedtls -lmbedx509 -lmbedcrypto -lck -lpthread -lm
+LDLIBS   = -luv -lmbedtls -lmbedx509 -lmbedcrypto -lck -lyaml -lcrypt -lpthread -lm
 
 ifeq ($(SAN),asan)
 OPT      = -O1 -fno-omit-frame-pointer
