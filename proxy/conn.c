@@ -9,6 +9,8 @@
  *   WAITING  the handler waits for an answer from elsewhere (poll, scrape, push, clients)
  *   WRITING  conn_respond() wrote the answer; when the write is done the request ends and
  *            any pipelined bytes are parsed as the next request
+ *   LINGERING  after an error answer that ends the connection: half-closed, input dropped
+ *            until the peer closes or CONN_LINGER_MS pass (see conn.h)
  * conn_close() is the one way out, from any state. */
 #include "conn.h"
 
@@ -255,6 +257,15 @@ static void on_read(struct transport *tr, ssize_t nread, const uv_buf_t *buf)
 
     if (c->closing)
         return;
+    if (c->linger && (c->state == CONN_WRITING || c->state == CONN_LINGERING)) {
+        /* The rest of a request already refused: drop it, until the peer closes. */
+        if (nread < 0 && c->state == CONN_LINGERING)
+            conn_close(c, nread == UV_EOF ? "peer closed after an error answer"
+                                          : uv_strerror((int)nread));
+        else if (nread < 0)
+            c->eof = true; /* nothing to linger for once the answer is out */
+        return;
+    }
     if (nread < 0) {
         /* A peer that half-closes still gets its answer when one is on its way (being
          * written, or a route that answers after EOF). Other waiting requests are
@@ -338,6 +349,7 @@ static void process_input(struct conn *c, const char *data, size_t len)
             log_warn("conn", "bad request", LOG_INT("status", status),
                      LOG_STR("reason", c->parser.error_msg));
             c->keep_alive = false;
+            c->linger = true;
             conn_respond_text(c, status, "Connection: close\r\n", "%s\n", c->parser.error_msg);
             return;
         }
@@ -548,6 +560,13 @@ static void request_end(struct conn *c)
     c->head = NULL;
     c->gen = ++t->slots[c->idx].gen;
     c->state = CONN_READING;
+    if (c->linger && !c->eof) {
+        c->state = CONN_LINGERING;
+        c->req_start_ns = uv_hrtime(); /* lingering since */
+        if (transport_shutdown(&c->tr) != 0 || transport_read_start(&c->tr) != 0)
+            conn_close(c, "cannot linger");
+        return;
+    }
     if (!c->keep_alive || c->eof) {
         conn_close(c, "request done, not keep-alive");
         return;
@@ -570,10 +589,13 @@ void conn_expire_slow(struct conn_table *t, uint64_t now_ns)
     uint64_t limit_ns = config.web_read_timeout * 1000000;
     uint64_t write_limit_ns = config.web_write_timeout * 1000000;
 
-    if (!limit_ns && !write_limit_ns)
-        return;
     for (uint32_t i = 0; i < t->cap; i++) {
         struct conn *c = t->slots[i].c;
+        if (c && !c->closing && c->state == CONN_LINGERING &&
+            now_ns - c->req_start_ns >= (uint64_t)CONN_LINGER_MS * 1000000) {
+            conn_close(c, "lingered long enough");
+            continue;
+        }
         if (c && !c->closing && c->state == CONN_WRITING && c->write_since_ns && write_limit_ns &&
             now_ns - c->write_since_ns >= write_limit_ns) {
             log_warn("conn", "peer does not read its response",
@@ -588,6 +610,7 @@ void conn_expire_slow(struct conn_table *t, uint64_t now_ns)
         log_warn("conn", "request too slow", LOG_STR("limit", "web.read-timeout"),
                  LOG_UINT("timeout_ms", config.web_read_timeout), LOG_INT("worker", t->wk_id));
         c->keep_alive = false;
+        c->linger = true;
         conn_respond_text(c, 408, "Connection: close\r\n",
                           "request not received within --web.read-timeout\n");
     }

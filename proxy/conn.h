@@ -39,11 +39,18 @@
 #define CONN_HEAD_POOL_MAX 1024
 /* Closed connections kept for reuse per worker. */
 #define CONN_POOL_MAX 65536
+/* After an error answer that ends the connection while the peer may still be sending (a
+ * body over its limit, a malformed head), the connection is half-closed and what arrives
+ * is read and dropped for up to this long before it is closed: closing a socket with
+ * unread input sends a reset, which can destroy the answer before the peer reads it
+ * (nginx's lingering close). */
+#define CONN_LINGER_MS 2000
 
 enum conn_state {
     CONN_READING, /* parsing a request, or idle between requests */
     CONN_WAITING, /* the request is dispatched; its answer comes from elsewhere */
-    CONN_WRITING, /* writing the response */
+    CONN_WRITING,   /* writing the response */
+    CONN_LINGERING, /* answered and half-closed; dropping input until the peer closes */
 };
 
 struct conn;
@@ -102,6 +109,7 @@ struct conn {
     bool keep_alive;
     bool read_stopped;    /* pipelined bytes wait; reading resumes when the request ends */
     bool eof;             /* the peer half-closed; finish the current request, then close */
+    bool linger;          /* the answer is an error that ends the connection: linger after */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
     uint64_t write_since_ns;   /* a response is queued (did not fit the socket) since */
@@ -186,9 +194,10 @@ void conn_head_put(struct conn_table *t, struct http_head *h);
  * so a connection that waits (an idle poll) holds no head. */
 void conn_release_head(struct conn *c);
 
-/* Once a second: answers 408 to requests still arriving after --web.read-timeout and
- * closes connections whose queued response is not taken within --web.write-timeout, so
- * slow or stuck peers cannot hold connections, heads and relayed bodies forever. */
+/* Once a second: answers 408 to requests still arriving after --web.read-timeout, closes
+ * connections whose queued response is not taken within --web.write-timeout and those that
+ * lingered CONN_LINGER_MS, so slow or stuck peers cannot hold connections, heads and
+ * relayed bodies forever. */
 void conn_expire_slow(struct conn_table *t, uint64_t now_ns);
 
 /* The only way a connection ends: logs reason at debug, cancels what its request waits
