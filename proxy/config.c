@@ -52,6 +52,7 @@ void config_parse(int argc, char **argv)
     check_range("scrape.max-in-flight", config.scrape_max_in_flight, 1, 1 << 24);
     check_range("registration.max-fqdns", config.registration_max_fqdns, 1, 1LL << 32);
     check_range("web.max-connections", config.web_max_connections, 1, 1 << 24);
+    check_range("web.max-idle-connections", config.web_max_idle_connections, 1, 1 << 24);
     check_range("push.max-size", (long long)config.push_max_size, 1, 4LL << 30);
     check_range("http.max-header-bytes", (long long)config.http_max_header_bytes, 1024, 16 << 20);
     if (config.scrape_max_timeout == 0)

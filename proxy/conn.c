@@ -53,6 +53,34 @@ static struct conn *conn_of(struct transport *tr)
     return transport_owner(tr, struct conn, tr);
 }
 
+/* c waits for the head of its next request: it joins its table's unready list. Past
+ * --web.max-idle-connections the one that waited longest is closed, so peers that connect
+ * and send nothing (or a head, slowly) cannot take every connection the worker has. */
+static void unready_add(struct conn *c)
+{
+    struct conn_table *t = c->t;
+
+    c->link_since_ms = uv_now(t->loop);
+    list_push_back(&t->unready, &c->link);
+    if (++t->n_unready > (uint32_t)config.web_max_idle_connections) {
+        struct conn *old = list_entry(list_first(&t->unready), struct conn, link);
+        counters_limit(t->counters, LIMIT_WEB_MAX_IDLE_CONNECTIONS);
+        log_warn("conn", "idle connection closed: limit reached",
+                 LOG_STR("limit", "web.max-idle-connections"),
+                 LOG_INT("max", config.web_max_idle_connections), LOG_INT("worker", t->wk_id));
+        conn_close(old, "web.max-idle-connections");
+    }
+}
+
+/* While WAITING the link is the handler's; in any other state it can only be this list. */
+static void unready_remove(struct conn *c)
+{
+    if (c->state != CONN_WAITING && list_linked(&c->link)) {
+        list_remove(&c->link);
+        c->t->n_unready--;
+    }
+}
+
 /* --- the table --- */
 
 int conn_table_init(struct conn_table *t, uv_loop_t *loop, uint16_t wk_id, uint32_t cap,
@@ -65,6 +93,7 @@ int conn_table_init(struct conn_table *t, uv_loop_t *loop, uint16_t wk_id, uint3
            routes->rows[routes->n - 1].match == ROUTE_MATCH_ANY);
     t->loop = loop;
     t->wk_id = wk_id;
+    list_init(&t->unready);
     t->routes = routes;
     t->counters = counters;
     pool_init(&t->conns, sizeof(struct conn), CONN_POOL_MAX);
@@ -211,7 +240,7 @@ int conn_accept(struct conn_table *t, int fd)
     buf_init(&c->pending, CONN_PENDING_MAX_BYTES);
     http_parser_init(&c->parser, HTTP_KIND_REQUEST, &conn_parser_cb, c);
     c->parser.head_max_bytes = config.http_max_header_bytes;
-    list_init(&c->wait_link);
+    list_init(&c->link);
     if ((rc = transport_plain_open(&c->tr, &t->env, fd)) != 0) {
         if (c->tr.open) {
             c->closing = true; /* on_closed gives it back */
@@ -226,8 +255,11 @@ int conn_accept(struct conn_table *t, int fd)
     uv_tcp_nodelay(&c->tr.tcp, 1);
     if (config.web_tcp_keepalive)
         uv_tcp_keepalive(&c->tr.tcp, 1, (unsigned)((config.web_tcp_keepalive + 999) / 1000));
-    if ((rc = transport_read_start(&c->tr)) != 0)
+    if ((rc = transport_read_start(&c->tr)) != 0) {
         conn_close(c, "read start failed");
+        return 0;
+    }
+    unready_add(c);
     return 0;
 }
 
@@ -403,6 +435,7 @@ static int on_head(struct http_parser *p)
     const struct route *rt = NULL;
     unsigned i;
 
+    unready_remove(c);
     for (i = 0; i < routes->n; i++) {
         rt = &routes->rows[i];
         if (route_matches(rt, url, h->url_len))
@@ -448,6 +481,7 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
     int rc;
 
     assert(n_bufs <= 2);
+    unready_remove(c); /* an answer to a head that never completed (400, 408, 431) */
     counters_request(t->counters, c->route, status, uv_hrtime() - c->req_start_ns);
     if (c->closing)
         goto drop;
@@ -571,6 +605,9 @@ static void request_end(struct conn *c)
         conn_close(c, "request done, not keep-alive");
         return;
     }
+    unready_add(c);
+    if (c->closing)
+        return; /* it was the oldest of too many */
     if (c->pending.len) {
         /* Parse from a copy: parsing may stop again and keep a new remainder. */
         pending = c->pending;
@@ -584,11 +621,34 @@ static void request_end(struct conn *c)
     }
 }
 
+/* Closes the connections idle longer than --web.idle-timeout: those on the unready list
+ * with no byte of a request yet (a head on its way is --web.read-timeout's). The list is
+ * in order of joining, so the walk stops at the first one too young. */
+static void expire_idle(struct conn_table *t, uint64_t now_ms)
+{
+    uint64_t idle = config.web_idle_timeout;
+    struct list *l, *tmp;
+
+    if (!idle)
+        return;
+    list_for_each_safe(l, tmp, &t->unready) {
+        struct conn *c = list_entry(l, struct conn, link);
+        if (now_ms - c->link_since_ms < idle)
+            break;
+        if (c->head && http_parser_busy(&c->parser))
+            continue;
+        log_debug("conn", "idle connection closed", LOG_STR("limit", "web.idle-timeout"),
+                  LOG_INT("worker", t->wk_id));
+        conn_close(c, "web.idle-timeout");
+    }
+}
+
 void conn_expire_slow(struct conn_table *t, uint64_t now_ns)
 {
     uint64_t limit_ns = config.web_read_timeout * 1000000;
     uint64_t write_limit_ns = config.web_write_timeout * 1000000;
 
+    expire_idle(t, uv_now(t->loop));
     for (uint32_t i = 0; i < t->cap; i++) {
         struct conn *c = t->slots[i].c;
         if (c && !c->closing && c->state == CONN_LINGERING &&
@@ -627,6 +687,7 @@ void conn_close(struct conn *c, const char *reason)
     /* Whatever the request waits for is told first, while the conn is still whole. */
     if (c->state == CONN_WAITING && conn_route(c)->on_cancel)
         conn_route(c)->on_cancel(c);
+    unready_remove(c);
     c->closing = true;
     c->t->slots[c->idx].gen++;
     transport_close(&c->tr);

@@ -115,9 +115,12 @@ struct conn {
     uint64_t write_since_ns;   /* a response is queued (did not fit the socket) since */
     char *own[2];              /* buffers of a queued response, freed once it is written */
     struct conn *written_next; /* on conn_table's list of responses written at once */
+    /* The one list the connection is on, and since when: while READING, its table's list of
+     * connections without a complete head (conn.c); while WAITING, its handler's (a poll:
+     * the worker's hold list). */
+    struct list link;
+    uint64_t link_since_ms;
     /* State the current request's handler keeps on the connection while it waits. */
-    struct list wait_link;  /* poll: on the worker's list of waiting polls */
-    uint64_t wait_since_ms; /* poll: since when it waits */
     uint32_t slot;          /* scrape: its scrape slot */
     uint16_t n_waiting;     /* /clients: shard replies still expected */
     struct buf *gathered;   /* /clients: the JSON gathered so far */
@@ -142,6 +145,11 @@ struct conn_table {
     uint32_t *free_idx; /* stack of free indexes */
     uint32_t n_free;
     uint32_t n_open;
+    /* Connections without a complete head (idle, or a head still arriving), oldest first:
+     * past --web.max-idle-connections the oldest is closed, and an idle one is closed after
+     * --web.idle-timeout. */
+    struct list unready;
+    uint32_t n_unready;
     struct pool conns;        /* closed conns kept for reuse */
     struct http_head **heads; /* [CONN_HEAD_POOL_MAX] heads kept for reuse */
     uint32_t n_heads;
@@ -195,9 +203,10 @@ void conn_head_put(struct conn_table *t, struct http_head *h);
 void conn_release_head(struct conn *c);
 
 /* Once a second: answers 408 to requests still arriving after --web.read-timeout, closes
- * connections whose queued response is not taken within --web.write-timeout and those that
- * lingered CONN_LINGER_MS, so slow or stuck peers cannot hold connections, heads and
- * relayed bodies forever. */
+ * connections idle (no request, nothing waited for) for --web.idle-timeout, those whose
+ * queued response is not taken within --web.write-timeout and those that lingered
+ * CONN_LINGER_MS, so silent, slow or stuck peers cannot hold connections, heads and relayed
+ * bodies forever. */
 void conn_expire_slow(struct conn_table *t, uint64_t now_ns);
 
 /* The only way a connection ends: logs reason at debug, cancels what its request waits

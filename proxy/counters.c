@@ -56,6 +56,7 @@ const char *counters_limit_label(enum counters_limit limit)
         [LIMIT_WEB_MAX_CONNECTIONS] = "web.max-connections",
         [LIMIT_INBOX_RING] = "INBOX_RING_SIZE",
         [LIMIT_PENDING_BYTES] = "CONN_PENDING_MAX_BYTES",
+        [LIMIT_WEB_MAX_IDLE_CONNECTIONS] = "web.max-idle-connections",
     };
     return (unsigned)limit < LIMIT_COUNT ? labels[limit] : "none";
 }

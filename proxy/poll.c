@@ -23,20 +23,20 @@
 
 static void hold_add(struct worker *wk, struct conn *c)
 {
-    c->wait_since_ms = uv_now(&wk->loop);
-    list_push_back(&wk->holds, &c->wait_link);
+    c->link_since_ms = uv_now(&wk->loop);
+    list_push_back(&wk->holds, &c->link);
 }
 
 /* Safe on a conn that is not held (an out-of-memory path may close one twice). */
 static void hold_remove(struct conn *c)
 {
-    list_remove(&c->wait_link);
+    list_remove(&c->link);
 }
 
 /* A poll waits exactly while it is on its worker's hold list. */
 static bool is_waiting_poll(const struct conn *c)
 {
-    return c && c->state == CONN_WAITING && list_linked(&c->wait_link);
+    return c && c->state == CONN_WAITING && list_linked(&c->link);
 }
 
 /* Tells the FQDN's owner that this poll ended without work. */
@@ -148,8 +148,8 @@ void poll_expire(struct worker *wk, uint64_t now_ms)
     if (!hold)
         return;
     while ((l = list_first(&wk->holds)) != NULL) {
-        struct conn *c = list_entry(l, struct conn, wait_link);
-        if (now_ms - c->wait_since_ms < hold)
+        struct conn *c = list_entry(l, struct conn, link);
+        if (now_ms - c->link_since_ms < hold)
             break;
         hold_remove(c);
         send_gone(wk, c);

@@ -93,6 +93,12 @@ void push_on_request(struct conn *c)
         why = ip.error_msg ? ip.error_msg : "empty push";
         goto refuse;
     }
+    if (ih->status < 200) {
+        /* A 100 Continue relayed as the answer would leave Prometheus waiting for the real
+         * one, which never comes on this scrape. */
+        why = "pushed response is an interim (1xx) answer, not the scrape's response";
+        goto refuse;
+    }
     if (!(id = http_head_get(ih, "Id", &id_len))) {
         why = "pushed response has no Id header";
         goto refuse;

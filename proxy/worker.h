@@ -55,7 +55,7 @@ struct worker {
     struct conn_table conns;
     struct scrape_slots scrapes;
     struct registry reg;
-    struct list holds; /* waiting polls (conn.wait_link), oldest first */
+    struct list holds; /* waiting polls (conn.link), oldest first */
     bool stopping;
 };
 

@@ -111,6 +111,22 @@ assert_eq 500 "$HTTP_CODE" "push after the scrape timed out"
 assert_starts_with "$HTTP_BODY" "Error pushing:" "push after the scrape timed out"
 good_scrape push_forged
 
+# A pushed interim answer (100 Continue) is not the scrape's answer: refused, and the
+# scrape still gets the real one pushed after it.
+start_poll interim_poll good.test
+start_scrape interim_scrape "http://good.test:9100/metrics" 10
+poll_done interim_poll
+printf 'HTTP/1.1 100 Continue\r\nId: %s\r\n\r\n' "$POLL_ID" >"$TEST_TMP/push_interim"
+push "$TEST_TMP/push_interim"
+assert_eq 500 "$HTTP_CODE" "push of a 100 Continue"
+assert_contains "$HTTP_BODY" "interim" "push of a 100 Continue"
+make_response "$TEST_TMP/push_after_interim" "$POLL_ID" "after_interim 1"
+push "$TEST_TMP/push_after_interim"
+assert_eq 200 "$HTTP_CODE" "the real push after a 100 Continue"
+wait_exit "$SCRAPE_PID" 30
+assert_eq 200 "$(cat "$TEST_TMP/interim_scrape.log")" "scrape answered after a pushed 100"
+assert_contains "$(cat "$TEST_TMP/interim_scrape.body")" "after_interim 1" "scrape after a pushed 100"
+
 # --- a push over --push.max-size (1MiB) -------------------------------------------------
 head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$TEST_TMP/big_body"
 start_poll big_poll good.test
