@@ -147,6 +147,10 @@ int metrics_page_write(struct worker *wk, struct buf *out)
     TRY(write_scalar(out, "pushprox_proxy_inbox_backlogged_total", "counter",
                      "Answers that found a full ring and waited in their sender's backlog.",
                      SUM(backlogged)));
+    TRY(write_scalar(out, "pushprox_proxy_accept_paused_total", "counter",
+                     "Times a worker paused accepting connections for want of file descriptors "
+                     "(or memory).",
+                     SUM(accept_paused)));
     TRY(write_scalar(out, "pushprox_proxy_workers", "gauge", "Worker threads.", g->n));
     return metrics_write_process(out);
 #undef TRY

@@ -66,11 +66,16 @@ s.close()'
 }
 
 # start_bg NAME CMD...: run CMD in the background, stdout+stderr to $TEST_TMP/NAME.log.
-# Sets BG_PID. The process is stopped by stop_all on exit.
+# Sets BG_PID. The process is stopped by stop_all on exit. With START_NOFILE set, CMD runs
+# with that open-file limit (ulimit -n in the subshell that execs it: same PID).
 start_bg() {
     local name=$1
     shift
-    "$@" >"$TEST_TMP/$name.log" 2>&1 &
+    if [ -n "${START_NOFILE:-}" ]; then
+        (ulimit -n "$START_NOFILE" && exec "$@") >"$TEST_TMP/$name.log" 2>&1 &
+    else
+        "$@" >"$TEST_TMP/$name.log" 2>&1 &
+    fi
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
     BG_NAMES+=("$name")

@@ -16,6 +16,11 @@ independently of) pushprox-client.
   testclient.py raw --port P [--host H] [--quiet-timeout S] [--shut-wr]
       Sends stdin as-is to H:P and copies whatever the server answers to stdout until the
       server closes or stays quiet for --quiet-timeout seconds.
+
+  testclient.py hold --port P --count N --seconds S [--host H] [--slowloris] [--rounds R]
+      A bad actor: opens N connections to H:P and holds them S seconds, sending nothing
+      (or, with --slowloris, one byte of a request head every second), then closes them;
+      R rounds. Prints one line per round: opened=N refused=N closed_by_server=N.
 """
 
 import argparse
@@ -197,6 +202,50 @@ def run_raw(args):
     return 0
 
 
+def run_hold(args):
+    import selectors
+    for rnd in range(args.rounds):
+        socks, refused = [], 0
+        for _ in range(args.count):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect_ex((args.host, args.port))
+                socks.append(s)
+            except OSError:
+                refused += 1
+                s.close()
+        sel = selectors.DefaultSelector()
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+        closed, head = set(), b"GET /metrics HTTP/1.1\r\nHost: slow\r\nX-Slow: "
+        end, tick, sent = time.time() + args.seconds, time.time(), 0
+        while time.time() < end:
+            for key, _ in sel.select(timeout=0.2):
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    closed.add(key.fileobj)
+                    sel.unregister(key.fileobj)
+            if args.slowloris and time.time() - tick >= 1:
+                tick = time.time()
+                byte = head[sent:sent + 1] or b"x"
+                sent += 1
+                for s in socks:
+                    if s not in closed:
+                        try:
+                            s.send(byte)
+                        except OSError:
+                            closed.add(s)
+        print("round=%d opened=%d refused=%d closed_by_server=%d" %
+              (rnd, len(socks), refused, len(closed)), flush=True)
+        for s in socks:
+            s.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,8 +262,15 @@ def main():
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--quiet-timeout", type=float, default=2)
     r.add_argument("--shut-wr", action="store_true")
+    h = sub.add_parser("hold")
+    h.add_argument("--host", default="127.0.0.1")
+    h.add_argument("--port", type=int, required=True)
+    h.add_argument("--count", type=int, required=True)
+    h.add_argument("--seconds", type=float, required=True)
+    h.add_argument("--rounds", type=int, default=1)
+    h.add_argument("--slowloris", action="store_true")
     args = ap.parse_args()
-    return run_client(args) if args.cmd == "client" else run_raw(args)
+    return {"client": run_client, "raw": run_raw, "hold": run_hold}[args.cmd](args)
 
 
 if __name__ == "__main__":
