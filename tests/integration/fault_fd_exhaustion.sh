@@ -61,6 +61,7 @@ good_scrape after_flood
 # And it stops on SIGTERM, cleanly.
 rc=0
 stop_pid "$PROXY_PID" 10 || rc=$?
+# shellcheck disable=SC2034 # read by lib.sh's stop_all: reaped, not to be signalled again
 BG_PIDS[0]=""
 assert_eq 0 "$rc" "exit status of the proxy on SIGTERM after running out of descriptors"
 log "no spin, bounded logs, counted, recovered, stopped"

@@ -26,6 +26,7 @@ port=$(printf '%s\n' "$line" | sed -n 's/.* port=\([0-9]*\).*/\1/p')
 [ -n "$port" ] && [ "$port" != 0 ] || fail "the log does not name the port: [$line]"
 n=$(ss -Hltn "sport = :$port" | wc -l)
 assert_eq 2 "$n" "listening sockets on port $port (one per worker)"
+# shellcheck disable=SC2034 # read by lib.sh's good_scrape
 PROXY_URL="http://127.0.0.1:$port"
 good_scrape port_zero
 stop_bg "$P0_PID"
