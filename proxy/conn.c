@@ -507,6 +507,7 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
     c->own[0] = own0;
     c->own[1] = own1;
     c->write_since_ns = uv_hrtime();
+    metrics_set(&t->counters->responses_queued, ++t->n_queued);
     return;
 drop:
     free(own0);
@@ -538,13 +539,24 @@ static void on_written_idle(uv_idle_t *idle)
 {
 }
 
+bool conn_closes_after(const struct conn *c)
+{
+    return !c->keep_alive || c->eof || c->linger || c->t->draining;
+}
+
 void conn_respond_text(struct conn *c, int status, const char *extra_headers, const char *fmt, ...)
 {
     struct buf out;
-    char tmp[1024];
+    char tmp[1024], headers[256];
     va_list ap;
     int n;
 
+    /* Callers pass "Connection: close" themselves only on paths that always close. */
+    if (conn_closes_after(c) && !(extra_headers && strstr(extra_headers, "Connection:"))) {
+        snprintf(headers, sizeof(headers), "%sConnection: close\r\n",
+                 extra_headers ? extra_headers : "");
+        extra_headers = headers;
+    }
     va_start(ap, fmt);
     n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
@@ -562,8 +574,13 @@ void conn_respond_text(struct conn *c, int status, const char *extra_headers, co
     conn_respond(c, status, &b, 1, buf_steal(&out), NULL);
 }
 
+/* Frees a queued response's buffers, and counts it done if one was queued. */
 static void free_own(struct conn *c)
 {
+    if (c->write_since_ns) {
+        c->write_since_ns = 0;
+        metrics_set(&c->t->counters->responses_queued, --c->t->n_queued);
+    }
     free(c->own[0]);
     free(c->own[1]);
     c->own[0] = c->own[1] = NULL;
@@ -574,7 +591,6 @@ static void on_written(struct transport *tr, int status)
     struct conn *c = conn_of(tr);
 
     free_own(c);
-    c->write_since_ns = 0;
     if (c->closing)
         return;
     if (status < 0) {
@@ -601,7 +617,7 @@ static void request_end(struct conn *c)
             conn_close(c, "cannot linger");
         return;
     }
-    if (!c->keep_alive || c->eof) {
+    if (!c->keep_alive || c->eof || t->draining) {
         conn_close(c, "request done, not keep-alive");
         return;
     }

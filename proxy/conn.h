@@ -150,7 +150,9 @@ struct conn_table {
      * --web.idle-timeout. */
     struct list unready;
     uint32_t n_unready;
-    struct pool conns;        /* closed conns kept for reuse */
+    uint32_t n_queued; /* responses queued (written in part) */
+    bool draining;     /* the process is stopping: every response ends its connection */
+    struct pool conns; /* closed conns kept for reuse */
     struct http_head **heads; /* [CONN_HEAD_POOL_MAX] heads kept for reuse */
     uint32_t n_heads;
     /* Conns whose response was written at once, to be ended in the check phase. */
@@ -190,13 +192,18 @@ const struct route *conn_route(const struct conn *c);
  * reused: don't touch it. */
 void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_bufs, char *own0,
                   char *own1);
-/* A short text response: status, text/plain body, optional extra header lines. */
+/* A short text response: status, text/plain body, optional extra header lines; with
+ * "Connection: close" added when the connection ends after it (not keep-alive, or the
+ * process is draining), so a client never sends its next request into a closing socket. */
 void conn_respond_text(struct conn *c, int status, const char *extra_headers, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* A head from the table's pool (NULL on ENOMEM), and back. */
 struct http_head *conn_head_get(struct conn_table *t);
 void conn_head_put(struct conn_table *t, struct http_head *h);
+
+/* Whether the connection closes once the current response is written. */
+bool conn_closes_after(const struct conn *c);
 
 /* Gives the request's head back to the pool once the handler has copied what it needs,
  * so a connection that waits (an idle poll) holds no head. */

@@ -67,6 +67,7 @@ struct counters {
     uint64_t clients;       /* FQDNs this shard would list in /clients, at the last sweep */
     uint64_t fqdns;         /* records in this shard */
     uint64_t scrapes_in_flight;
+    uint64_t responses_queued; /* responses still being written (did not fit the socket) */
     uint64_t inbox_depth;
 };
 

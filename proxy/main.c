@@ -10,6 +10,7 @@
  *
  * Owner: main's thread owns only its signal loop; everything else belongs to workers. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -20,15 +21,39 @@
 #include "server.h"
 #include "worker.h"
 
-static void on_signal(uv_signal_t *handle, int signum)
+static bool draining;
+
+static void on_drained(bool drained, uint64_t still_in_flight)
 {
-    log_info("main", "shutting down", LOG_STR("signal", signum == SIGINT ? "SIGINT" : "SIGTERM"));
-    uv_stop(handle->loop);
+    if (drained)
+        log_info("main", "drained: every scrape answered");
+    else
+        log_warn("main", "drain timed out: scrapes still in flight are cut",
+                 LOG_STR("limit", "shutdown.timeout"), LOG_UINT("in_flight", still_in_flight));
+    uv_stop(uv_default_loop());
 }
 
-static void on_close_signal(uv_handle_t *handle, void *arg)
+/* The first SIGTERM or SIGINT drains (see server_drain()); a second one stops at once. */
+static void on_signal(uv_signal_t *handle, int signum)
 {
-    uv_close(handle, NULL);
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+
+    if (draining) {
+        log_info("main", "stopping now", LOG_STR("signal", name));
+        uv_stop(handle->loop);
+        return;
+    }
+    draining = true;
+    log_info("main", "draining", LOG_STR("signal", name),
+             LOG_UINT("delay_ms", config.shutdown_delay),
+             LOG_UINT("timeout_ms", config.shutdown_timeout));
+    server_drain(handle->loop, config.shutdown_delay, config.shutdown_timeout, on_drained);
+}
+
+static void on_close_handle(uv_handle_t *handle, void *arg)
+{
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
 }
 
 int main(int argc, char **argv)
@@ -77,7 +102,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
 
     server_stop();
-    uv_walk(loop, on_close_signal, NULL);
+    uv_walk(loop, on_close_handle, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     log_info("main", "stopped");

@@ -70,6 +70,11 @@ void poll_on_request(struct conn *c)
         conn_respond_text(c, 400, NULL, "Error polling: %s\n", bad);
         return;
     }
+    if (wk->conns.draining) {
+        /* Let it go at once: the client polls again, elsewhere (Connection: close). */
+        conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
+        return;
+    }
     memcpy(c->fqdn, s, len);
     c->fqdn[len] = '\0';
     c->fqdn_len = (uint16_t)len;
@@ -155,4 +160,19 @@ void poll_expire(struct worker *wk, uint64_t now_ms)
         send_gone(wk, c);
         conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
     }
+}
+
+unsigned poll_release_all(struct worker *wk)
+{
+    struct list *l;
+    unsigned n = 0;
+
+    while ((l = list_first(&wk->holds)) != NULL) {
+        struct conn *c = list_entry(l, struct conn, link);
+        hold_remove(c);
+        send_gone(wk, c);
+        conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
+        n++;
+    }
+    return n;
 }

@@ -22,4 +22,9 @@ void poll_on_evict(struct worker *wk, struct msg *m);
 /* Answers 408 to polls held longer than --poll.max-hold. */
 void poll_expire(struct worker *wk, uint64_t now_ms);
 
+/* The process drains: answers every poll held here 408 with "Connection: close", so each
+ * client polls again at once (through its load balancer, elsewhere). Polls that arrive
+ * afterwards are answered the same way at once. Returns how many were let go. */
+unsigned poll_release_all(struct worker *wk);
+
 #endif

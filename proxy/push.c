@@ -150,7 +150,10 @@ void push_on_result(struct worker *wk, struct msg *m)
         if (m->u.result.status == 200) {
             static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
             uv_buf_t b = uv_buf_init((char *)ok, sizeof(ok) - 1);
-            conn_respond(c, 200, &b, 1, NULL, NULL);
+            if (conn_closes_after(c))
+                conn_respond_text(c, 200, NULL, "%s", "");
+            else
+                conn_respond(c, 200, &b, 1, NULL, NULL);
         } else {
             push_refuse(c, m->u.result.status, m->u.result.reason);
         }

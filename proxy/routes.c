@@ -7,6 +7,7 @@
 
 #include "clients.h"
 #include "config.h"
+#include "health.h"
 #include "metrics_page.h"
 #include "poll.h"
 #include "push.h"
@@ -16,7 +17,17 @@
 #define ROUTES_POLL_BODY_MAX_BYTES 1024
 #define ROUTES_OTHER_BODY_MAX_BYTES (64 * 1024)
 
-enum { ROW_SCRAPE, ROW_POLL, ROW_PUSH, ROW_CLIENTS, ROW_METRICS, ROW_OTHER, ROW_COUNT };
+enum {
+    ROW_SCRAPE,
+    ROW_POLL,
+    ROW_PUSH,
+    ROW_CLIENTS,
+    ROW_METRICS,
+    ROW_HEALTHY,
+    ROW_READY,
+    ROW_OTHER,
+    ROW_COUNT
+};
 
 /* The order is the order of matching, and of the request series on /metrics. */
 /* clang-format off */
@@ -69,6 +80,24 @@ static struct route rows[ROW_COUNT] = {
         .body_max_bytes = ROUTES_OTHER_BODY_MAX_BYTES,
         .body_limit = LIMIT_NONE,
         .on_request = metrics_page_on_request,
+    },
+    [ROW_HEALTHY] = {
+        .label = "/-/healthy",
+        .match = ROUTE_MATCH_PATH,
+        .path = "/-/healthy",
+        .method = HTTP_GET,
+        .body_max_bytes = ROUTES_OTHER_BODY_MAX_BYTES,
+        .body_limit = LIMIT_NONE,
+        .on_request = health_on_healthy,
+    },
+    [ROW_READY] = {
+        .label = "/-/ready",
+        .match = ROUTE_MATCH_PATH,
+        .path = "/-/ready",
+        .method = HTTP_GET,
+        .body_max_bytes = ROUTES_OTHER_BODY_MAX_BYTES,
+        .body_limit = LIMIT_NONE,
+        .on_request = health_on_ready,
     },
     [ROW_OTHER] = {
         /* Anything else: 404 (no handler), its body read and dropped. */

@@ -27,12 +27,19 @@
 
 static void on_timeout(uv_timer_t *timer);
 
+/* Frees a slot; the in-flight gauge follows at once (the drain waits for it to reach 0). */
+static void release(struct worker *wk, struct scrape_slot *s)
+{
+    scrape_slot_release(&wk->scrapes, s);
+    metrics_set(&wk->counters.scrapes_in_flight, wk->scrapes.n_busy);
+}
+
 /* Counts and times a scrape's answer, and frees its slot. */
 static void scrape_done(struct worker *wk, struct scrape_slot *s, int status)
 {
     metrics_inc(&wk->counters.proxied[counters_code(status)]);
     metrics_hist_observe(&wk->counters.scrape_duration, (double)(uv_hrtime() - s->start_ns) / 1e9);
-    scrape_slot_release(&wk->scrapes, s);
+    release(wk, s);
 }
 
 int scrape_url_host(const char *url, size_t len, const char **host, size_t *host_len)
@@ -161,6 +168,7 @@ void scrape_on_request(struct conn *c)
                           (int)h->url_len, url);
         return;
     }
+    metrics_set(&wk->counters.scrapes_in_flight, wk->scrapes.n_busy);
     s->c = c;
     s->conn_gen = c->gen;
     s->start_ns = uv_hrtime();
@@ -173,7 +181,7 @@ void scrape_on_request(struct conn *c)
     if (!m || write_proxy_request(&req, h, id, (double)timeout_ms / 1000.0, has_timeout) != 0) {
         msg_free(m);
         buf_close(&req);
-        scrape_slot_release(&wk->scrapes, s);
+        release(wk, s);
         conn_respond_text(c, 500, NULL, "Error scraping \"%.*s\": cannot build request\n",
                           (int)h->url_len, url);
         return;
@@ -184,7 +192,7 @@ void scrape_on_request(struct conn *c)
     m->u.job.req = buf_steal(&req);
     if (inbox_send(&wk->inbox, worker_owner(wk, host, host_len), m) != 0) {
         msg_free(m);
-        scrape_slot_release(&wk->scrapes, s);
+        release(wk, s);
         log_warn("scrape", "scrape refused: inbox full", LOG_STR("limit", "INBOX_RING_SIZE"),
                  LOG_STRN("fqdn", host, host_len));
         conn_respond_text(c, 503, NULL, "Error scraping \"%.*s\": proxy overloaded\n",
@@ -231,7 +239,7 @@ void scrape_on_cancel(struct conn *c)
         m->ref = scrape_slot_ref(s);
         inbox_send(&wk->inbox, worker_owner(wk, host, host_len), m);
     }
-    scrape_slot_release(&wk->scrapes, s);
+    release(wk, s);
 }
 
 void scrape_on_fail(struct worker *wk, struct msg *m)

@@ -38,12 +38,22 @@ static struct worker_group group;
 static uv_sem_t quiesced;
 static int bound_port;
 
+/* The drain, on main's loop (server_drain). */
+static struct {
+    uv_timer_t timer;
+    uint64_t release_at_ms, deadline_ms;
+    bool released;
+    server_drained_cb done;
+} drain;
+
 static void worker_main(void *arg);
 static void stop_threads(uint16_t n);
 static void free_workers(uint16_t made, const int *fds, uint16_t n);
 static void on_listen_readable(uv_poll_t *handle, int status, int events);
 static void on_accept_resume(uv_timer_t *timer);
 static void on_stop(uv_async_t *handle);
+static void on_drain(uv_async_t *handle);
+static void on_drain_timer(uv_timer_t *timer);
 static void on_tick(uv_timer_t *timer);
 static void on_walk_close(uv_handle_t *handle, void *arg);
 
@@ -253,6 +263,9 @@ static int worker_setup(struct worker *wk, uint16_t i, int fd)
     if ((rc = uv_async_init(&wk->loop, &wk->stop, on_stop)) != 0)
         return rc;
     wk->stop.data = wk;
+    if ((rc = uv_async_init(&wk->loop, &wk->drain, on_drain)) != 0)
+        return rc;
+    wk->drain.data = wk;
     if ((rc = uv_timer_init(&wk->loop, &wk->tick)) != 0)
         return rc;
     wk->tick.data = wk;
@@ -320,6 +333,7 @@ static void worker_main(void *arg)
 {
     struct worker *wk = arg;
 
+    __atomic_add_fetch(&group.running, 1, __ATOMIC_RELEASE);
     uv_run(&wk->loop, UV_RUN_DEFAULT);
     log_debug("server", "loop ended", LOG_INT("worker", wk->id));
 }
@@ -332,6 +346,7 @@ static void on_stop(uv_async_t *handle)
 
     if (!wk->stopping) {
         wk->stopping = true;
+        __atomic_sub_fetch(&group.running, 1, __ATOMIC_RELEASE);
         uv_close((uv_handle_t *)&wk->listen_poll, NULL);
         uv_close((uv_handle_t *)&wk->accept_resume, NULL);
         uv_close((uv_handle_t *)&wk->tick, NULL);
@@ -340,7 +355,68 @@ static void on_stop(uv_async_t *handle)
         return;
     }
     worker_close_handles(wk);
+    uv_close((uv_handle_t *)&wk->drain, NULL);
     uv_close((uv_handle_t *)&wk->stop, NULL);
+}
+
+/* --- draining --- */
+
+/* On each worker: from now on every answer ends its connection, and the polls held here
+ * are let go, so their clients poll again elsewhere. */
+static void on_drain(uv_async_t *handle)
+{
+    struct worker *wk = handle->data;
+    unsigned n;
+
+    if (wk->stopping || wk->conns.draining)
+        return;
+    wk->conns.draining = true;
+    n = poll_release_all(wk);
+    log_info("server", "polls let go", LOG_UINT("polls", n), LOG_INT("worker", wk->id));
+}
+
+/* Still to finish: scrapes waiting for their answer, and answers still being written. */
+static uint64_t in_flight(void)
+{
+    uint64_t n = 0;
+    for (uint16_t i = 0; i < group.n; i++)
+        n += metrics_get(&group.workers[i].counters.scrapes_in_flight) +
+             metrics_get(&group.workers[i].counters.responses_queued);
+    return n;
+}
+
+static void on_drain_timer(uv_timer_t *timer)
+{
+    uint64_t now = uv_now(timer->loop), left;
+
+    if (!drain.released) {
+        if (now < drain.release_at_ms)
+            return;
+        drain.released = true;
+        for (uint16_t i = 0; i < group.n; i++)
+            uv_async_send(&group.workers[i].drain);
+        return; /* the workers answer their polls on their loops; check from the next tick */
+    }
+    left = in_flight();
+    if (left && now < drain.deadline_ms)
+        return;
+    uv_timer_stop(timer);
+    uv_close((uv_handle_t *)timer, NULL);
+    drain.done(left == 0, left);
+}
+
+void server_drain(uv_loop_t *main_loop, uint64_t delay_ms, uint64_t timeout_ms,
+                  server_drained_cb done)
+{
+    uint64_t now = uv_now(main_loop);
+
+    __atomic_store_n(&group.draining, 1, __ATOMIC_RELEASE);
+    drain.release_at_ms = now + delay_ms;
+    drain.deadline_ms = now + delay_ms + timeout_ms;
+    drain.released = false;
+    drain.done = done;
+    uv_timer_init(main_loop, &drain.timer);
+    uv_timer_start(&drain.timer, on_drain_timer, delay_ms ? delay_ms : 0, SERVER_DRAIN_CHECK_MS);
 }
 
 static void stop_threads(uint16_t n)
@@ -392,5 +468,4 @@ static void on_tick(uv_timer_t *timer)
     poll_expire(wk, now);
     conn_expire_slow(&wk->conns, uv_hrtime());
     metrics_set(&wk->counters.conns_open, wk->conns.n_open);
-    metrics_set(&wk->counters.scrapes_in_flight, wk->scrapes.n_busy);
 }

@@ -3,7 +3,9 @@
 #ifndef PROXY_SERVER_H
 #define PROXY_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 /* How long accepting pauses when the process is out of file descriptors (EMFILE, ENFILE)
  * or memory: connections wait in the kernel's backlog meanwhile, as nginx does. */
@@ -16,6 +18,8 @@
 #define SERVER_LISTEN_BACKLOG 4096
 /* Period of the housekeeping tick: registry sweep, poll hold expiry, gauges. */
 #define SERVER_TICK_MS 1000
+/* How often a drain checks whether the scrapes in flight are done. */
+#define SERVER_DRAIN_CHECK_MS 50
 
 /* Starts n workers listening on host:port (host NULL: every address, IPv6 and IPv4; port 0:
  * one port the kernel picks, shared by every worker). Refuses, with a log line, an address
@@ -24,6 +28,18 @@
 int server_start(uint16_t n, const char *host, int port);
 /* The port actually listened on (after port 0). */
 int server_port(void);
+
+/* Called on main's loop when a drain has ended: every scrape answered (drained true), or
+ * --shutdown.timeout passed first. */
+typedef void (*server_drained_cb)(bool drained, uint64_t still_in_flight);
+
+/* Begins the drain on SIGTERM, on main's loop: /-/ready answers 503 at once; after
+ * delay_ms every worker lets its polls go (poll_release_all) and ends every connection
+ * after its current answer; then, when no scrape is in flight and no answer is still being
+ * written, or after timeout_ms, done() is called. The listeners stay open throughout, so
+ * the pushes of scrapes in flight and the load balancer's checks still get in. */
+void server_drain(uv_loop_t *main_loop, uint64_t delay_ms, uint64_t timeout_ms,
+                  server_drained_cb done);
 /* Asks every worker to stop, joins them and frees everything. Main's thread. */
 void server_stop(void);
 

@@ -68,3 +68,9 @@ uint16_t worker_owner(const struct worker *wk, const char *fqdn, size_t len)
 {
     return fqdn_owner(fqdn, len, wk->group->n);
 }
+
+bool worker_group_ready(const struct worker_group *g)
+{
+    return __atomic_load_n(&g->running, __ATOMIC_ACQUIRE) == g->n &&
+           !__atomic_load_n(&g->draining, __ATOMIC_ACQUIRE);
+}

@@ -35,6 +35,8 @@ struct worker_group {
     uint16_t n;
     struct worker *workers; /* [n] */
     struct inbox_group inboxes;
+    int running;  /* workers whose loop runs (atomic) */
+    int draining; /* set once SIGTERM came (atomic): /-/ready answers 503 */
 };
 
 struct worker {
@@ -49,6 +51,7 @@ struct worker {
     uint64_t accept_pauses;    /* since the last log line about them */
     uint64_t accept_logged_ms; /* when that line was written */
     uv_async_t stop;
+    uv_async_t drain; /* let the polls go (server.c) */
     uv_timer_t tick;
     struct counters counters;
     struct inbox inbox;
@@ -82,5 +85,8 @@ static inline struct worker *worker_of(const struct conn *c)
 
 /* Which worker owns fqdn's shard. */
 uint16_t worker_owner(const struct worker *wk, const char *fqdn, size_t len);
+
+/* Whether every worker's loop runs and no drain has begun. Any thread. */
+bool worker_group_ready(const struct worker_group *g);
 
 #endif
