@@ -125,7 +125,7 @@ struct conn {
     uint16_t n_waiting;     /* /clients: shard replies still expected */
     struct buf *gathered;   /* /clients: the JSON gathered so far */
     uint16_t fqdn_len;
-    char fqdn[FQDN_MAX + 1]; /* poll: the FQDN it waits under */
+    char fqdn[FQDN_MAX + 1]; /* poll, scrape: the FQDN of the request, canonical */
 };
 
 struct conn_slot {

@@ -56,6 +56,7 @@ void poll_on_request(struct conn *c)
     const char *s = h->body.base ? h->body.base : "";
     size_t len = h->body.len;
     const char *bad;
+    size_t fqdn_len;
     struct msg *m;
 
     /* Surrounding whitespace is trimmed, as upstream does. */
@@ -64,21 +65,20 @@ void poll_on_request(struct conn *c)
     while (len &&
            (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
-    if ((bad = fqdn_invalid(s, len)) != NULL) {
+    if ((bad = fqdn_normalize(s, len, c->fqdn, &fqdn_len)) != NULL) {
         log_warn("poll", "poll refused", LOG_STR("reason", bad),
                  LOG_STRN("fqdn", s, len > 300 ? 300 : len));
-        conn_respond_text(c, 400, NULL, "Error polling: %s\n", bad);
+        conn_respond_text(c, 400, NULL, "Error polling: %s (got \"%.*s\")\n", bad,
+                          (int)(len > 300 ? 300 : len), s);
         return;
     }
+    c->fqdn_len = (uint16_t)fqdn_len;
     if (wk->conns.draining) {
         /* Let it go at once: the client polls again, elsewhere (Connection: close). */
         conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
         return;
     }
-    memcpy(c->fqdn, s, len);
-    c->fqdn[len] = '\0';
-    c->fqdn_len = (uint16_t)len;
-    if (!(m = msg_new(MSG_POLL_WAIT, c->fqdn, len))) {
+    if (!(m = msg_new(MSG_POLL_WAIT, c->fqdn, c->fqdn_len))) {
         conn_close(c, "out of memory");
         return;
     }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fqdn.h"
 #include "log.h"
 
 /* ck_ht's first size; it grows by doubling. */
@@ -363,9 +364,11 @@ int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms)
         struct record *rec = ck_ht_entry_value(e);
         if (!record_listed(rec, now_ms))
             continue;
-        /* FQDNs hold only [A-Za-z0-9._-]: nothing to escape. */
-        rc = buf_printf(out, "%s{\"targets\":[\"%s\"],\"labels\":{}}", out->len ? "," : "",
-                        rec->fqdn);
+        /* FQDNs hold only [A-Za-z0-9._-:]: nothing to escape. IPv6 literals are bracketed,
+         * so a relabelling that appends ":9100" makes a valid address. */
+        bool v6 = fqdn_is_ipv6(rec->fqdn, rec->fqdn_len);
+        rc = buf_printf(out, "%s{\"targets\":[\"%s%s%s\"],\"labels\":{}}", out->len ? "," : "",
+                        v6 ? "[" : "", rec->fqdn, v6 ? "]" : "");
     }
     return rc;
 }

@@ -138,7 +138,7 @@ void scrape_on_request(struct conn *c)
     struct worker *wk = worker_of(c);
     struct http_head *h = c->head;
     const char *url = http_head_str(h, h->url_off), *host, *bad;
-    size_t host_len;
+    size_t host_len, fqdn_len;
     struct scrape_slot *s;
     struct buf req;
     struct msg *m;
@@ -152,18 +152,19 @@ void scrape_on_request(struct conn *c)
                           (int)h->url_len, url);
         return;
     }
-    if ((bad = fqdn_invalid(host, host_len)) != NULL) {
+    if ((bad = fqdn_normalize(host, host_len, c->fqdn, &fqdn_len)) != NULL) {
         log_warn("scrape", "bad scrape target", LOG_STRN("fqdn", host, host_len),
                  LOG_STR("reason", bad));
         conn_respond_text(c, 400, NULL, "Error scraping \"%.*s\": %s\n", (int)h->url_len, url, bad);
         return;
     }
+    c->fqdn_len = (uint16_t)fqdn_len;
     timeout_ms = scrape_timeout_ms(h, &has_timeout);
     if (!(s = scrape_slot_take(&wk->scrapes))) {
         counters_limit(&wk->counters, LIMIT_SCRAPE_MAX_IN_FLIGHT);
         log_warn("scrape", "scrape refused: limit reached",
                  LOG_STR("limit", "scrape.max-in-flight"),
-                 LOG_INT("max", config.scrape_max_in_flight), LOG_STRN("fqdn", host, host_len));
+                 LOG_INT("max", config.scrape_max_in_flight), LOG_STR("fqdn", c->fqdn));
         conn_respond_text(c, 503, NULL, "Error scraping \"%.*s\": too many scrapes in flight\n",
                           (int)h->url_len, url);
         return;
@@ -177,7 +178,7 @@ void scrape_on_request(struct conn *c)
     scrape_slot_id_format(id, sizeof(id), s);
 
     buf_init(&req, config.http_max_header_bytes + h->body.len + 1024);
-    m = msg_new(MSG_SCRAPE, host, host_len);
+    m = msg_new(MSG_SCRAPE, c->fqdn, c->fqdn_len);
     if (!m || write_proxy_request(&req, h, id, (double)timeout_ms / 1000.0, has_timeout) != 0) {
         msg_free(m);
         buf_close(&req);
@@ -190,17 +191,17 @@ void scrape_on_request(struct conn *c)
     m->u.job.deadline_ms = uv_now(&wk->loop) + timeout_ms;
     m->u.job.req_len = req.len;
     m->u.job.req = buf_steal(&req);
-    if (inbox_send(&wk->inbox, worker_owner(wk, host, host_len), m) != 0) {
+    if (inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m) != 0) {
         msg_free(m);
         release(wk, s);
         log_warn("scrape", "scrape refused: inbox full", LOG_STR("limit", "INBOX_RING_SIZE"),
-                 LOG_STRN("fqdn", host, host_len));
+                 LOG_STR("fqdn", c->fqdn));
         conn_respond_text(c, 503, NULL, "Error scraping \"%.*s\": proxy overloaded\n",
                           (int)h->url_len, url);
         return;
     }
     uv_timer_start(&s->timer, on_timeout, timeout_ms, 0);
-    log_debug("scrape", "scrape sent", LOG_STRN("fqdn", host, host_len), LOG_STR("id", id));
+    log_debug("scrape", "scrape sent", LOG_STR("fqdn", c->fqdn), LOG_STR("id", id));
 }
 
 static void on_timeout(uv_timer_t *timer)
@@ -230,14 +231,10 @@ void scrape_on_cancel(struct conn *c)
     if (!s || s->c != c || s->conn_gen != c->gen)
         return;
     /* The job may wait in its owner's queue for a poll: have it dropped there now. */
-    const struct http_head *h = c->head;
-    const char *host;
-    size_t host_len;
-    struct msg *m;
-    if (scrape_url_host(http_head_str(h, h->url_off), h->url_len, &host, &host_len) == 0 &&
-        (m = msg_new(MSG_SCRAPE_CANCEL, host, host_len)) != NULL) {
+    struct msg *m = msg_new(MSG_SCRAPE_CANCEL, c->fqdn, c->fqdn_len);
+    if (m) {
         m->ref = scrape_slot_ref(s);
-        inbox_send(&wk->inbox, worker_owner(wk, host, host_len), m);
+        inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
     }
     release(wk, s);
 }

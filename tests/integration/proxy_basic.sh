@@ -140,6 +140,23 @@ http_code_body GET "$URL5" -x "$PROXY_URL" -H 'X-Prometheus-Scrape-Timeout-Secon
 assert_eq 500 "$HTTP_CODE" "status of a scrape nobody answers"
 assert_starts_with "$HTTP_BODY" "Error scraping \"$URL5\"" "body of a scrape nobody answers"
 
+# --- an IPv6 literal FQDN (rancher-style --fqdn=$(HOST_IP)) end to end -----------------
+start_poll poll6 "fd00:0::1"
+http_code_body GET "$PROXY_URL/clients"
+assert_contains "$HTTP_BODY" '{"targets":["[fd00::1]"],"labels":{' "/clients lists an IPv6 client bracketed"
+start_scrape scrape6 "http://[fd00::1]:9100/metrics" 20
+poll_done poll6
+assert_contains "$POLL_REQ" "GET http://[fd00::1]:9100/metrics HTTP/1.1" "the poll answer for an IPv6 client"
+make_response "$TEST_TMP/push6" "$POLL_ID" "v6 1"
+push "$TEST_TMP/push6"
+assert_eq 200 "$HTTP_CODE" "push for an IPv6 client"
+wait_exit "$SCRAPE_PID" 30
+assert_eq "v6 1" "$(cat "$TEST_TMP/scrape6.body")" "scrape of an IPv6 client"
+# Names that can never match a scrape are refused at the poll, saying why.
+http_code_body POST "$PROXY_URL/poll" --data-binary "node1:9100"
+assert_eq 400 "$HTTP_CODE" "a poll for host:port"
+assert_contains "$HTTP_BODY" "port" "a poll for host:port"
+
 # --- the proxy's own metrics -----------------------------------------------------------
 http_code_body GET "$PROXY_URL/metrics"
 assert_eq 200 "$HTTP_CODE" "GET /metrics status"

@@ -76,6 +76,13 @@ Test(proxy_scrape, target_host_is_the_url_hostname)
     check_host("node1:9100/metrics", NULL);
 }
 
+static const char *fqdn_invalid(const char *s, size_t len)
+{
+    char out[FQDN_MAX + 1];
+    size_t n;
+    return fqdn_normalize(s, len, out, &n);
+}
+
 Test(proxy_scrape, fqdn_charset_and_length_are_checked)
 {
     char long_name[300];
@@ -87,4 +94,28 @@ Test(proxy_scrape, fqdn_charset_and_length_are_checked)
     cr_assert_not_null(fqdn_invalid("a\nb", 3));
     cr_assert_null(fqdn_invalid(long_name, 254));
     cr_assert_not_null(fqdn_invalid(long_name, 255));
+}
+
+/* IPv6 literals, bracketed or not, end in one canonical form; what can never match a
+ * scrape URL's host is refused with a reason naming it. */
+Test(proxy_scrape, ipv6_literals_are_canonical_and_hosts_with_ports_refused)
+{
+    char out[FQDN_MAX + 1];
+    size_t n;
+    static const char *const same[] = {"fd00::1", "[fd00::1]", "fd00:0:0::1", "FD00::0001"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        cr_assert_null(fqdn_normalize(same[i], strlen(same[i]), out, &n), "%s", same[i]);
+        cr_assert_str_eq(out, "fd00::1", "%s", same[i]);
+        cr_assert_eq(n, 7);
+    }
+    cr_assert(fqdn_is_ipv6(out, n));
+    cr_assert_null(fqdn_normalize("10.0.0.1", 8, out, &n));
+    cr_assert_not(fqdn_is_ipv6(out, n));
+    const char *why = fqdn_normalize("node1:9100", 10, out, &n);
+    cr_assert_not_null(why);
+    cr_assert_not_null(strstr(why, "port"), "%s", why);
+    cr_assert_not_null(strstr(fqdn_normalize("http://node1", 12, out, &n), "URL"));
+    cr_assert_not_null(strstr(fqdn_normalize("fe80::1%eth0", 12, out, &n), "zone"));
+    cr_assert_not_null(fqdn_normalize("[node1]", 7, out, &n));
+    cr_assert_not_null(fqdn_normalize("fd00::1::2", 10, out, &n));
 }
