@@ -9,6 +9,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
 
 #include "conn.h"
 #include "log.h"
@@ -17,10 +21,39 @@
 /* Bound of one /clients answer: ~50 bytes per FQDN, so about two million clients. */
 #define CLIENTS_MAX_BYTES (128u * 1024 * 1024)
 
+/* The ?view= of the request: targets (default), exporters or detail; -1 for anything else. */
+static int view_of(const struct http_head *h)
+{
+    const char *url = http_head_str(h, h->url_off), *q = memchr(url, '?', h->url_len);
+    const char *end = url + h->url_len;
+
+    for (const char *p = q ? q + 1 : end; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
+        size_t n = (size_t)(e - p);
+        if (n > 5 && memcmp(p, "view=", 5) == 0) {
+            if (http_str_ieq(p + 5, n - 5, "targets"))
+                return REGISTRY_VIEW_TARGETS;
+            if (http_str_ieq(p + 5, n - 5, "exporters"))
+                return REGISTRY_VIEW_EXPORTERS;
+            if (http_str_ieq(p + 5, n - 5, "detail"))
+                return REGISTRY_VIEW_DETAIL;
+            return -1;
+        }
+        p = e + (amp ? 1 : 0);
+    }
+    return REGISTRY_VIEW_TARGETS;
+}
+
 void clients_on_request(struct conn *c)
 {
     struct worker *wk = worker_of(c);
+    int view = view_of(c->head);
 
+    if (view < 0) {
+        conn_respond_text(c, 400, NULL,
+                          "Error listing clients: ?view= must be targets, exporters or detail\n");
+        return;
+    }
     conn_release_head(c);
     c->gathered = malloc(sizeof(*c->gathered));
     if (!c->gathered) {
@@ -36,6 +69,7 @@ void clients_on_request(struct conn *c)
             continue;
         }
         m->ref = conn_ref(c);
+        m->u.clients.view = view;
         inbox_send(&wk->inbox, i, m);
     }
     if (c->n_waiting == 0)
@@ -56,8 +90,17 @@ void clients_on_req(struct worker *wk, struct msg *m)
     struct buf out;
     uint16_t to = m->from;
 
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ms = uv_now(&wk->loop);
+    struct registry_listing how = {
+        .view = (enum registry_view)m->u.clients.view,
+        .replica_json = config_replica_json(),
+        .wall_offset_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - (int64_t)now_ms,
+    };
+
     buf_init(&out, CLIENTS_MAX_BYTES);
-    if (registry_write_clients(&wk->reg, &out, uv_now(&wk->loop)) != 0)
+    if (registry_write_clients(&wk->reg, &out, now_ms, &how) != 0)
         log_warn("clients", "client list truncated", LOG_STR("limit", "CLIENTS_MAX_BYTES"));
     m->type = MSG_CLIENTS_REPLY;
     m->u.clients.len = out.len;

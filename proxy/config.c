@@ -4,11 +4,19 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "announce.h"
 #include "log.h"
 #include "version.h"
 
 struct config config;
+
+/* The longest --replica.name. */
+#define CONFIG_REPLICA_NAME_MAX 128
+
+static char replica_json[CONFIG_REPLICA_NAME_MAX * 6 + 1];
 
 static const struct flag_def config_flags[] = {
 #define FLAG(type, field, name, def, help)                                                         \
@@ -33,6 +41,35 @@ static void check_range(const char *flag, long long v, long long lo, long long h
     }
 }
 
+/* The replica's name for /clients: --replica.name, or this host's name. */
+static void set_replica_name(void)
+{
+    char host[256] = "";
+    const char *name = config.replica_name;
+    struct buf b;
+
+    if (!name[0]) {
+        gethostname(host, sizeof(host) - 1);
+        name = host;
+    }
+    if (strlen(name) > CONFIG_REPLICA_NAME_MAX) {
+        fprintf(stderr, "pushprox-proxy: --replica.name: \"%s\": longer than %d bytes\n", name,
+                CONFIG_REPLICA_NAME_MAX);
+        exit(2);
+    }
+    buf_init(&b, sizeof(replica_json));
+    if (announce_json_escape(&b, name, strlen(name)) == 0 && b.len < sizeof(replica_json)) {
+        memcpy(replica_json, b.base ? b.base : "", b.len);
+        replica_json[b.len] = '\0';
+    }
+    buf_close(&b);
+}
+
+const char *config_replica_json(void)
+{
+    return replica_json;
+}
+
 void config_parse(int argc, char **argv)
 {
     char version[256];
@@ -55,6 +92,7 @@ void config_parse(int argc, char **argv)
     check_range("web.max-idle-connections", config.web_max_idle_connections, 1, 1 << 24);
     check_range("push.max-size", (long long)config.push_max_size, 1, 4LL << 30);
     check_range("http.max-header-bytes", (long long)config.http_max_header_bytes, 1024, 16 << 20);
+    set_replica_name();
     if (config.scrape_max_timeout == 0)
         bad("scrape.max-timeout", 0, "must be more than 0");
     if (config.scrape_default_timeout == 0)

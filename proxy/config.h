@@ -17,4 +17,8 @@ extern struct config config;
  * values' ranges. */
 void config_parse(int argc, char **argv);
 
+/* --replica.name (this host's name when empty), escaped for a JSON string. Set by
+ * config_parse(); any thread afterwards. */
+const char *config_replica_json(void);
+
 #endif

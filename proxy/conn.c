@@ -647,7 +647,8 @@ static void expire_idle(struct conn_table *t, uint64_t now_ms)
 
     if (!idle)
         return;
-    list_for_each_safe(l, tmp, &t->unready) {
+    list_for_each_safe(l, tmp, &t->unready)
+    {
         struct conn *c = list_entry(l, struct conn, link);
         if (now_ms - c->link_since_ms < idle)
             break;

@@ -47,8 +47,8 @@
 #define CONN_LINGER_MS 2000
 
 enum conn_state {
-    CONN_READING, /* parsing a request, or idle between requests */
-    CONN_WAITING, /* the request is dispatched; its answer comes from elsewhere */
+    CONN_READING,   /* parsing a request, or idle between requests */
+    CONN_WAITING,   /* the request is dispatched; its answer comes from elsewhere */
     CONN_WRITING,   /* writing the response */
     CONN_LINGERING, /* answered and half-closed; dropping input until the peer closes */
 };
@@ -121,9 +121,9 @@ struct conn {
     struct list link;
     uint64_t link_since_ms;
     /* State the current request's handler keeps on the connection while it waits. */
-    uint32_t slot;          /* scrape: its scrape slot */
-    uint16_t n_waiting;     /* /clients: shard replies still expected */
-    struct buf *gathered;   /* /clients: the JSON gathered so far */
+    uint32_t slot;        /* scrape: its scrape slot */
+    uint16_t n_waiting;   /* /clients: shard replies still expected */
+    struct buf *gathered; /* /clients: the JSON gathered so far */
     uint16_t fqdn_len;
     char fqdn[FQDN_MAX + 1]; /* poll, scrape: the FQDN of the request, canonical */
 };
@@ -150,9 +150,9 @@ struct conn_table {
      * --web.idle-timeout. */
     struct list unready;
     uint32_t n_unready;
-    uint32_t n_queued; /* responses queued (written in part) */
-    bool draining;     /* the process is stopping: every response ends its connection */
-    struct pool conns; /* closed conns kept for reuse */
+    uint32_t n_queued;        /* responses queued (written in part) */
+    bool draining;            /* the process is stopping: every response ends its connection */
+    struct pool conns;        /* closed conns kept for reuse */
     struct http_head **heads; /* [CONN_HEAD_POOL_MAX] heads kept for reuse */
     uint32_t n_heads;
     /* Conns whose response was written at once, to be ended in the check phase. */

@@ -21,6 +21,7 @@ void dispatch_msg(void *ctx, struct msg *m)
     case MSG_SCRAPE:
     case MSG_REDELIVER: registry_on_scrape(&wk->reg, m); return;
     case MSG_SCRAPE_CANCEL: registry_on_scrape_cancel(&wk->reg, m); return;
+    case MSG_SCRAPE_ERROR: registry_on_scrape_error(&wk->reg, m); return;
     case MSG_POLL_EVICT:
     case MSG_POLL_REFUSE: poll_on_evict(wk, m); return;
     case MSG_DELIVER: poll_on_deliver(wk, m); return;

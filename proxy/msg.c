@@ -6,17 +6,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct msg *msg_new(enum msg_type type, const char *fqdn, size_t fqdn_len)
+struct msg *msg_new_meta(enum msg_type type, const char *fqdn, size_t fqdn_len, const char *meta,
+                         size_t meta_len)
 {
-    struct msg *m = calloc(1, sizeof(*m) + (fqdn ? fqdn_len + 1 : 1));
-    if (!m)
+    struct msg *m;
+
+    if (!fqdn)
+        fqdn_len = 0;
+    if (!(m = calloc(1, sizeof(*m) + fqdn_len + 1 + meta_len)))
         return NULL;
     m->type = type;
-    if (fqdn) {
+    if (fqdn_len)
         memcpy(m->fqdn, fqdn, fqdn_len);
-        m->fqdn_len = (uint16_t)fqdn_len;
-    }
+    m->fqdn_len = (uint16_t)fqdn_len;
+    if (meta_len)
+        memcpy(m->fqdn + fqdn_len + 1, meta, meta_len);
+    m->meta_len = (uint16_t)meta_len;
     return m;
+}
+
+struct msg *msg_new(enum msg_type type, const char *fqdn, size_t fqdn_len)
+{
+    return msg_new_meta(type, fqdn, fqdn_len, NULL, 0);
 }
 
 void msg_free(struct msg *m)
@@ -40,9 +51,9 @@ void msg_free(struct msg *m)
 const char *msg_type_name(enum msg_type type)
 {
     static const char *const names[MSG_TYPE_COUNT] = {
-        "poll_wait",   "poll_gone",     "poll_evict",    "poll_refuse", "scrape",
-        "scrape_fail", "deliver",       "redeliver",     "push",        "push_result",
-        "clients_req", "clients_reply", "scrape_cancel",
+        "poll_wait",   "poll_gone",     "poll_evict",    "poll_refuse",  "scrape",
+        "scrape_fail", "deliver",       "redeliver",     "push",         "push_result",
+        "clients_req", "clients_reply", "scrape_cancel", "scrape_error",
     };
     return (unsigned)type < MSG_TYPE_COUNT ? names[type] : "unknown";
 }

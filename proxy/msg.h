@@ -18,8 +18,13 @@
  *   W -> O  REDELIVER      the poll was gone: route job again
  *   X -> S  PUSH           the answer to scrape ref, ready to relay
  *   S -> X  PUSH_RESULT    whether it was taken; X answers the client
+ *   S -> O  SCRAPE_ERROR   that scrape failed (timed out, or the client pushed a 5xx):
+ *                          counted for the client's detail in /clients
  *   S -> *  CLIENTS_REQ    list your shard's live FQDNs for /clients
  *   * -> S  CLIENTS_REPLY  the list, as JSON array elements
+ *
+ * POLL_WAIT may carry what the client announces about itself (its labels and exporters,
+ * see announce.h) after the FQDN, in the same allocation: msg_meta().
  */
 #ifndef PROXY_MSG_H
 #define PROXY_MSG_H
@@ -45,6 +50,7 @@ enum msg_type {
     MSG_CLIENTS_REQ,
     MSG_CLIENTS_REPLY,
     MSG_SCRAPE_CANCEL,
+    MSG_SCRAPE_ERROR,
     MSG_TYPE_COUNT
 };
 
@@ -79,16 +85,27 @@ struct msg {
             const char *reason; /* static text */
         } result;
         struct {
-            char *json; /* malloc'd, may be NULL when empty */
+            char *json; /* CLIENTS_REPLY: malloc'd, may be NULL when empty */
             size_t len;
+            int view; /* CLIENTS_REQ: enum registry_view */
         } clients;
     } u;
     uint16_t fqdn_len;
-    char fqdn[]; /* POLL_*, SCRAPE, REDELIVER: NUL-terminated */
+    uint16_t meta_len;
+    char fqdn[]; /* POLL_*, SCRAPE*, REDELIVER: NUL-terminated; then meta_len bytes of meta */
 };
 
 /* Allocates a message with room for fqdn (may be NULL). Returns NULL on ENOMEM. */
 struct msg *msg_new(enum msg_type type, const char *fqdn, size_t fqdn_len);
+/* The same, with meta_len bytes of meta after the FQDN. */
+struct msg *msg_new_meta(enum msg_type type, const char *fqdn, size_t fqdn_len, const char *meta,
+                         size_t meta_len);
+
+/* The meta a message carries (meta_len bytes). */
+static inline const char *msg_meta(const struct msg *m)
+{
+    return m->fqdn + m->fqdn_len + 1;
+}
 /* Frees a message and whatever buffers it owns. Accepts NULL. */
 void msg_free(struct msg *m);
 const char *msg_type_name(enum msg_type type);

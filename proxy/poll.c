@@ -12,11 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "announce.h"
 #include "config.h"
 #include "conn.h"
 #include "fqdn.h"
 #include "log.h"
 #include "worker.h"
+
+/* The most a poll's announcement takes in its message (both headers, bounded each). */
+#define POLL_META_MAX_BYTES (2 * ANNOUNCE_HEADER_MAX + 1)
 
 /* Upstream's text for a poll replaced by a newer one; clients may match on it. */
 #define POLL_EXPIRED_TEXT "Error WaitForScrapeInstruction: request is expired"
@@ -49,6 +53,28 @@ static void send_gone(struct worker *wk, struct conn *c)
     inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
 }
 
+/* What the client announces about itself (announce.h), checked, as a registry record keeps
+ * it: the labels header as sent, '\n', the exporters normalised; empty when it says
+ * nothing. Returns NULL or what is wrong. */
+static const char *read_announce(const struct http_head *h, struct buf *meta)
+{
+    size_t llen = 0, elen = 0;
+    const char *labels = http_head_get(h, ANNOUNCE_LABELS_HEADER, &llen);
+    const char *exporters = http_head_get(h, ANNOUNCE_EXPORTERS_HEADER, &elen);
+    const char *bad;
+
+    buf_init(meta, POLL_META_MAX_BYTES);
+    if (!labels && !exporters)
+        return NULL;
+    if (labels && (bad = announce_labels_to_json(labels, llen, "", false, NULL)) != NULL)
+        return bad;
+    if ((labels && buf_append(meta, labels, llen) != 0) || buf_append(meta, "\n", 1) != 0)
+        return "labels header too large";
+    if (exporters && (bad = announce_exporters_normalize(exporters, elen, meta)) != NULL)
+        return bad;
+    return NULL;
+}
+
 void poll_on_request(struct conn *c)
 {
     struct worker *wk = worker_of(c);
@@ -58,6 +84,7 @@ void poll_on_request(struct conn *c)
     const char *bad;
     size_t fqdn_len;
     struct msg *m;
+    struct buf meta;
 
     /* Surrounding whitespace is trimmed, as upstream does. */
     while (len && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
@@ -78,7 +105,16 @@ void poll_on_request(struct conn *c)
         conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
         return;
     }
-    if (!(m = msg_new(MSG_POLL_WAIT, c->fqdn, c->fqdn_len))) {
+    if ((bad = read_announce(h, &meta)) != NULL) {
+        log_warn("poll", "poll refused: bad announcement", LOG_STR("fqdn", c->fqdn),
+                 LOG_STR("reason", bad));
+        conn_respond_text(c, 400, NULL, "Error polling: %s\n", bad);
+        buf_close(&meta);
+        return;
+    }
+    m = msg_new_meta(MSG_POLL_WAIT, c->fqdn, c->fqdn_len, meta.base, meta.len);
+    buf_close(&meta);
+    if (!m) {
         conn_close(c, "out of memory");
         return;
     }

@@ -15,9 +15,12 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "announce.h"
 #include "config.h"
 #include "fqdn.h"
 #include "log.h"
@@ -30,7 +33,11 @@
 struct record {
     struct record *next_dead; /* sweep's list of records to remove */
     uint64_t last_seen_ms;    /* 0: never polled (created by a scrape) */
-    struct ref *polls;        /* oldest first */
+    uint64_t since_ms;        /* connected (listed) without a break since */
+    uint64_t scrapes, scrape_errors;
+    char *meta; /* what the client announced: its labels header, '\n', its exporters */
+    uint16_t meta_len;
+    struct ref *polls; /* oldest first */
     uint32_t n_polls, cap_polls;
     struct list queue; /* SCRAPE messages waiting for a poll, oldest first */
     uint32_t n_queued;
@@ -79,6 +86,7 @@ static void record_free(struct record *rec)
     while ((l = list_pop_front(&rec->queue)) != NULL)
         msg_free(list_entry(l, struct msg, link));
     free(rec->polls);
+    free(rec->meta);
     free(rec);
 }
 
@@ -199,6 +207,29 @@ static void refuse_scrape(struct registry *r, struct msg *m, int status, const c
     inbox_send(r->inbox, to, m);
 }
 
+static bool record_listed(const struct record *rec, uint64_t now)
+{
+    return rec->n_polls > 0 ||
+           (rec->last_seen_ms && now - rec->last_seen_ms < config.registration_timeout);
+}
+
+/* Keeps what the client announced with this poll, if it changed (it seldom does). */
+static void keep_meta(struct record *rec, const struct msg *m)
+{
+    char *copy = NULL;
+
+    if (m->meta_len == rec->meta_len &&
+        (m->meta_len == 0 || memcmp(msg_meta(m), rec->meta, m->meta_len) == 0))
+        return;
+    if (m->meta_len && !(copy = malloc(m->meta_len)))
+        return; /* keep the old one */
+    free(rec->meta);
+    rec->meta = m->meta_len ? copy : NULL;
+    if (m->meta_len)
+        memcpy(rec->meta, msg_meta(m), m->meta_len);
+    rec->meta_len = m->meta_len;
+}
+
 void registry_on_poll_wait(struct registry *r, struct msg *m)
 {
     uint64_t now = uv_now(r->loop);
@@ -210,7 +241,10 @@ void registry_on_poll_wait(struct registry *r, struct msg *m)
         inbox_send(r->inbox, m->from, m);
         return;
     }
+    if (!record_listed(rec, now))
+        rec->since_ms = now; /* (re)connected */
     rec->last_seen_ms = now;
+    keep_meta(rec, m);
     if ((job = queue_pop_live(rec, now)) != NULL) {
         deliver(r, job, m->ref);
         msg_free(m);
@@ -271,6 +305,8 @@ void registry_on_scrape(struct registry *r, struct msg *m)
         refuse_scrape(r, m, 503, "too many FQDNs on this proxy (--registration.max-fqdns)");
         return;
     }
+    if (m->type == MSG_SCRAPE)
+        rec->scrapes++;
     if (rec->n_polls > 0) {
         struct ref poll = rec->polls[rec->n_polls - 1];
         polls_remove_at(r, rec, rec->n_polls - 1);
@@ -279,6 +315,7 @@ void registry_on_scrape(struct registry *r, struct msg *m)
     }
     if (rec->n_queued >= (uint32_t)config.scrape_max_queued_per_fqdn) {
         counters_limit(r->counters, LIMIT_SCRAPE_MAX_QUEUED);
+        rec->scrape_errors++;
         log_warn("registry", "scrape refused: limit reached",
                  LOG_STR("limit", "scrape.max-queued-per-fqdn"),
                  LOG_INT("max", config.scrape_max_queued_per_fqdn), LOG_STR("fqdn", rec->fqdn));
@@ -307,12 +344,6 @@ void registry_on_scrape_cancel(struct registry *r, struct msg *m)
         }
     }
     msg_free(m);
-}
-
-static bool record_listed(const struct record *rec, uint64_t now)
-{
-    return rec->n_polls > 0 ||
-           (rec->last_seen_ms && now - rec->last_seen_ms < config.registration_timeout);
 }
 
 void registry_sweep(struct registry *r, uint64_t now_ms)
@@ -354,7 +385,95 @@ void registry_sweep(struct registry *r, uint64_t now_ms)
     metrics_set(&r->counters->fqdns, r->n_records);
 }
 
-int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms)
+void registry_on_scrape_error(struct registry *r, struct msg *m)
+{
+    struct record *rec = record_find(r, m->fqdn, m->fqdn_len);
+
+    if (rec)
+        rec->scrape_errors++;
+    msg_free(m);
+}
+
+/* A uv_now() time as RFC 3339 UTC with milliseconds. */
+static int write_time(struct buf *out, uint64_t mono_ms, int64_t wall_offset_ms)
+{
+    int64_t ms = (int64_t)mono_ms + wall_offset_ms;
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    char text[32];
+
+    gmtime_r(&sec, &tm);
+    strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+    return buf_printf(out, "%s.%03dZ", text, (int)(ms % 1000));
+}
+
+/* The target of a client or of one of its exporters: the FQDN, bracketed when an IPv6
+ * literal, with ":port" when port > 0. FQDNs hold only [A-Za-z0-9._-:]: nothing to escape. */
+static int write_target(struct buf *out, const struct record *rec, int port)
+{
+    bool v6 = fqdn_is_ipv6(rec->fqdn, rec->fqdn_len);
+    int rc = buf_printf(out, "%s%s%s", v6 ? "[" : "", rec->fqdn, v6 ? "]" : "");
+    return rc || port <= 0 ? rc : buf_printf(out, ":%d", port);
+}
+
+/* The labels every http_sd group of a client carries, without the braces: ours, then the
+ * client's own (checked by the poll's worker before they were kept). */
+static int write_meta_labels(struct buf *out, const struct record *rec,
+                             const struct registry_listing *how, const char *labels,
+                             size_t labels_len, const char *exporters, size_t exporters_len)
+{
+    int rc = buf_printf(out,
+                        "\"__meta_pushprox_fqdn\":\"%s\",\"__meta_pushprox_replica\":\"%s\","
+                        "\"__meta_pushprox_connected_since\":\"",
+                        rec->fqdn, how->replica_json);
+    if (rc == 0)
+        rc = write_time(out, rec->since_ms, how->wall_offset_ms);
+    if (rc == 0)
+        rc = buf_append(out, "\"", 1);
+    if (rc == 0 && exporters_len)
+        rc = buf_printf(out, ",\"__meta_pushprox_exporters\":\"%.*s\"", (int)exporters_len,
+                        exporters);
+    if (rc == 0 && labels_len &&
+        announce_labels_to_json(labels, labels_len, "__meta_pushprox_label_", true, out) != NULL)
+        rc = -E2BIG;
+    return rc;
+}
+
+/* One client for ?view=detail. */
+static int write_detail(struct buf *out, const struct record *rec,
+                        const struct registry_listing *how, const char *labels, size_t labels_len,
+                        const char *exporters, size_t exporters_len)
+{
+    size_t pos = 0, plen;
+    int port, rc;
+    const char *path;
+
+    rc = buf_printf(out, "{\"fqdn\":\"%s\",\"replica\":\"%s\",\"connected_since\":\"", rec->fqdn,
+                    how->replica_json);
+    if (rc == 0)
+        rc = write_time(out, rec->since_ms, how->wall_offset_ms);
+    if (rc == 0)
+        rc = buf_append_str(out, "\",\"last_poll\":\"");
+    if (rc == 0)
+        rc = write_time(out, rec->last_seen_ms, how->wall_offset_ms);
+    if (rc == 0)
+        rc = buf_printf(out,
+                        "\",\"polls_waiting\":%u,\"scrapes_queued\":%u,\"scrapes_total\":%" PRIu64
+                        ",\"scrape_errors_total\":%" PRIu64 ",\"labels\":{",
+                        rec->n_polls, rec->n_queued, rec->scrapes, rec->scrape_errors);
+    if (rc == 0 && labels_len && announce_labels_to_json(labels, labels_len, "", false, out))
+        rc = -E2BIG;
+    if (rc == 0)
+        rc = buf_append_str(out, "},\"exporters\":[");
+    for (bool first = true;
+         rc == 0 && announce_exporters_next(exporters, exporters_len, &pos, &port, &path, &plen);
+         first = false)
+        rc = buf_printf(out, "%s\"%d%.*s\"", first ? "" : ",", port, (int)plen, path ? path : "");
+    return rc ? rc : buf_append_str(out, "]}");
+}
+
+int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms,
+                           const struct registry_listing *how)
 {
     ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
     ck_ht_entry_t *e;
@@ -362,13 +481,56 @@ int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms)
 
     while (rc == 0 && ck_ht_next(&r->ht, &it, &e)) {
         struct record *rec = ck_ht_entry_value(e);
+        const char *labels = rec->meta, *nl, *exporters = NULL, *path;
+        size_t labels_len = rec->meta_len, exporters_len = 0, pos = 0, plen;
+        int port;
+
         if (!record_listed(rec, now_ms))
             continue;
-        /* FQDNs hold only [A-Za-z0-9._-:]: nothing to escape. IPv6 literals are bracketed,
-         * so a relabelling that appends ":9100" makes a valid address. */
-        bool v6 = fqdn_is_ipv6(rec->fqdn, rec->fqdn_len);
-        rc = buf_printf(out, "%s{\"targets\":[\"%s%s%s\"],\"labels\":{}}", out->len ? "," : "",
-                        v6 ? "[" : "", rec->fqdn, v6 ? "]" : "");
+        if (labels && (nl = memchr(labels, '\n', labels_len)) != NULL) {
+            exporters = nl + 1;
+            exporters_len = labels_len - (size_t)(exporters - labels);
+            labels_len = (size_t)(nl - labels);
+        }
+        switch (how->view) {
+        case REGISTRY_VIEW_TARGETS:
+            rc = buf_append_str(out, out->len ? ",{\"targets\":[\"" : "{\"targets\":[\"");
+            if (rc == 0)
+                rc = write_target(out, rec, 0);
+            if (rc == 0)
+                rc = buf_append_str(out, "\"],\"labels\":{");
+            if (rc == 0)
+                rc = write_meta_labels(out, rec, how, labels, labels_len, exporters, exporters_len);
+            if (rc == 0)
+                rc = buf_append_str(out, "}}");
+            break;
+        case REGISTRY_VIEW_EXPORTERS:
+            /* A client that announced no exporter has no target here. */
+            while (rc == 0 &&
+                   announce_exporters_next(exporters, exporters_len, &pos, &port, &path, &plen)) {
+                rc = buf_append_str(out, out->len ? ",{\"targets\":[\"" : "{\"targets\":[\"");
+                if (rc == 0)
+                    rc = write_target(out, rec, port);
+                if (rc == 0)
+                    rc = buf_append_str(out, "\"],\"labels\":{");
+                if (rc == 0)
+                    rc = write_meta_labels(out, rec, how, labels, labels_len, exporters,
+                                           exporters_len);
+                if (rc == 0)
+                    rc = buf_printf(out, ",\"__meta_pushprox_exporter_port\":\"%d\"", port);
+                if (rc == 0 && plen)
+                    rc = buf_printf(out, ",\"__metrics_path__\":\"%.*s\"", (int)plen, path);
+                if (rc == 0)
+                    rc = buf_append_str(out, "}}");
+            }
+            break;
+        case REGISTRY_VIEW_DETAIL:
+            if (out->len)
+                rc = buf_append(out, ",", 1);
+            if (rc == 0)
+                rc = write_detail(out, rec, how, labels, labels_len, exporters, exporters_len);
+            break;
+        }
     }
     return rc;
 }

@@ -20,6 +20,21 @@
 #include "inbox.h"
 #include "msg.h"
 
+/* What GET /clients shows (its ?view= parameter). */
+enum registry_view {
+    REGISTRY_VIEW_TARGETS,   /* http_sd: one group per client, target = its FQDN */
+    REGISTRY_VIEW_EXPORTERS, /* http_sd: one group per announced exporter, fqdn:port */
+    REGISTRY_VIEW_DETAIL,    /* not http_sd: per-client detail (since, last poll, counts) */
+};
+
+/* What the /clients lines say besides each client's own: the replica's name (JSON-escaped)
+ * and the offset from uv_now() milliseconds to Unix milliseconds, for timestamps. */
+struct registry_listing {
+    enum registry_view view;
+    const char *replica_json;
+    int64_t wall_offset_ms;
+};
+
 struct registry {
     ck_ht_t ht;
     uint64_t n_records;
@@ -44,7 +59,12 @@ void registry_on_scrape(struct registry *r, struct msg *m);
 void registry_on_scrape_cancel(struct registry *r, struct msg *m);
 /* Once a second: drops expired queued scrapes and forgotten FQDNs; updates gauges. */
 void registry_sweep(struct registry *r, uint64_t now_ms);
-/* Appends this shard's listed FQDNs as JSON array elements, comma-separated. */
-int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms);
+/* A scrape of m's FQDN failed on its way through S: counted for /clients?view=detail. */
+void registry_on_scrape_error(struct registry *r, struct msg *m);
+/* Appends this shard's listed clients as JSON array elements, comma-separated, as the
+ * listing asks. Returns 0 or -E2BIG/-ENOMEM from out (the last element may be cut: the
+ * caller keeps only whole shards). */
+int registry_write_clients(struct registry *r, struct buf *out, uint64_t now_ms,
+                           const struct registry_listing *how);
 
 #endif

@@ -34,6 +34,15 @@ static void release(struct worker *wk, struct scrape_slot *s)
     metrics_set(&wk->counters.scrapes_in_flight, wk->scrapes.n_busy);
 }
 
+/* Tells the FQDN's owner that a scrape of it failed, for /clients?view=detail. Errors are
+ * the exception, so the message costs only then. */
+static void report_error(struct worker *wk, struct conn *c)
+{
+    struct msg *m = msg_new(MSG_SCRAPE_ERROR, c->fqdn, c->fqdn_len);
+    if (m)
+        inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
+}
+
 /* Counts and times a scrape's answer, and frees its slot. */
 static void scrape_done(struct worker *wk, struct scrape_slot *s, int status)
 {
@@ -213,6 +222,7 @@ static void on_timeout(uv_timer_t *timer)
     uint64_t timeout_ms = s->timeout_ms;
 
     metrics_inc(&wk->counters.scrape_timeouts);
+    report_error(wk, c);
     scrape_done(wk, s, 500);
     log_info("scrape", "scrape timed out",
              LOG_STRN("url", http_head_str(h, h->url_off), h->url_len),
@@ -265,6 +275,8 @@ void scrape_on_push(struct worker *wk, struct msg *m)
         struct conn *c = s->c;
         uv_buf_t bufs[2] = {uv_buf_init(m->u.push.head, (unsigned)m->u.push.head_len),
                             uv_buf_init((char *)m->u.push.body, (unsigned)m->u.push.body_len)};
+        if (m->u.push.status >= 500)
+            report_error(wk, c);
         scrape_done(wk, s, m->u.push.status);
         conn_respond(c, m->u.push.status, bufs, m->u.push.body_len ? 2 : 1, m->u.push.head,
                      m->u.push.body_base);

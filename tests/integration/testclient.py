@@ -6,6 +6,7 @@ independently of) pushprox-client.
 
   testclient.py client --proxy-url URL --fqdn FQDN [--use-localhost]
                        [--max-scrapes N] [--max-seconds S] [--source-address IP]
+                       [--poll-header "Name: value"]...
       Behaves like an upstream PushProx client for one FQDN: POST /poll with the FQDN,
       parse the returned request (absolute URI, Id, X-Prometheus-Scrape-Timeout-Seconds),
       GET the target (hostname replaced by 127.0.0.1 with --use-localhost), POST /push
@@ -93,15 +94,19 @@ def error_response(scrape_id, timeout_s, text):
                               text.encode("utf-8"), scrape_id, timeout_s)
 
 
-def post(proxy, path, body, timeout, source=None):
+def post(proxy, path, body, timeout, source=None, extra=None):
     """POSTs body to proxy+path; returns (status, body). timeout None: wait forever.
-    source: local address to connect from (e.g. 127.0.0.5), to look like another host."""
+    source: local address to connect from (e.g. 127.0.0.5), to look like another host;
+    extra: more headers, a list of "Name: value"."""
     u = urllib.parse.urlsplit(proxy)
     conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout,
                                       source_address=(source, 0) if source else None)
+    headers = {"Content-Type": "text/plain"}
+    for h in extra or []:
+        name, _, value = h.partition(":")
+        headers[name.strip()] = value.strip()
     try:
-        conn.request("POST", u.path.rstrip("/") + path, body=body,
-                     headers={"Content-Type": "text/plain"})
+        conn.request("POST", u.path.rstrip("/") + path, body=body, headers=headers)
         res = conn.getresponse()
         return res.status, res.read()
     finally:
@@ -149,7 +154,7 @@ def run_client(args):
             return 0
         try:
             status, data = post(args.proxy_url, "/poll", args.fqdn.encode(), left,
-                                args.source_address)
+                                args.source_address, args.poll_header)
         except (OSError, http.client.HTTPException) as e:
             log("poll error: %s" % e)
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -257,6 +262,8 @@ def main():
     c.add_argument("--source-address", help="connect to the proxy from this local address")
     c.add_argument("--max-scrapes", type=int, default=1 << 30)
     c.add_argument("--max-seconds", type=float, default=600)
+    c.add_argument("--poll-header", action="append", default=[],
+                   help="an extra header on every poll, \"Name: value\" (repeatable)")
     r = sub.add_parser("raw")
     r.add_argument("--host", default="127.0.0.1")
     r.add_argument("--port", type=int, required=True)

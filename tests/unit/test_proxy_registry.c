@@ -201,14 +201,17 @@ Test(proxy_registry, expired_queued_scrape_is_not_delivered)
     cr_assert_null(take(1), "only the live scrape is delivered");
 }
 
+static const struct registry_listing targets_view = {
+    .view = REGISTRY_VIEW_TARGETS, .replica_json = "r0", .wall_offset_ms = 0};
+
 static bool listed(const char *name)
 {
     struct buf out;
     char want[64];
     bool found;
     buf_init(&out, 1 << 20);
-    cr_assert_eq(registry_write_clients(&shards[0], &out, now()), 0);
-    snprintf(want, sizeof(want), "{\"targets\":[\"%s\"],\"labels\":{}}", name);
+    cr_assert_eq(registry_write_clients(&shards[0], &out, now(), &targets_view), 0);
+    snprintf(want, sizeof(want), "{\"targets\":[\"%s\"],\"labels\":{", name);
     found = out.len && memmem(out.base, out.len, want, strlen(want)) != NULL;
     buf_close(&out);
     return found;
@@ -304,4 +307,66 @@ Test(proxy_registry, cancel_of_another_scrape_keeps_the_queued_one)
     cr_assert_not_null(d);
     cr_assert_eq(d->u.job.scrape.idx, 4);
     msg_free(d);
+}
+
+static char *listing(enum registry_view view)
+{
+    struct buf out;
+    struct registry_listing how = {.view = view, .replica_json = "r0", .wall_offset_ms = 0};
+    buf_init(&out, 1 << 20);
+    cr_assert_eq(registry_write_clients(&shards[0], &out, now(), &how), 0);
+    buf_append(&out, "", 1);
+    return buf_steal(&out);
+}
+
+/* What a client announces with its poll is kept and shown in each view; a later poll that
+ * announces something else replaces it. */
+Test(proxy_registry, announced_labels_and_exporters_are_listed)
+{
+    static const char meta[] = "rack=r1\n9100,9187/metrics";
+    struct msg *m = msg_new_meta(MSG_POLL_WAIT, fqdn, strlen(fqdn), meta, sizeof(meta) - 1);
+    m->from = 1;
+    m->ref = (struct ref){.wk = 1, .idx = 1, .gen = 7};
+    registry_on_poll_wait(&shards[0], m);
+    char *t = listing(REGISTRY_VIEW_TARGETS);
+    cr_assert(strstr(t, "\"__meta_pushprox_label_rack\":\"r1\""), "%s", t);
+    cr_assert(strstr(t, "\"__meta_pushprox_exporters\":\"9100,9187/metrics\""), "%s", t);
+    cr_assert(strstr(t, "\"__meta_pushprox_replica\":\"r0\""), "%s", t);
+    free(t);
+    t = listing(REGISTRY_VIEW_EXPORTERS);
+    char want[128];
+    snprintf(want, sizeof(want), "{\"targets\":[\"%s:9187\"]", fqdn);
+    cr_assert(strstr(t, want), "%s", t);
+    cr_assert(strstr(t, "\"__metrics_path__\":\"/metrics\""), "%s", t);
+    free(t);
+    t = listing(REGISTRY_VIEW_DETAIL);
+    cr_assert(strstr(t, "\"labels\":{\"rack\":\"r1\"},\"exporters\":[\"9100\",\"9187/metrics\"]"),
+              "%s", t);
+    free(t);
+    /* A new announcement replaces the old one. */
+    static const char meta2[] = "rack=r2\n";
+    m = msg_new_meta(MSG_POLL_WAIT, fqdn, strlen(fqdn), meta2, sizeof(meta2) - 1);
+    m->from = 1;
+    m->ref = (struct ref){.wk = 1, .idx = 2, .gen = 7};
+    registry_on_poll_wait(&shards[0], m);
+    t = listing(REGISTRY_VIEW_TARGETS);
+    cr_assert(strstr(t, "\"__meta_pushprox_label_rack\":\"r2\""), "%s", t);
+    cr_assert_null(strstr(t, "__meta_pushprox_exporters"), "%s", t);
+    free(t);
+    t = listing(REGISTRY_VIEW_EXPORTERS);
+    cr_assert_str_eq(t, "", "no exporters, no exporter targets");
+    free(t);
+}
+
+/* Scrapes are counted per client, and so are the errors the scrape's worker reports. */
+Test(proxy_registry, detail_counts_scrapes_and_errors)
+{
+    registry_on_poll_wait(&shards[0], poll_wait(1, 1, fqdn));
+    registry_on_scrape(&shards[0], scrape(0, now() + 10000, fqdn));
+    msg_free(take(1));
+    struct msg *e = msg_new(MSG_SCRAPE_ERROR, fqdn, strlen(fqdn));
+    registry_on_scrape_error(&shards[0], e);
+    char *t = listing(REGISTRY_VIEW_DETAIL);
+    cr_assert(strstr(t, "\"scrapes_total\":1,\"scrape_errors_total\":1"), "%s", t);
+    free(t);
 }
