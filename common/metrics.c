@@ -257,6 +257,35 @@ static int count_open_fds(void)
     return n;
 }
 
+/* Bytes received and sent on every interface of the process's network namespace, from
+ * /proc/self/net/dev, as client_golang reports them. Returns 0 or -errno. */
+static int net_dev_totals(unsigned long long *rx, unsigned long long *tx)
+{
+    char text[16384];
+    const char *p;
+
+    if (read_proc("/proc/self/net/dev", text, sizeof(text)) < 0)
+        return -EIO;
+    *rx = *tx = 0;
+    /* Two header lines, then "  name: rx_bytes packets errs drop fifo frame compressed
+     * multicast tx_bytes ...". */
+    for (p = strchr(text, '\n'); p && (p = strchr(p + 1, '\n')) != NULL;) {
+        const char *colon = strchr(p, ':');
+        unsigned long long r, t;
+        if (!colon)
+            break;
+        if (sscanf(colon + 1, "%llu %*u %*u %*u %*u %*u %*u %*u %llu", &r, &t) == 2) {
+            *rx += r;
+            *tx += t;
+        }
+        p = strchr(colon, '\n');
+        if (!p)
+            break;
+        p--; /* the loop steps past this newline */
+    }
+    return 0;
+}
+
 int metrics_write_process(struct buf *out)
 {
     size_t mark = out->len;
@@ -303,6 +332,20 @@ int metrics_write_process(struct buf *out)
         rc = write_metric(out, "process_max_fds", "gauge",
                           "Maximum number of open file descriptors.",
                           rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
+    /* As client_golang: "unlimited" is the largest uint64. */
+    if (rc == 0 && getrlimit(RLIMIT_AS, &rl) == 0)
+        rc = write_metric(out, "process_virtual_memory_max_bytes", "gauge",
+                          "Maximum amount of virtual memory available in bytes.",
+                          rl.rlim_cur == RLIM_INFINITY ? 18446744073709551615.0
+                                                       : (double)rl.rlim_cur);
+    unsigned long long rx, tx;
+    if (rc == 0 && net_dev_totals(&rx, &tx) == 0) {
+        rc = write_metric(out, "process_network_receive_bytes_total", "counter",
+                          "Number of bytes received by the process over the network.", (double)rx);
+        if (rc == 0)
+            rc = write_metric(out, "process_network_transmit_bytes_total", "counter",
+                              "Number of bytes sent by the process over the network.", (double)tx);
+    }
     if (rc < 0)
         out->len = mark; /* all or nothing, like the other writers */
     return rc;

@@ -62,7 +62,9 @@ int metrics_write_hist(struct buf *out, const char *name, const char *labels,
 int metrics_write_label_value(struct buf *out, const char *v, size_t len);
 
 /* process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
- * process_open_fds, process_max_fds, process_start_time_seconds, read from /proc/self.
+ * process_virtual_memory_max_bytes, process_open_fds, process_max_fds,
+ * process_start_time_seconds, process_network_receive_bytes_total and
+ * process_network_transmit_bytes_total (client_golang's nine on Linux), from /proc/self.
  * Returns 0, or a negative errno from buf (a /proc read failure skips that metric). */
 int metrics_write_process(struct buf *out);
 

@@ -17,6 +17,33 @@
 /* Bound of one /metrics answer. */
 #define METRICS_PAGE_MAX_BYTES (4u * 1024 * 1024)
 
+/* The request series upstream creates at zero on start-up, so that a rate() or an alert on
+ * them has a series to work on before the first such request. */
+static const struct {
+    const char *path;
+    enum counters_code code;
+} precreated[] = {
+    {"/push", CODE_200}, {"/push", CODE_500},    {"/poll", CODE_200},
+    {"/poll", CODE_408}, {"/clients", CODE_200}, {"/metrics", CODE_200},
+};
+
+static bool is_precreated(const char *path, int code)
+{
+    for (size_t i = 0; i < sizeof(precreated) / sizeof(precreated[0]); i++)
+        if ((int)precreated[i].code == code && strcmp(precreated[i].path, path) == 0)
+            return true;
+    return false;
+}
+
+/* The route whose metrics label is `label`, or -1. */
+static int route_labelled(const struct route_table *routes, const char *label)
+{
+    for (unsigned r = 0; r < routes->n; r++)
+        if (strcmp(routes->rows[r].label, label) == 0)
+            return (int)r;
+    return -1;
+}
+
 /* Worker i's counter or gauge at offset `off` in struct counters. */
 static uint64_t stat_at(const struct worker_group *g, uint16_t i, size_t off)
 {
@@ -73,12 +100,26 @@ int metrics_page_write(struct worker *wk, struct buf *out)
     for (unsigned r = 0; r < routes->n; r++)
         for (int k = 0; k < CODE_COUNT; k++) {
             uint64_t v = SUM(requests[r][k]);
-            if (!v)
+            if (!v && !is_precreated(routes->rows[r].label, k))
                 continue;
             snprintf(labels, sizeof(labels), "code=\"%s\",path=\"%s\"", counters_code_label(k),
                      routes->rows[r].label);
             TRY(metrics_write_sample(out, "pushprox_http_requests_total", labels, (double)v));
         }
+
+    /* client_golang's own pair for its /metrics handler, which upstream exports too: the
+     * same count as path="/metrics", and this request in flight. */
+    int mr = route_labelled(routes, "/metrics");
+    TRY(metrics_write_header(out, "promhttp_metric_handler_requests_total", "counter",
+                             "Total number of scrapes by HTTP status code."));
+    static const enum counters_code handler_codes[] = {CODE_200, CODE_500, CODE_503};
+    for (size_t i = 0; i < sizeof(handler_codes) / sizeof(handler_codes[0]); i++) {
+        snprintf(labels, sizeof(labels), "code=\"%s\"", counters_code_label(handler_codes[i]));
+        TRY(metrics_write_sample(out, "promhttp_metric_handler_requests_total", labels,
+                                 mr < 0 ? 0 : (double)SUM(requests[mr][handler_codes[i]])));
+    }
+    TRY(write_scalar(out, "promhttp_metric_handler_requests_in_flight", "gauge",
+                     "Current number of scrapes being served.", 1));
 
     TRY(metrics_write_header(out, "pushproxy_proxied_requests_total", "counter",
                              "Number of scrapes proxied to clients, by the code returned."));

@@ -12,6 +12,18 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 start_proxy
+
+# --- the series upstream creates at zero exist before any request ----------------------
+http_code_body GET "$PROXY_URL/metrics"
+for series in 'pushprox_http_requests_total{code="200",path="/push"} 0' \
+    'pushprox_http_requests_total{code="500",path="/push"} 0' \
+    'pushprox_http_requests_total{code="200",path="/poll"} 0' \
+    'pushprox_http_requests_total{code="408",path="/poll"} 0' \
+    'pushprox_http_requests_total{code="200",path="/clients"} 0' \
+    'promhttp_metric_handler_requests_total{code="503"} 0' 'pushprox_proxy_clients 0' \
+    'process_virtual_memory_max_bytes ' 'process_network_receive_bytes_total '; do
+    assert_contains "$HTTP_BODY" "$series" "a fresh proxy's /metrics"
+done
 FQDN=node1.test
 
 # --- /clients, empty ------------------------------------------------------------------
