@@ -217,7 +217,7 @@ struct conn *conn_lookup(struct conn_table *t, struct ref ref)
 
 /* --- accept --- */
 
-int conn_accept(struct conn_table *t, int fd)
+int conn_accept(struct conn_table *t, int fd, unsigned planes)
 {
     struct conn *c;
     int rc;
@@ -233,6 +233,7 @@ int conn_accept(struct conn_table *t, int fd)
         return UV_ENOMEM;
     memset(c, 0, sizeof(*c));
     c->t = t;
+    c->planes = (uint8_t)planes;
     c->idx = t->free_idx[--t->n_free];
     c->gen = ++t->slots[c->idx].gen;
     t->slots[c->idx].c = c;
@@ -347,8 +348,17 @@ static void dispatch(struct conn *c)
         rt->on_request(c);
         return;
     }
-    conn_respond_text(c, c->error_status ? c->error_status : 404, NULL, "%s\n",
-                      c->error_status == 405 ? "Method Not Allowed" : "404 page not found");
+    switch (c->error_status) {
+    case 405: conn_respond_text(c, 405, NULL, "Method Not Allowed\n"); break;
+    case 403:
+        conn_respond_text(c, 403, NULL,
+                          "Forbidden: %s is not served on this listener (polls and pushes are on "
+                          "--web.listen-address; scrapes, /clients and /metrics on "
+                          "--scrape.listen-address)\n",
+                          rt->match == ROUTE_MATCH_ABSOLUTE_URI ? "a scrape" : rt->label);
+        break;
+    default: conn_respond_text(c, 404, NULL, "404 page not found\n"); break;
+    }
 }
 
 /* Parses what it can; stops at the end of a request and keeps the rest in pending. */
@@ -446,6 +456,8 @@ static int on_head(struct http_parser *p)
     p->body_max_bytes = rt->body_max_bytes;
     if (!rt->on_request)
         c->error_status = 404;
+    else if (!(rt->planes & c->planes))
+        c->error_status = 403;
     else if (rt->method >= 0 && h->method != rt->method)
         c->error_status = 405;
     if (c->error_status) {

@@ -55,6 +55,15 @@ enum conn_state {
 
 struct conn;
 
+/* The planes a listener serves and a route belongs to: clients (polls, pushes) and
+ * scrapers (scrapes, /clients, /metrics). One listener serves both unless
+ * --scrape.listen-address splits them. */
+enum route_plane {
+    PLANE_CLIENT = 1,
+    PLANE_SCRAPE = 2,
+    PLANE_ALL = 3,
+};
+
 /* How a route is matched. */
 enum route_match {
     ROUTE_MATCH_PATH,         /* origin-form target equal to `path`, a query allowed */
@@ -81,6 +90,7 @@ struct route {
     uint64_t body_max_bytes;
     enum counters_limit body_limit; /* counted when the body is too large; LIMIT_NONE */
     unsigned flags;                 /* enum route_flags */
+    unsigned planes;                /* enum route_plane bits: where it is served */
     /* The request is complete (head in c->head, body in c->head->body): answer it now with
      * conn_respond*() or later, from a message. NULL: 404. */
     void (*on_request)(struct conn *c);
@@ -105,6 +115,7 @@ struct conn {
     struct buf pending;     /* bytes read past the current request */
     uint8_t state;          /* enum conn_state */
     uint8_t route;          /* index in the route table of the current request */
+    uint8_t planes;         /* enum route_plane bits its listener serves */
     bool closing;
     bool keep_alive;
     bool read_stopped;    /* pipelined bytes wait; reading resumes when the request ends */
@@ -174,11 +185,11 @@ void conn_table_close_all(struct conn_table *t, const char *reason);
 /* Frees the table; every connection must have closed. */
 void conn_table_close(struct conn_table *t);
 
-/* Takes a freshly accepted socket as a new connection. Returns 0 (the connection owns the
- * fd), or a negative code with the fd still the caller's to close: UV_EMFILE when the
- * table is full (--web.max-connections, counted and logged), UV_ENOMEM, or what libuv
- * refused. */
-int conn_accept(struct conn_table *t, int fd);
+/* Takes a freshly accepted socket as a new connection serving the routes of `planes`.
+ * Returns 0 (the connection owns the fd), or a negative code with the fd still the
+ * caller's to close: UV_EMFILE when the table is full (--web.max-connections, counted and
+ * logged), UV_ENOMEM, or what libuv refused. */
+int conn_accept(struct conn_table *t, int fd, unsigned planes);
 
 /* The connection serving request ref on this table, or NULL if it is gone or has moved on
  * to another request. */

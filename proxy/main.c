@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "conn.h"
 #include "flags.h"
 #include "log.h"
 #include "server.h"
@@ -60,8 +61,9 @@ int main(int argc, char **argv)
 {
     enum log_level level;
     enum log_format format;
-    char host[256];
-    int port;
+    char host[256], scrape_host[256];
+    struct server_address addrs[2];
+    unsigned n_addrs = 1;
     uv_loop_t *loop = uv_default_loop();
     uv_signal_t sigint, sigterm;
     uint16_t n;
@@ -79,21 +81,41 @@ int main(int argc, char **argv)
         return 2;
     }
     log_setup(level, format, 2);
-    if (flags_split_hostport(config.web_listen_address, host, sizeof(host), &port) != 0) {
+    /* ":8080" means every address, IPv6 included, as in Go. */
+    addrs[0] = (struct server_address){.flag = "web.listen-address", .planes = PLANE_ALL};
+    if (flags_split_hostport(config.web_listen_address, host, sizeof(host), &addrs[0].port) != 0) {
         fprintf(stderr, "pushprox-proxy: --web.listen-address: \"%s\": not host:port\n",
                 config.web_listen_address);
         return 2;
+    }
+    addrs[0].host = config.web_listen_address[0] == ':' ? NULL : host;
+    if (config.scrape_listen_address[0]) {
+        addrs[0].planes = PLANE_CLIENT;
+        addrs[1] = (struct server_address){.flag = "scrape.listen-address", .planes = PLANE_SCRAPE};
+        if (flags_split_hostport(config.scrape_listen_address, scrape_host, sizeof(scrape_host),
+                                 &addrs[1].port) != 0) {
+            fprintf(stderr, "pushprox-proxy: --scrape.listen-address: \"%s\": not host:port\n",
+                    config.scrape_listen_address);
+            return 2;
+        }
+        addrs[1].host = config.scrape_listen_address[0] == ':' ? NULL : scrape_host;
+        n_addrs = 2;
     }
     signal(SIGPIPE, SIG_IGN);
     n = (uint16_t)(config.workers ? config.workers : uv_available_parallelism());
     if (n > WORKER_MAX)
         n = WORKER_MAX;
-    /* ":8080" means every address, IPv6 included, as in Go. */
-    if (server_start(n, config.web_listen_address[0] == ':' ? NULL : host, port) != 0)
+    if (server_start(n, addrs, n_addrs) != 0)
         return 1;
-    log_info("main", "listening", LOG_STR("address", config.web_listen_address),
-             LOG_INT("port", server_port()), LOG_INT("workers", n),
-             LOG_STR("version", PUSHPROX_VERSION));
+    for (unsigned a = 0; a < n_addrs; a++)
+        log_info("main", "listening", LOG_STR("flag", addrs[a].flag),
+                 LOG_STR("address", a ? config.scrape_listen_address : config.web_listen_address),
+                 LOG_INT("port", addrs[a].bound_port),
+                 LOG_STR("serves", addrs[a].planes == PLANE_ALL ? "everything"
+                                   : addrs[a].planes == PLANE_CLIENT
+                                       ? "polls and pushes"
+                                       : "scrapes, /clients, /metrics"),
+                 LOG_INT("workers", n), LOG_STR("version", PUSHPROX_VERSION));
 
     uv_signal_init(loop, &sigint);
     uv_signal_init(loop, &sigterm);

@@ -34,6 +34,7 @@ enum {
 static struct route rows[ROW_COUNT] = {
     [ROW_SCRAPE] = {
         .label = "proxy",
+        .planes = PLANE_SCRAPE,
         .match = ROUTE_MATCH_ABSOLUTE_URI,
         .method = -1,
         .body_max_bytes = ROUTES_OTHER_BODY_MAX_BYTES,
@@ -43,6 +44,7 @@ static struct route rows[ROW_COUNT] = {
     },
     [ROW_POLL] = {
         .label = "/poll",
+        .planes = PLANE_CLIENT,
         .match = ROUTE_MATCH_PATH,
         .path = "/poll",
         .method = HTTP_POST,
@@ -53,6 +55,7 @@ static struct route rows[ROW_COUNT] = {
     },
     [ROW_PUSH] = {
         .label = "/push",
+        .planes = PLANE_CLIENT,
         .match = ROUTE_MATCH_PATH,
         .path = "/push",
         .method = HTTP_POST,
@@ -63,6 +66,7 @@ static struct route rows[ROW_COUNT] = {
     },
     [ROW_CLIENTS] = {
         .label = "/clients",
+        .planes = PLANE_SCRAPE,
         .match = ROUTE_MATCH_PATH,
         .path = "/clients",
         .method = HTTP_GET,
@@ -74,6 +78,7 @@ static struct route rows[ROW_COUNT] = {
     },
     [ROW_METRICS] = {
         .label = "/metrics",
+        .planes = PLANE_SCRAPE,
         .match = ROUTE_MATCH_PATH,
         .path = "/metrics",
         .method = HTTP_GET,
@@ -83,6 +88,7 @@ static struct route rows[ROW_COUNT] = {
     },
     [ROW_HEALTHY] = {
         .label = "/-/healthy",
+        .planes = PLANE_ALL,
         .match = ROUTE_MATCH_PATH,
         .path = "/-/healthy",
         .method = HTTP_GET,
@@ -92,6 +98,7 @@ static struct route rows[ROW_COUNT] = {
     },
     [ROW_READY] = {
         .label = "/-/ready",
+        .planes = PLANE_ALL,
         .match = ROUTE_MATCH_PATH,
         .path = "/-/ready",
         .method = HTTP_GET,
@@ -102,6 +109,7 @@ static struct route rows[ROW_COUNT] = {
     [ROW_OTHER] = {
         /* Anything else: 404 (no handler), its body read and dropped. */
         .label = "other",
+        .planes = PLANE_ALL,
         .match = ROUTE_MATCH_ANY,
         .method = -1,
         .body_max_bytes = ROUTES_OTHER_BODY_MAX_BYTES,

@@ -36,7 +36,6 @@
 
 static struct worker_group group;
 static uv_sem_t quiesced;
-static int bound_port;
 
 /* The drain, on main's loop (server_drain). */
 static struct {
@@ -48,7 +47,7 @@ static struct {
 
 static void worker_main(void *arg);
 static void stop_threads(uint16_t n);
-static void free_workers(uint16_t made, const int *fds, uint16_t n);
+static void free_workers(uint16_t made);
 static void on_listen_readable(uv_poll_t *handle, int status, int events);
 static void on_accept_resume(uv_timer_t *timer);
 static void on_stop(uv_async_t *handle);
@@ -111,24 +110,17 @@ static int port_of(const struct sockaddr_storage *ss)
                                            : ((const struct sockaddr_in *)ss)->sin_port);
 }
 
-static void set_port(struct sockaddr_storage *ss, int port)
-{
-    if (ss->ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-}
-
-/* Opens one listening socket per worker on host:port into fds[n]. With SO_REUSEPORT the
- * kernel would also let a second proxy join the same port and split connections with us,
- * silently: so the address is first bound once without it, which fails while anyone else
- * listens there. Port 0 is resolved by the first socket, and the others take its port. */
-static int listen_sockets(const char *host, int port, int *fds, uint16_t n)
+/* Opens one listening socket per worker on a's host:port into fds[n]. With SO_REUSEPORT
+ * the kernel would also let a second proxy join the same port and split connections with
+ * us, silently: so the address is first bound once without it, which fails while anyone
+ * else listens there. Port 0 is resolved by the first socket, and the others take its
+ * port. */
+static int listen_sockets(struct server_address *a, int *fds, uint16_t n)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    const char *shown = host ? host : "";
-    int fd, rc;
+    const char *host = a->host, *shown = host ? host : "";
+    int port = a->port, fd, rc;
 
     for (uint16_t i = 0; i < n; i++)
         fds[i] = -1;
@@ -145,7 +137,8 @@ static int listen_sockets(const char *host, int port, int *fds, uint16_t n)
                       fd == -EADDRINUSE ? "address already in use: is another proxy "
                                           "running?"
                                         : "cannot listen",
-                      LOG_STR("host", shown), LOG_INT("port", port), LOG_ERR(fd));
+                      LOG_STR("flag", a->flag), LOG_STR("host", shown), LOG_INT("port", port),
+                      LOG_ERR(fd));
             return fd;
         }
         close(fd);
@@ -155,8 +148,8 @@ static int listen_sockets(const char *host, int port, int *fds, uint16_t n)
             rc = fd < 0 ? fd : -errno;
             if (fd >= 0)
                 close(fd);
-            log_error("server", "cannot listen", LOG_STR("host", shown), LOG_INT("port", port),
-                      LOG_ERR(rc));
+            log_error("server", "cannot listen", LOG_STR("flag", a->flag), LOG_STR("host", shown),
+                      LOG_INT("port", port), LOG_ERR(rc));
             goto err;
         }
         fds[i] = fd;
@@ -168,8 +161,7 @@ static int listen_sockets(const char *host, int port, int *fds, uint16_t n)
             }
         }
     }
-    bound_port = port_of(&ss);
-    set_port(&ss, bound_port);
+    a->bound_port = port_of(&ss);
     return 0;
 err:
     for (uint16_t i = 0; i < n; i++)
@@ -178,18 +170,14 @@ err:
     return rc;
 }
 
-int server_port(void)
-{
-    return bound_port;
-}
-
 /* --- accepting --- */
 
 static void pause_accepting(struct worker *wk, int err)
 {
     uint64_t now = uv_now(&wk->loop);
 
-    uv_poll_stop(&wk->listen_poll);
+    for (unsigned i = 0; i < wk->n_listeners; i++)
+        uv_poll_stop(&wk->listeners[i].poll);
     uv_timer_start(&wk->accept_resume, on_accept_resume, SERVER_ACCEPT_PAUSE_MS, 0);
     metrics_inc(&wk->counters.accept_paused);
     wk->accept_pauses++;
@@ -207,19 +195,21 @@ static void on_accept_resume(uv_timer_t *timer)
     struct worker *wk = timer->data;
 
     if (!wk->stopping)
-        uv_poll_start(&wk->listen_poll, UV_READABLE, on_listen_readable);
+        for (unsigned i = 0; i < wk->n_listeners; i++)
+            uv_poll_start(&wk->listeners[i].poll, UV_READABLE, on_listen_readable);
 }
 
 static void on_listen_readable(uv_poll_t *handle, int status, int events)
 {
-    struct worker *wk = handle->data;
+    struct listener *l = handle->data;
+    struct worker *wk = l->wk;
 
     if (status < 0) {
         log_warn("server", "listener error", LOG_ERR(status), LOG_INT("worker", wk->id));
         return;
     }
     for (int i = 0; i < SERVER_ACCEPT_BATCH; i++) {
-        int fd = accept4(wk->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK)
@@ -233,7 +223,7 @@ static void on_listen_readable(uv_poll_t *handle, int status, int events)
             log_warn("server", "accept failed", LOG_ERR(-e), LOG_INT("worker", wk->id));
             return;
         }
-        int rc = conn_accept(&wk->conns, fd);
+        int rc = conn_accept(&wk->conns, fd, l->planes);
         if (rc != 0) {
             close(fd);
             if (rc == UV_ENOMEM) {
@@ -246,17 +236,30 @@ static void on_listen_readable(uv_poll_t *handle, int status, int events)
 
 /* --- workers --- */
 
-/* Sets up worker i on main's thread, listening on fd; its thread only runs the loop. */
-static int worker_setup(struct worker *wk, uint16_t i, int fd)
+/* Sets up worker i on main's thread, listening on fds[a][i] for each address a; its thread
+ * only runs the loop. The worker owns those fds from here on. */
+static int worker_setup(struct worker *wk, uint16_t i, const struct server_address *addrs,
+                        unsigned n_addrs, int *const *fds)
 {
     int rc;
 
-    wk->listen_fd = fd;
+    for (unsigned a = 0; a < n_addrs; a++) {
+        wk->listeners[a].fd = fds[a][i];
+        wk->listeners[a].planes = addrs[a].planes;
+        wk->listeners[a].wk = wk;
+        fds[a][i] = -1;
+    }
+    wk->n_listeners = n_addrs;
     if ((rc = worker_init(wk, &group, i, routes_table(), dispatch_msg)) != 0)
         return rc;
-    if ((rc = uv_poll_init(&wk->loop, &wk->listen_poll, fd)) != 0)
-        return rc;
-    wk->listen_poll.data = wk;
+    for (unsigned a = 0; a < n_addrs; a++) {
+        struct listener *l = &wk->listeners[a];
+        if ((rc = uv_poll_init(&wk->loop, &l->poll, l->fd)) != 0)
+            return rc;
+        l->poll.data = l;
+        if ((rc = uv_poll_start(&l->poll, UV_READABLE, on_listen_readable)) != 0)
+            return rc;
+    }
     if ((rc = uv_timer_init(&wk->loop, &wk->accept_resume)) != 0)
         return rc;
     wk->accept_resume.data = wk;
@@ -269,8 +272,6 @@ static int worker_setup(struct worker *wk, uint16_t i, int fd)
     if ((rc = uv_timer_init(&wk->loop, &wk->tick)) != 0)
         return rc;
     wk->tick.data = wk;
-    if ((rc = uv_poll_start(&wk->listen_poll, UV_READABLE, on_listen_readable)) != 0)
-        return rc;
     return uv_timer_start(&wk->tick, on_tick, SERVER_TICK_MS, SERVER_TICK_MS);
 }
 
@@ -285,25 +286,35 @@ static void worker_teardown(struct worker *wk)
             log_warn("server", "loop still had handles at exit", LOG_INT("worker", wk->id));
     }
     worker_close(wk);
-    if (wk->listen_fd >= 0)
-        close(wk->listen_fd);
-    wk->listen_fd = -1;
+    for (unsigned a = 0; a < wk->n_listeners; a++) {
+        if (wk->listeners[a].fd >= 0)
+            close(wk->listeners[a].fd);
+        wk->listeners[a].fd = -1;
+    }
 }
 
-int server_start(uint16_t n, const char *host, int port)
+int server_start(uint16_t n, struct server_address *addrs, unsigned n_addrs)
 {
-    int *fds = NULL, rc;
+    int *fds[WORKER_MAX_LISTENERS] = {NULL}, rc = 0;
     uint16_t made = 0, started = 0;
 
+    if (n_addrs > WORKER_MAX_LISTENERS)
+        return -EINVAL;
     if ((rc = worker_group_init(&group, n)) != 0)
         return rc;
     uv_sem_init(&quiesced, 0);
-    if (!(fds = calloc(n, sizeof(*fds))))
-        goto err;
-    if ((rc = listen_sockets(host, port, fds, n)) != 0)
-        goto err;
+    for (unsigned a = 0; a < n_addrs; a++) {
+        if (!(fds[a] = malloc(n * sizeof(*fds[a])))) {
+            rc = UV_ENOMEM;
+            goto err;
+        }
+        for (uint16_t i = 0; i < n; i++)
+            fds[a][i] = -1;
+        if ((rc = listen_sockets(&addrs[a], fds[a], n)) != 0)
+            goto err;
+    }
     for (; made < n; made++) {
-        if ((rc = worker_setup(&group.workers[made], made, fds[made])) != 0) {
+        if ((rc = worker_setup(&group.workers[made], made, addrs, n_addrs, fds)) != 0) {
             log_error("server", "cannot set up worker", LOG_INT("worker", made), LOG_ERR(rc));
             made++; /* its part-made state is torn down below */
             goto err;
@@ -316,16 +327,22 @@ int server_start(uint16_t n, const char *host, int port)
             goto err;
         }
     }
-    free(fds);
+    for (unsigned a = 0; a < n_addrs; a++)
+        free(fds[a]);
     return 0;
 err:
-    rc = rc ? rc : UV_ENOMEM;
     /* Threads that started are stopped the normal way first; then every worker made,
-     * started or not, is torn down, and the sockets of workers never made are closed. */
+     * started or not, is torn down (with its sockets), and the sockets of workers never
+     * made are closed. */
     if (started)
         stop_threads(started);
-    free_workers(made, fds, n);
-    free(fds);
+    free_workers(made);
+    for (unsigned a = 0; a < n_addrs; a++) {
+        for (uint16_t i = 0; fds[a] && i < n; i++)
+            if (fds[a][i] >= 0)
+                close(fds[a][i]);
+        free(fds[a]);
+    }
     return rc;
 }
 
@@ -347,7 +364,8 @@ static void on_stop(uv_async_t *handle)
     if (!wk->stopping) {
         wk->stopping = true;
         __atomic_sub_fetch(&group.running, 1, __ATOMIC_RELEASE);
-        uv_close((uv_handle_t *)&wk->listen_poll, NULL);
+        for (unsigned a = 0; a < wk->n_listeners; a++)
+            uv_close((uv_handle_t *)&wk->listeners[a].poll, NULL);
         uv_close((uv_handle_t *)&wk->accept_resume, NULL);
         uv_close((uv_handle_t *)&wk->tick, NULL);
         conn_table_close_all(&wk->conns, "shutting down");
@@ -432,15 +450,11 @@ static void stop_threads(uint16_t n)
         uv_thread_join(&group.workers[i].thread);
 }
 
-/* Once no loop runs: tears down the first `made` workers, closes the listening sockets
- * fds[made..n) of workers never made (fds may be NULL), and frees the group. */
-static void free_workers(uint16_t made, const int *fds, uint16_t n)
+/* Once no loop runs: tears down the first `made` workers and frees the group. */
+static void free_workers(uint16_t made)
 {
     for (uint16_t i = 0; i < made; i++)
         worker_teardown(&group.workers[i]);
-    for (uint16_t i = made; fds && i < n; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
     uv_sem_destroy(&quiesced);
     worker_group_close(&group);
 }
@@ -450,7 +464,7 @@ void server_stop(void)
     uint16_t n = group.n;
 
     stop_threads(n);
-    free_workers(n, NULL, n);
+    free_workers(n);
 }
 
 static void on_walk_close(uv_handle_t *handle, void *arg)

@@ -21,13 +21,20 @@
 /* How often a drain checks whether the scrapes in flight are done. */
 #define SERVER_DRAIN_CHECK_MS 50
 
-/* Starts n workers listening on host:port (host NULL: every address, IPv6 and IPv4; port 0:
- * one port the kernel picks, shared by every worker). Refuses, with a log line, an address
- * another process listens on. Returns 0, or a negative errno/UV_E* code after logging what
- * failed (nothing is left running). */
-int server_start(uint16_t n, const char *host, int port);
-/* The port actually listened on (after port 0). */
-int server_port(void);
+/* An address to listen on, and what is served there. */
+struct server_address {
+    const char *flag; /* the flag that gave it, for logs: "web.listen-address" */
+    const char *host; /* NULL: every address, IPv6 and IPv4 */
+    int port;         /* 0: one port the kernel picks, shared by every worker */
+    unsigned planes;  /* enum route_plane bits */
+    int bound_port;   /* set by server_start() */
+};
+
+/* Starts n workers, each listening on every one of the n_addrs addresses (at most
+ * WORKER_MAX_LISTENERS). Refuses, with a log line, an address another process listens on.
+ * Returns 0, or a negative errno/UV_E* code after logging what failed (nothing is left
+ * running). */
+int server_start(uint16_t n, struct server_address *addrs, unsigned n_addrs);
 
 /* Called on main's loop when a drain has ended: every scrape answered (drained true), or
  * --shutdown.timeout passed first. */

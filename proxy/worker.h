@@ -27,8 +27,18 @@
 
 /* The most workers; ids fit the Id's field and the ring matrix stays small. */
 #define WORKER_MAX SCRAPE_SLOT_MAX_WORKERS
+/* Listening sockets per worker: the clients' and, split off, the scrapers'. */
+#define WORKER_MAX_LISTENERS 2
 
 struct worker;
+
+/* One of a worker's listening sockets (server.c). */
+struct listener {
+    int fd;          /* -1: none */
+    unsigned planes; /* enum route_plane bits it serves */
+    uv_poll_t poll;
+    struct worker *wk;
+};
 
 /* Every worker of the process. */
 struct worker_group {
@@ -44,9 +54,9 @@ struct worker {
     struct worker_group *group;
     uv_loop_t loop;
     uv_thread_t thread;
-    /* The listening socket and what accepts from it (server.c). */
-    int listen_fd;
-    uv_poll_t listen_poll;
+    /* The listening sockets and what accepts from them (server.c). */
+    struct listener listeners[WORKER_MAX_LISTENERS];
+    unsigned n_listeners;
     uv_timer_t accept_resume;  /* accepting paused: out of file descriptors */
     uint64_t accept_pauses;    /* since the last log line about them */
     uint64_t accept_logged_ms; /* when that line was written */

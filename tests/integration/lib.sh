@@ -276,7 +276,7 @@ wait_exit() {
 }
 
 # start_proxy [FLAGS...]: start $BUILD/pushprox-proxy on a free port, wait until it serves
-# /metrics. Sets PROXY_PORT, PROXY_URL, PROXY_PID.
+# /-/ready. Sets PROXY_PORT, PROXY_URL, PROXY_PID.
 start_proxy() {
     require_bin "$PROXY_BIN"
     PROXY_PORT=$(free_port)
@@ -285,7 +285,7 @@ start_proxy() {
         --log.level=debug "$@"
     # shellcheck disable=SC2034 # for scenarios that stop or restart the proxy
     PROXY_PID=$BG_PID
-    wait_http "$PROXY_URL/metrics" 20
+    wait_http "$PROXY_URL/-/ready" 20
 }
 
 # http_code_body METHOD URL [CURL ARGS...]: sets HTTP_CODE and HTTP_BODY (body in

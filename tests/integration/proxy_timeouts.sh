@@ -31,6 +31,10 @@ assert_starts_with "$(cat "$TEST_TMP/slow.out")" "HTTP/1.1 408" "answer to a req
 good_scrape slow_request
 
 # --- a scraper that never reads a 16 MiB answer --------------------------------------------
+# A proxy of its own with a read timeout long enough for uploading the 16 MiB push on a
+# busy machine: this part is about the write timeout alone.
+stop_bg "$PROXY_PID"
+start_proxy --web.read-timeout=60s --web.write-timeout=2s
 cat >"$TEST_TMP/stuck.py" <<'EOF'
 import socket, sys, time
 s = socket.socket()
