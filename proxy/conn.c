@@ -97,6 +97,8 @@ int conn_table_init(struct conn_table *t, uv_loop_t *loop, uint16_t wk_id, uint3
     t->routes = routes;
     t->counters = counters;
     pool_init(&t->conns, sizeof(struct conn), CONN_POOL_MAX);
+    if ((rc = basic_auth_cache_init(&t->auth_cache)) != 0)
+        return rc;
     if ((rc = transport_env_init(&t->env, loop, &conn_transport_cb, CONN_READ_BUF_BYTES)) != 0)
         return rc;
     t->slots = calloc(cap, sizeof(*t->slots));
@@ -114,6 +116,9 @@ int conn_table_init(struct conn_table *t, uv_loop_t *loop, uint16_t wk_id, uint3
 
 void conn_table_close(struct conn_table *t)
 {
+    for (unsigned l = 0; l < CONN_MAX_LISTENERS; l++)
+        webconf_unref(t->listeners[l].conf);
+    basic_auth_cache_close(&t->auth_cache);
     pool_close(&t->conns);
     for (uint32_t i = 0; i < t->n_heads; i++) {
         http_head_close(t->heads[i]);
@@ -217,7 +222,20 @@ struct conn *conn_lookup(struct conn_table *t, struct ref ref)
 
 /* --- accept --- */
 
-int conn_accept(struct conn_table *t, int fd, unsigned planes)
+void conn_table_set_listener(struct conn_table *t, unsigned l, unsigned planes,
+                             struct webconf *conf)
+{
+    struct conn_listener *cl = &t->listeners[l];
+    struct webconf *old = cl->conf;
+
+    cl->planes = planes;
+    cl->conf = conf ? webconf_ref(conf) : NULL;
+    cl->tokens = conf ? (double)conf->wc.rate_limit_burst : 0;
+    cl->tokens_at_ms = uv_now(t->loop);
+    webconf_unref(old);
+}
+
+int conn_accept(struct conn_table *t, int fd, unsigned l)
 {
     struct conn *c;
     int rc;
@@ -233,7 +251,8 @@ int conn_accept(struct conn_table *t, int fd, unsigned planes)
         return UV_ENOMEM;
     memset(c, 0, sizeof(*c));
     c->t = t;
-    c->planes = (uint8_t)planes;
+    c->listener = (uint8_t)l;
+    c->planes = (uint8_t)t->listeners[l].planes;
     c->idx = t->free_idx[--t->n_free];
     c->gen = ++t->slots[c->idx].gen;
     t->slots[c->idx].c = c;
@@ -338,13 +357,149 @@ static void pause_reading(struct conn *c)
     }
 }
 
+/* The web configuration of c's listener (NULL: none). */
+static struct webconf *conf_of(const struct conn *c)
+{
+    return c->t->listeners[c->listener].conf;
+}
+
+/* rate_limit of the web config, per worker: a token bucket of `burst` requests refilled one
+ * per `interval`. Returns whether this request may go on. */
+static bool rate_allows(struct conn *c)
+{
+    struct conn_listener *l = &c->t->listeners[c->listener];
+    const struct webconfig *wc = l->conf ? &l->conf->wc : NULL;
+    uint64_t now = uv_now(c->t->loop);
+
+    if (!wc || !wc->rate_limit_interval_ns)
+        return true;
+    l->tokens += (double)(now - l->tokens_at_ms) * 1e6 / (double)wc->rate_limit_interval_ns;
+    if (l->tokens > (double)wc->rate_limit_burst)
+        l->tokens = (double)wc->rate_limit_burst;
+    l->tokens_at_ms = now;
+    if (l->tokens < 1)
+        return false;
+    l->tokens -= 1;
+    return true;
+}
+
+static void respond_unauthorized(struct conn *c, const char *why)
+{
+    log_info("conn", "request refused: not authenticated", LOG_STR("reason", why),
+             LOG_INT("worker", c->t->wk_id));
+    conn_respond_text(c, 401, "WWW-Authenticate: Basic\r\n", "Unauthorized\n");
+}
+
+/* A password check on libuv's thread pool: the job and the conn's ref, never the conn. */
+struct auth_work {
+    uv_work_t req;
+    struct conn_table *t;
+    struct ref ref;
+    struct basic_auth_job job;
+};
+
+static void on_auth_work(uv_work_t *req)
+{
+    basic_auth_job_run(&((struct auth_work *)req)->job);
+}
+
+static void on_auth_done(uv_work_t *req, int status)
+{
+    struct auth_work *w = (struct auth_work *)req;
+    struct conn_table *t = w->t;
+    struct conn *c = conn_lookup(t, w->ref);
+    int verdict = 0;
+
+    t->n_auth_running--;
+    if (status == 0)
+        verdict = basic_auth_finish(&t->auth_cache, &w->job);
+    else
+        basic_auth_job_wipe(&w->job);
+    free(w);
+    if (!c || !c->auth_running)
+        return; /* closed meanwhile, or shutting down */
+    c->auth_running = false;
+    if (verdict == 1)
+        conn_route(c)->on_request(c);
+    else
+        respond_unauthorized(c, "wrong user or password");
+}
+
+/* basic_auth_users: the request goes on only with a known user's password. Cached verdicts
+ * answer at once; otherwise bcrypt runs on the thread pool and the request waits. */
+static void authenticate(struct conn *c, const struct webconf *conf)
+{
+    struct conn_table *t = c->t;
+    struct basic_auth_creds creds;
+    struct auth_work *w;
+    size_t len;
+    const char *v = NULL;
+    int rc;
+
+    /* A scrape is a proxy request: its credentials for the proxy come as
+     * Proxy-Authorization (Prometheus sends it for proxy_url: http://user:pass@proxy);
+     * Authorization is the exporter's, and is taken only when there is no other. */
+    if (conn_route(c)->match == ROUTE_MATCH_ABSOLUTE_URI)
+        v = http_head_get(c->head, "Proxy-Authorization", &len);
+    if (!v)
+        v = http_head_get(c->head, "Authorization", &len);
+    if (!v || basic_auth_parse(v, len, &creds) != 0) {
+        basic_auth_creds_wipe(&creds);
+        respond_unauthorized(c, v ? "malformed Authorization header" : "no credentials");
+        return;
+    }
+    if (!(w = malloc(sizeof(*w)))) {
+        basic_auth_creds_wipe(&creds);
+        conn_close(c, "out of memory");
+        return;
+    }
+    rc = basic_auth_begin(&t->auth_cache, &creds, webconfig_user_hash(&conf->wc, creds.user),
+                          &w->job);
+    basic_auth_creds_wipe(&creds);
+    if (rc != BASIC_AUTH_RUN) {
+        free(w);
+        if (rc == 1)
+            conn_route(c)->on_request(c);
+        else
+            respond_unauthorized(c, "wrong user or password");
+        return;
+    }
+    if (t->n_auth_running >= CONN_AUTH_MAX_RUNNING) {
+        basic_auth_job_wipe(&w->job);
+        free(w);
+        log_warn("conn", "request refused: limit reached",
+                 LOG_STR("limit", "CONN_AUTH_MAX_RUNNING"), LOG_INT("worker", t->wk_id));
+        conn_respond_text(c, 503, NULL, "too many password checks running\n");
+        return;
+    }
+    w->t = t;
+    w->ref = conn_ref(c);
+    if (uv_queue_work(t->loop, &w->req, on_auth_work, on_auth_done) != 0) {
+        basic_auth_job_wipe(&w->job);
+        free(w);
+        conn_close(c, "cannot queue the password check");
+        return;
+    }
+    t->n_auth_running++;
+    c->auth_running = true;
+}
+
 /* The request is complete: its route's handler takes it, or it is refused here. */
 static void dispatch(struct conn *c)
 {
     const struct route *rt = conn_route(c);
+    struct webconf *conf = conf_of(c);
 
     c->state = CONN_WAITING;
     if (!c->error_status && rt->on_request) {
+        if (!rate_allows(c)) {
+            conn_respond_text(c, 429, NULL, "Too Many Requests\n");
+            return;
+        }
+        if (conf && conf->auth) {
+            authenticate(c, conf);
+            return;
+        }
         rt->on_request(c);
         return;
     }
@@ -481,6 +636,25 @@ static int on_discard_body(struct http_parser *p, const char *at, size_t len)
 
 /* --- writing --- */
 
+/* A copy of buf, whose first bytes are a response head, with headers inserted before the
+ * blank line that ends it; NULL when it has none (or on ENOMEM: the response goes without
+ * them rather than not at all). Only for listeners whose web config sets
+ * http_server_config.headers. */
+static char *add_headers(uv_buf_t buf, const char *headers, size_t len)
+{
+    const char *end = memmem(buf.base, buf.len, "\r\n\r\n", 4);
+    char *out;
+    size_t at;
+
+    if (!end || !(out = malloc(buf.len + len)))
+        return NULL;
+    at = (size_t)(end - buf.base) + 2;
+    memcpy(out, buf.base, at);
+    memcpy(out + at, headers, len);
+    memcpy(out + at + len, buf.base + at, buf.len - at);
+    return out;
+}
+
 /* Most responses fit in the socket's buffer, so the transport writes them at once: no
  * write request, and none of the epoll interest changes libuv makes around a queued write
  * (three per scrape: the scrape's, the poll's and the push's answers). Only what does not
@@ -494,6 +668,19 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
 
     assert(n_bufs <= 2);
     unready_remove(c); /* an answer to a head that never completed (400, 408, 431) */
+    uv_buf_t with_headers[2];
+    struct webconf *conf = conf_of(c);
+    if (conf && conf->headers && !c->closing) {
+        char *joined = add_headers(bufs[0], conf->headers, conf->headers_len);
+        if (joined) {
+            with_headers[0] = uv_buf_init(joined, bufs[0].len + (unsigned)conf->headers_len);
+            if (n_bufs > 1)
+                with_headers[1] = bufs[1];
+            bufs = with_headers;
+            free(own0);
+            own0 = joined;
+        }
+    }
     counters_request(t->counters, c->route, status, uv_hrtime() - c->req_start_ns);
     if (c->closing)
         goto drop;
@@ -714,8 +901,9 @@ void conn_close(struct conn *c, const char *reason)
     log_debug("conn", "closing connection", LOG_STR("reason", reason),
               LOG_INT("worker", c->t->wk_id), LOG_UINT("conn", c->idx));
     /* Whatever the request waits for is told first, while the conn is still whole. */
-    if (c->state == CONN_WAITING && conn_route(c)->on_cancel)
+    if (c->state == CONN_WAITING && !c->auth_running && conn_route(c)->on_cancel)
         conn_route(c)->on_cancel(c);
+    c->auth_running = false; /* on_auth_done finds the conn gone */
     unready_remove(c);
     c->closing = true;
     c->t->slots[c->idx].gen++;

@@ -29,7 +29,9 @@
 #include "list.h"
 #include "pool.h"
 #include "ref.h"
+#include "basic_auth.h"
 #include "transport.h"
+#include "webconf.h"
 
 /* Pipelined bytes kept while a request is being served; past it we stop reading. */
 #define CONN_PENDING_MAX_BYTES (64 * 1024)
@@ -39,6 +41,12 @@
 #define CONN_HEAD_POOL_MAX 1024
 /* Closed connections kept for reuse per worker. */
 #define CONN_POOL_MAX 65536
+/* Listeners a table's connections may come from (the clients' and the scrapers'). */
+#define CONN_MAX_LISTENERS 2
+/* Password checks (bcrypt, on libuv's thread pool) one worker may have running; more
+ * requests that need one are answered 503, so wrong passwords cannot queue up without
+ * end. */
+#define CONN_AUTH_MAX_RUNNING 64
 /* After an error answer that ends the connection while the peer may still be sending (a
  * body over its limit, a malformed head), the connection is half-closed and what arrives
  * is read and dropped for up to this long before it is closed: closing a socket with
@@ -121,6 +129,8 @@ struct conn {
     bool read_stopped;    /* pipelined bytes wait; reading resumes when the request ends */
     bool eof;             /* the peer half-closed; finish the current request, then close */
     bool linger;          /* the answer is an error that ends the connection: linger after */
+    bool auth_running;    /* its password is being checked: the handler has not started */
+    uint8_t listener;     /* which of the table's listeners it came from */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
     uint64_t write_since_ns;   /* a response is queued (did not fit the socket) since */
@@ -144,6 +154,14 @@ struct conn_slot {
     uint32_t gen;   /* survives the conn, so refs to a closed one stay stale */
 };
 
+/* What a table knows of each listener its connections come from. */
+struct conn_listener {
+    unsigned planes;      /* enum route_plane bits served there */
+    struct webconf *conf; /* its web configuration; this table holds one reference */
+    double tokens;        /* rate_limit: requests allowed now (a token bucket) */
+    uint64_t tokens_at_ms;
+};
+
 /* Every connection of one worker, by index, and what they share. */
 struct conn_table {
     uv_loop_t *loop;
@@ -161,7 +179,10 @@ struct conn_table {
      * --web.idle-timeout. */
     struct list unready;
     uint32_t n_unready;
-    uint32_t n_queued;        /* responses queued (written in part) */
+    uint32_t n_queued; /* responses queued (written in part) */
+    struct conn_listener listeners[CONN_MAX_LISTENERS];
+    struct basic_auth_cache auth_cache;
+    uint32_t n_auth_running;
     bool draining;            /* the process is stopping: every response ends its connection */
     struct pool conns;        /* closed conns kept for reuse */
     struct http_head **heads; /* [CONN_HEAD_POOL_MAX] heads kept for reuse */
@@ -185,11 +206,17 @@ void conn_table_close_all(struct conn_table *t, const char *reason);
 /* Frees the table; every connection must have closed. */
 void conn_table_close(struct conn_table *t);
 
-/* Takes a freshly accepted socket as a new connection serving the routes of `planes`.
- * Returns 0 (the connection owns the fd), or a negative code with the fd still the
- * caller's to close: UV_EMFILE when the table is full (--web.max-connections, counted and
- * logged), UV_ENOMEM, or what libuv refused. */
-int conn_accept(struct conn_table *t, int fd, unsigned planes);
+/* Sets listener l's planes and web configuration (the table takes a reference to conf and
+ * drops the one it held: a reload). Connections already open keep serving with the new
+ * configuration from their next request on. */
+void conn_table_set_listener(struct conn_table *t, unsigned l, unsigned planes,
+                             struct webconf *conf);
+
+/* Takes a freshly accepted socket from listener l as a new connection. Returns 0 (the
+ * connection owns the fd), or a negative code with the fd still the caller's to close:
+ * UV_EMFILE when the table is full (--web.max-connections, counted and logged), UV_ENOMEM,
+ * or what libuv refused. */
+int conn_accept(struct conn_table *t, int fd, unsigned l);
 
 /* The connection serving request ref on this table, or NULL if it is gone or has moved on
  * to another request. */

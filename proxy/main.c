@@ -51,6 +51,12 @@ static void on_signal(uv_signal_t *handle, int signum)
     server_drain(handle->loop, config.shutdown_delay, config.shutdown_timeout, on_drained);
 }
 
+static void on_sighup(uv_signal_t *handle, int signum)
+{
+    log_info("main", "reloading", LOG_STR("signal", "SIGHUP"));
+    server_reload();
+}
+
 static void on_close_handle(uv_handle_t *handle, void *arg)
 {
     if (!uv_is_closing(handle))
@@ -65,7 +71,7 @@ int main(int argc, char **argv)
     struct server_address addrs[2];
     unsigned n_addrs = 1;
     uv_loop_t *loop = uv_default_loop();
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uint16_t n;
 
     config_parse(argc, argv);
@@ -82,7 +88,9 @@ int main(int argc, char **argv)
     }
     log_setup(level, format, 2);
     /* ":8080" means every address, IPv6 included, as in Go. */
-    addrs[0] = (struct server_address){.flag = "web.listen-address", .planes = PLANE_ALL};
+    addrs[0] = (struct server_address){.flag = "web.listen-address",
+                                       .planes = PLANE_ALL,
+                                       .web_config_file = config.web_config_file};
     if (flags_split_hostport(config.web_listen_address, host, sizeof(host), &addrs[0].port) != 0) {
         fprintf(stderr, "pushprox-proxy: --web.listen-address: \"%s\": not host:port\n",
                 config.web_listen_address);
@@ -91,7 +99,9 @@ int main(int argc, char **argv)
     addrs[0].host = config.web_listen_address[0] == ':' ? NULL : host;
     if (config.scrape_listen_address[0]) {
         addrs[0].planes = PLANE_CLIENT;
-        addrs[1] = (struct server_address){.flag = "scrape.listen-address", .planes = PLANE_SCRAPE};
+        addrs[1] = (struct server_address){.flag = "scrape.listen-address",
+                                           .planes = PLANE_SCRAPE,
+                                           .web_config_file = config.scrape_web_config_file};
         if (flags_split_hostport(config.scrape_listen_address, scrape_host, sizeof(scrape_host),
                                  &addrs[1].port) != 0) {
             fprintf(stderr, "pushprox-proxy: --scrape.listen-address: \"%s\": not host:port\n",
@@ -100,6 +110,9 @@ int main(int argc, char **argv)
         }
         addrs[1].host = config.scrape_listen_address[0] == ':' ? NULL : scrape_host;
         n_addrs = 2;
+    } else if (config.scrape_web_config_file[0]) {
+        fprintf(stderr, "pushprox-proxy: --scrape.web-config.file needs --scrape.listen-address\n");
+        return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     n = (uint16_t)(config.workers ? config.workers : uv_available_parallelism());
@@ -121,6 +134,10 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigterm);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
+    if (server_watch(loop) != 0)
+        log_warn("main", "cannot watch the web config files; reload with SIGHUP");
     uv_run(loop, UV_RUN_DEFAULT);
 
     server_stop();

@@ -193,6 +193,15 @@ int metrics_page_write(struct worker *wk, struct buf *out)
                      "(or memory).",
                      SUM(accept_paused)));
     TRY(write_scalar(out, "pushprox_proxy_workers", "gauge", "Worker threads.", g->n));
+    TRY(write_scalar(out, "pushprox_proxy_ready", "gauge",
+                     "1 when every worker runs and the proxy is not draining (/-/ready).",
+                     worker_group_ready(g)));
+    TRY(write_scalar(out, "pushprox_proxy_config_last_reload_successful", "gauge",
+                     "Whether the last reload of the web configuration succeeded.",
+                     metrics_get(&g->reload_ok)));
+    TRY(write_scalar(out, "pushprox_proxy_config_last_reload_success_timestamp_seconds", "gauge",
+                     "Unix time of the last successful load of the web configuration.",
+                     metrics_get(&g->reload_ok_time_s)));
     return metrics_write_process(out);
 #undef TRY
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -36,6 +37,18 @@
 
 static struct worker_group group;
 static uv_sem_t quiesced;
+
+/* The addresses and their current web configurations, main's thread only. */
+static struct server_address *addresses;
+static unsigned n_addresses;
+static struct webconf *confs[WORKER_MAX_LISTENERS];
+
+/* Watching the files (server_watch), main's loop. */
+static struct {
+    uv_fs_poll_t polls[WORKER_MAX_LISTENERS];
+    unsigned n;
+    uv_timer_t settle;
+} watch;
 
 /* The drain, on main's loop (server_drain). */
 static struct {
@@ -52,6 +65,7 @@ static void on_listen_readable(uv_poll_t *handle, int status, int events);
 static void on_accept_resume(uv_timer_t *timer);
 static void on_stop(uv_async_t *handle);
 static void on_drain(uv_async_t *handle);
+static void on_reconf(uv_async_t *handle);
 static void on_drain_timer(uv_timer_t *timer);
 static void on_tick(uv_timer_t *timer);
 static void on_walk_close(uv_handle_t *handle, void *arg);
@@ -223,7 +237,7 @@ static void on_listen_readable(uv_poll_t *handle, int status, int events)
             log_warn("server", "accept failed", LOG_ERR(-e), LOG_INT("worker", wk->id));
             return;
         }
-        int rc = conn_accept(&wk->conns, fd, l->planes);
+        int rc = conn_accept(&wk->conns, fd, (unsigned)(l - wk->listeners));
         if (rc != 0) {
             close(fd);
             if (rc == UV_ENOMEM) {
@@ -269,6 +283,11 @@ static int worker_setup(struct worker *wk, uint16_t i, const struct server_addre
     if ((rc = uv_async_init(&wk->loop, &wk->drain, on_drain)) != 0)
         return rc;
     wk->drain.data = wk;
+    if ((rc = uv_async_init(&wk->loop, &wk->reconf, on_reconf)) != 0)
+        return rc;
+    wk->reconf.data = wk;
+    for (unsigned a = 0; a < n_addrs; a++)
+        conn_table_set_listener(&wk->conns, a, addrs[a].planes, confs[a]);
     if ((rc = uv_timer_init(&wk->loop, &wk->tick)) != 0)
         return rc;
     wk->tick.data = wk;
@@ -300,8 +319,22 @@ int server_start(uint16_t n, struct server_address *addrs, unsigned n_addrs)
 
     if (n_addrs > WORKER_MAX_LISTENERS)
         return -EINVAL;
+    addresses = addrs;
+    n_addresses = n_addrs;
+    for (unsigned a = 0; a < n_addrs; a++) {
+        char err[WEBCONF_ERR_MAX];
+        if ((rc = webconf_load(addrs[a].web_config_file, &confs[a], err, sizeof(err))) != 0) {
+            log_error("server", "cannot load the web config file", LOG_STR("flag", addrs[a].flag),
+                      LOG_STR("err", err));
+            for (unsigned b = 0; b < a; b++)
+                webconf_unref(confs[b]);
+            return rc;
+        }
+    }
     if ((rc = worker_group_init(&group, n)) != 0)
         return rc;
+    group.reload_ok = 1;
+    group.reload_ok_time_s = (uint64_t)time(NULL);
     uv_sem_init(&quiesced, 0);
     for (unsigned a = 0; a < n_addrs; a++) {
         if (!(fds[a] = malloc(n * sizeof(*fds[a])))) {
@@ -374,7 +407,90 @@ static void on_stop(uv_async_t *handle)
     }
     worker_close_handles(wk);
     uv_close((uv_handle_t *)&wk->drain, NULL);
+    uv_close((uv_handle_t *)&wk->reconf, NULL);
     uv_close((uv_handle_t *)&wk->stop, NULL);
+}
+
+/* --- reloading --- */
+
+/* On each worker: takes the configurations main left for it. */
+static void on_reconf(uv_async_t *handle)
+{
+    struct worker *wk = handle->data;
+
+    for (unsigned a = 0; a < wk->n_listeners; a++) {
+        struct webconf *conf = __atomic_exchange_n(&wk->pending_conf[a], NULL, __ATOMIC_ACQ_REL);
+        if (conf) {
+            conn_table_set_listener(&wk->conns, a, wk->listeners[a].planes, conf);
+            webconf_unref(conf);
+        }
+    }
+}
+
+int server_reload(void)
+{
+    struct webconf *fresh[WORKER_MAX_LISTENERS] = {NULL};
+    char err[WEBCONF_ERR_MAX];
+    int rc = 0;
+
+    for (unsigned a = 0; a < n_addresses; a++) {
+        if ((rc = webconf_load(addresses[a].web_config_file, &fresh[a], err, sizeof(err))) != 0) {
+            log_error("server", "reload refused: the configuration in force stays",
+                      LOG_STR("flag", addresses[a].flag), LOG_STR("err", err));
+            for (unsigned b = 0; b < a; b++)
+                webconf_unref(fresh[b]);
+            metrics_set(&group.reload_ok, 0);
+            return rc;
+        }
+    }
+    for (unsigned a = 0; a < n_addresses; a++) {
+        for (uint16_t i = 0; i < group.n; i++) {
+            struct worker *wk = &group.workers[i];
+            struct webconf *old =
+                __atomic_exchange_n(&wk->pending_conf[a], webconf_ref(fresh[a]), __ATOMIC_ACQ_REL);
+            webconf_unref(old); /* a reload the worker had not taken yet */
+        }
+        webconf_unref(confs[a]);
+        confs[a] = fresh[a];
+    }
+    for (uint16_t i = 0; i < group.n; i++)
+        uv_async_send(&group.workers[i].reconf);
+    metrics_set(&group.reload_ok, 1);
+    metrics_set(&group.reload_ok_time_s, (uint64_t)time(NULL));
+    log_info("server", "web configuration reloaded");
+    return 0;
+}
+
+static void on_settled(uv_timer_t *timer)
+{
+    server_reload();
+}
+
+static void on_file_changed(uv_fs_poll_t *handle, int status, const uv_stat_t *prev,
+                            const uv_stat_t *curr)
+{
+    log_info("server", "a web config file changed", LOG_STR("file", (const char *)handle->data));
+    uv_timer_start(&watch.settle, on_settled, SERVER_RELOAD_SETTLE_MS, 0);
+}
+
+int server_watch(uv_loop_t *main_loop)
+{
+    int rc;
+
+    if ((rc = uv_timer_init(main_loop, &watch.settle)) != 0)
+        return rc;
+    for (unsigned a = 0; a < n_addresses; a++) {
+        const char *path = addresses[a].web_config_file;
+        if (!path || !path[0])
+            continue;
+        uv_fs_poll_t *p = &watch.polls[watch.n];
+        if ((rc = uv_fs_poll_init(main_loop, p)) != 0 ||
+            (rc = uv_fs_poll_start(p, on_file_changed, path, SERVER_WATCH_INTERVAL_MS)) != 0)
+            return rc;
+        p->data = (void *)path;
+        watch.n++;
+    }
+    return 0;
 }
 
 /* --- draining --- */
@@ -453,8 +569,15 @@ static void stop_threads(uint16_t n)
 /* Once no loop runs: tears down the first `made` workers and frees the group. */
 static void free_workers(uint16_t made)
 {
-    for (uint16_t i = 0; i < made; i++)
+    for (uint16_t i = 0; i < made; i++) {
+        for (unsigned a = 0; a < WORKER_MAX_LISTENERS; a++)
+            webconf_unref(group.workers[i].pending_conf[a]);
         worker_teardown(&group.workers[i]);
+    }
+    for (unsigned a = 0; a < n_addresses; a++) {
+        webconf_unref(confs[a]);
+        confs[a] = NULL;
+    }
     uv_sem_destroy(&quiesced);
     worker_group_close(&group);
 }

@@ -24,6 +24,7 @@
 #include "list.h"
 #include "registry.h"
 #include "scrape_slot.h"
+#include "webconf.h"
 
 /* The most workers; ids fit the Id's field and the ring matrix stays small. */
 #define WORKER_MAX SCRAPE_SLOT_MAX_WORKERS
@@ -47,6 +48,9 @@ struct worker_group {
     struct inbox_group inboxes;
     int running;  /* workers whose loop runs (atomic) */
     int draining; /* set once SIGTERM came (atomic): /-/ready answers 503 */
+    /* Written by main's thread on each reload, read by /metrics (relaxed atomics). */
+    uint64_t reload_ok;        /* 1 if the last reload succeeded */
+    uint64_t reload_ok_time_s; /* Unix time of the last successful (re)load */
 };
 
 struct worker {
@@ -61,7 +65,9 @@ struct worker {
     uint64_t accept_pauses;    /* since the last log line about them */
     uint64_t accept_logged_ms; /* when that line was written */
     uv_async_t stop;
-    uv_async_t drain; /* let the polls go (server.c) */
+    uv_async_t drain;  /* let the polls go (server.c) */
+    uv_async_t reconf; /* new web configurations wait in pending_conf (server.c) */
+    struct webconf *pending_conf[WORKER_MAX_LISTENERS]; /* atomic exchange; one reference */
     uv_timer_t tick;
     struct counters counters;
     struct inbox inbox;
