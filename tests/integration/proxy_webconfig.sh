@@ -47,6 +47,7 @@ assert_eq 200 "$HTTP_CODE" "/metrics again (the cached verdict)"
 # The client plane: no auth, but the extra headers on every answer.
 start_bg poll1 curl -sS -D "$TEST_TMP/poll1.hdr" -o "$TEST_TMP/poll1.out" -w '%{http_code}' \
     -X POST --data-binary node1.test "$PROXY_URL/poll"
+# shellcheck disable=SC2034 # read by lib.sh's poll_done
 POLL_PID=$BG_PID
 # A scrape with proxy credentials (Proxy-Authorization), relayed end to end.
 start_bg scrape1 curl -sS -x "http://prom:secret1@$S" -o "$TEST_TMP/scrape1.body" -w '%{http_code}' \
@@ -126,7 +127,7 @@ YML
 stop_bg "$PROXY_PID"
 start_proxy --web.config.file="$TEST_TMP/limited.yml"
 codes=""
-for i in 1 2 3 4 5; do codes="$codes $(curl -s -o /dev/null -w '%{http_code}' "$PROXY_URL/clients")"; done
+for _ in 1 2 3 4 5; do codes="$codes $(curl -s -o /dev/null -w '%{http_code}' "$PROXY_URL/clients")"; done
 # start_proxy's own wait used one token.
 assert_eq " 200 200 429 429 429" "$codes" "rate_limit interval 10s burst 3"
 log "basic auth, headers, rate limit and reloads behave"
