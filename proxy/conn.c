@@ -230,7 +230,9 @@ void conn_table_set_listener(struct conn_table *t, unsigned l, unsigned planes,
 
     cl->planes = planes;
     cl->conf = conf ? webconf_ref(conf) : NULL;
-    cl->tokens = conf ? (double)conf->wc.rate_limit_burst : 0;
+    cl->tokens = conf ? (double)((conf->wc.rate_limit_burst + (t->n_tables ? t->n_tables : 1) - 1) /
+                                 (t->n_tables ? t->n_tables : 1))
+                      : 0;
     cl->tokens_at_ms = uv_now(t->loop);
     webconf_unref(old);
 }
@@ -363,19 +365,24 @@ static struct webconf *conf_of(const struct conn *c)
     return c->t->listeners[c->listener].conf;
 }
 
-/* rate_limit of the web config, per worker: a token bucket of `burst` requests refilled one
- * per `interval`. Returns whether this request may go on. */
+/* rate_limit of the web config: a token bucket of `burst` requests refilled one per
+ * `interval`, for the whole process as upstream's. Each of the n workers keeps its own
+ * share (burst/n rounded up, refilled n times slower), so no lock is needed; connections are
+ * spread evenly by the kernel. Returns whether this request may go on. */
 static bool rate_allows(struct conn *c)
 {
     struct conn_listener *l = &c->t->listeners[c->listener];
     const struct webconfig *wc = l->conf ? &l->conf->wc : NULL;
-    uint64_t now = uv_now(c->t->loop);
+    uint64_t now = uv_now(c->t->loop), n = c->t->n_tables ? c->t->n_tables : 1;
+    double burst;
 
     if (!wc || !wc->rate_limit_interval_ns)
         return true;
-    l->tokens += (double)(now - l->tokens_at_ms) * 1e6 / (double)wc->rate_limit_interval_ns;
-    if (l->tokens > (double)wc->rate_limit_burst)
-        l->tokens = (double)wc->rate_limit_burst;
+    burst = (double)((wc->rate_limit_burst + n - 1) / n);
+    l->tokens +=
+        (double)(now - l->tokens_at_ms) * 1e6 / ((double)wc->rate_limit_interval_ns * (double)n);
+    if (l->tokens > burst)
+        l->tokens = burst;
     l->tokens_at_ms = now;
     if (l->tokens < 1)
         return false;

@@ -165,7 +165,8 @@ struct conn_listener {
 /* Every connection of one worker, by index, and what they share. */
 struct conn_table {
     uv_loop_t *loop;
-    uint16_t wk_id; /* the worker's id, for refs */
+    uint16_t wk_id;    /* the worker's id, for refs */
+    uint16_t n_tables; /* how many workers (tables) share the process's limits */
     const struct route_table *routes;
     struct counters *counters; /* the worker's */
     struct transport_env env;  /* read buffer, write requests, callbacks */

@@ -46,6 +46,7 @@ int worker_init(struct worker *wk, struct worker_group *g, uint16_t id,
             0 ||
         (rc = registry_init(&wk->reg, &wk->loop, &wk->inbox, &wk->counters)) != 0)
         return rc;
+    wk->conns.n_tables = g->n;
     return conn_table_start(&wk->conns);
 }
 

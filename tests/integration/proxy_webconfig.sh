@@ -125,7 +125,7 @@ rate_limit:
   burst: 3
 YML
 stop_bg "$PROXY_PID"
-start_proxy --web.config.file="$TEST_TMP/limited.yml"
+start_proxy --workers=1 --web.config.file="$TEST_TMP/limited.yml"
 codes=""
 for _ in 1 2 3 4 5; do codes="$codes $(curl -s -o /dev/null -w '%{http_code}' "$PROXY_URL/clients")"; done
 # start_proxy's own wait used one token.
