@@ -23,14 +23,13 @@
 #include <arpa/inet.h>
 
 #include "check.h"
+#include "discovery.h"
 #include "log.h"
 #include "procstat.h"
 #include "worker.h"
 
 /* The parent samples progress and the proxy this often. */
 #define RUN_SAMPLE_MS 100
-/* Largest /clients answer we read (20,000 clients are ~1 MB). */
-#define RUN_CLIENTS_MAX_BYTES (64u << 20)
 
 static volatile sig_atomic_t got_signal;
 
@@ -106,68 +105,6 @@ void run_child(struct run *run)
     stats_close(&total);
     free(run->filler);
     _exit(rc == 0 ? 0 : 3);
-}
-
-/* Counts the fqdns in the proxy's /clients (blocking; bounded by timeouts). -1 on error. */
-static long long count_proxy_clients(const struct run *run)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    long long count = -1;
-    char *body = NULL;
-    if (connect(fd, (const struct sockaddr *)&run->proxy, sizeof(run->proxy)) != 0)
-        goto out;
-    char req[256];
-    int n =
-        snprintf(req, sizeof(req), "GET /clients HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                 run->proxy_hostport);
-    if (write(fd, req, (size_t)n) != n)
-        goto out;
-    size_t len = 0, cap = 1 << 20, want = SIZE_MAX;
-    body = malloc(cap + 1);
-    if (!body)
-        goto out;
-    /* Read until the Content-Length is complete (the proxy may keep the connection) or EOF. */
-    while (len < want) {
-        if (len == cap) {
-            if (cap >= RUN_CLIENTS_MAX_BYTES)
-                goto out;
-            char *nb = realloc(body, cap * 2 + 1);
-            if (!nb)
-                goto out;
-            body = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, body + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            goto out;
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        body[len] = '\0';
-        char *eoh = want == SIZE_MAX ? strstr(body, "\r\n\r\n") : NULL;
-        if (eoh) {
-            char *cl = strcasestr(body, "\r\nContent-Length:");
-            if (cl && cl < eoh)
-                want = (size_t)(eoh + 4 - body) + strtoull(cl + 17, NULL, 10);
-        }
-    }
-    body[len] = '\0';
-    if (len < 12 || memcmp(body, "HTTP/1.", 7) != 0 || memcmp(body + 9, "200", 3) != 0)
-        goto out;
-    count = 0;
-    for (const char *p = body; (p = strstr(p, "\"targets\"")) != NULL; p += 9)
-        count++;
-out:
-    free(body);
-    close(fd);
-    return count;
 }
 
 static void sum_slots(const struct run *run, struct shm_slot *sum)
@@ -332,7 +269,10 @@ int run_parent(struct run *run, struct run_result *res)
     /* The poll is written; make sure the proxy has taken it in (its /clients lists it). */
     if (run->check_clients && run->clients > 0) {
         for (;;) {
-            res->proxy_listed = count_proxy_clients(run);
+            uint64_t listed;
+            res->proxy_listed = discovery_count(&run->proxy, run->proxy_hostport, &listed) == 0
+                                    ? (long long)listed
+                                    : -1;
             if (res->proxy_listed >= (long long)sum.registered || got_signal)
                 break;
             if (run_now_ns() - t_start > run->registration_wait_ms * 1000000ull) {
