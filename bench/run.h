@@ -21,6 +21,8 @@
 
 #include "stats.h"
 
+struct dial_tls; /* dial.h */
+
 /* Bounds of the shared progress table (a 20,000-fd host needs a few procs, not 64). */
 #define RUN_MAX_PROCS 64
 #define RUN_MAX_THREADS 64
@@ -62,7 +64,8 @@ struct run {
     bool check_clients; /* ask the proxy's /clients before the scrape phase */
     pid_t proxy_pid;    /* 0 = not measured */
     struct sockaddr_in proxy;
-    char proxy_hostport[64]; /* as sent in Host: headers */
+    char proxy_hostport[64];    /* as sent in Host: headers */
+    const struct dial_tls *tls; /* NULL: plain TCP (no --tls.* flags yet) */
     const char *fqdn_suffix;
 
     /* Derived before the fork. */
