@@ -1,5 +1,5 @@
 /* main.c - pushprox-bench: parses flags, raises the fd limit, runs, reports.
- * Owner: the main thread; everything else happens in forked worker processes (run.c). */
+ * Owner: the main thread; everything else happens in forked worker processes (parent.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "check.h"
 #include "flags.h"
 #include "log.h"
+#include "parent.h"
 #include "report.h"
 #include "run.h"
 #include "version.h"
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
                  LOG_UINT("nofile", nofile), LOG_UINT("per_proc", per_proc));
 
     struct run_result res;
-    int rc = run_parent(&run, &res);
+    int rc = parent_run(&run, &res);
     res.nofile_limit = nofile;
     const char *label = f.label ? f.label : "";
     if (f.json)

@@ -1,16 +1,14 @@
-/* run.h - one bench run: its configuration, the worker processes and their threads.
+/* run.h - one bench run: its settings, the progress table its processes share, and what
+ * the parent learns of it.
  *
- * The parent forks --procs worker processes before it creates any thread; each child
- * runs --threads loop threads (worker.c) holding a share of the clients and scrapers,
- * and reports back twice: progress through a shared anonymous mapping (struct shm,
- * relaxed atomics, one slot per thread, written by that thread only), and its final
- * stats through its pipe. The parent alone decides the phases: it waits until every
- * client has its first poll out (and the proxy lists them), measures the proxy idle,
- * then opens the scrape phase by setting shm->t0_ns and shm->phase.
- *
- * Each child scrapes only the fqdns of its own clients, so Ids never need to cross
- * processes during the run; the parent checks them across all children at the end.
- * Owner: struct run is written by main before the fork and read-only afterwards. */
+ * The parent (parent.c) forks --procs worker processes (child.c) before it creates any
+ * thread; each runs --threads loop threads (worker.c) holding a share of the clients and
+ * scrapers, and reports back twice: progress through a shared anonymous mapping (struct
+ * shm, relaxed atomics, one slot per thread, written by that thread only), and its final
+ * stats through its pipe. Everything below the parent reads its settings from here.
+ * Owner: struct run is written by main before the fork and read-only afterwards (a child
+ * fills in its own fields first); struct shm as said above; struct run_result is the
+ * parent's. */
 #ifndef BENCH_RUN_H
 #define BENCH_RUN_H
 
@@ -20,6 +18,8 @@
 #include <sys/types.h>
 
 #include "stats.h"
+
+struct dial_tls; /* dial.h */
 
 /* Bounds of the shared progress table (a 20,000-fd host needs a few procs, not 64). */
 #define RUN_MAX_PROCS 64
@@ -62,7 +62,8 @@ struct run {
     bool check_clients; /* ask the proxy's /clients before the scrape phase */
     pid_t proxy_pid;    /* 0 = not measured */
     struct sockaddr_in proxy;
-    char proxy_hostport[64]; /* as sent in Host: headers */
+    char proxy_hostport[64];    /* as sent in Host: headers */
+    const struct dial_tls *tls; /* NULL: plain TCP (no --tls.* flags yet) */
     const char *fqdn_suffix;
 
     /* Derived before the fork. */
@@ -93,20 +94,15 @@ struct run_result {
     uint64_t dup_delivered, dup_answered, unknown_ids;
 };
 
-/* Runs everything: forks the worker processes, drives the phases, prints progress,
- * merges the children's stats. Returns 0, or a negative errno if a child failed
- * (res->st then holds what arrived). */
-int run_parent(struct run *run, struct run_result *res);
-
-/* The body of one worker process (never returns). */
-void run_child(struct run *run) __attribute__((noreturn));
-
-/* Clients of a proc, split evenly; the first procs take one more. */
+/* total split into parts as evenly as can be (the first parts take one more): part idx
+ * starts at *first and holds *n. Can't fail; 0 parts hold nothing. */
 void run_split(uint64_t total, uint64_t parts, uint64_t idx, uint64_t *first, uint64_t *n);
 
+/* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline and latency. */
 uint64_t run_now_ns(void);
 
-/* Formats the fqdn of client i ("c17.bench"). Returns its length. */
+/* Formats the fqdn of client i ("c17.bench") into out (cap bytes). Returns its length,
+ * as snprintf() does. */
 int run_fqdn(const struct run *run, uint64_t i, char *out, size_t cap);
 
 #endif

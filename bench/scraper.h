@@ -6,7 +6,11 @@
  * (open loop) or its actual send time (closed loop). A scrape not answered by its
  * deadline (timeout + grace) is lost and its connection is dropped.
  *
- * Owner: the worker thread whose loop it lives on. */
+ * The scrapers of one loop thread share a struct scraper_env: the run's settings, their
+ * transport env, the thread's counters, the count of scrapes in flight, and on_idle, by
+ * which the thread learns that a scraper can take a scrape.
+ *
+ * Owner: the loop thread of its env. */
 #ifndef BENCH_SCRAPER_H
 #define BENCH_SCRAPER_H
 
@@ -14,31 +18,59 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "run.h"
+#include "stats.h"
 #include "transport.h"
 
-struct worker;
+/* A scrape request: the target URL and a few headers. */
+#define SCRAPER_REQ_MAX_BYTES 512
+/* One read from a scraper's connection: a 20 KB answer in one or two reads. */
+#define SCRAPER_READ_BYTES (64 * 1024)
+/* Longest fqdn scraped (as sim_client.h's). */
+#define SCRAPER_FQDN_MAX 64
+
+struct scraper;
+
+/* What every scraper of one loop thread shares. */
+struct scraper_env {
+    const struct run *run;
+    struct transport_env tr_env; /* the scrapers' callbacks, read buffer, write requests */
+    struct stats *st;            /* the thread's counters */
+    uint64_t in_flight;          /* scrapes sent and not yet answered or lost */
+    /* s is connected and idle (just connected, or its answer is in): the thread gives it a
+     * scrape now (scraper_send) if it has one. Called from s's callbacks. */
+    void (*on_idle)(struct scraper_env *env, struct scraper *s);
+};
 
 struct scraper {
-    struct transport_conn tc;
-    struct worker *wk;
+    struct transport tr;
+    struct scraper_env *env;
     unsigned idx;
     struct http_parser parser;
     struct http_head head;
-    char req[512];
+    char req[SCRAPER_REQ_MAX_BYTES];
     size_t req_len;
-    char fqdn[64];
+    char fqdn[SCRAPER_FQDN_MAX];
     uint64_t intended_ns, deadline_ns;
     uint64_t retry_at_ns; /* reconnect no earlier than this (0: now) */
     bool connected, busy, stopping;
-    bool in_idle; /* on the worker's idle stack (maybe stale: checked on pop) */
+    bool in_idle; /* on the thread's idle stack (maybe stale: checked on pop) */
 };
 
-void scraper_init(struct scraper *s, struct worker *wk, unsigned idx);
-/* Connects; when up the scraper tells its worker it is idle (worker_scraper_idle). */
+/* Sets up the env of one loop thread's scrapers: st is the thread's counters, on_idle the
+ * thread's. Returns 0 or UV_ENOMEM; scraper_env_close() either way. */
+int scraper_env_init(struct scraper_env *env, uv_loop_t *loop, const struct run *run,
+                     struct stats *st, void (*on_idle)(struct scraper_env *env, struct scraper *s));
+/* Frees the env; only once every scraper on it closed. */
+void scraper_env_close(struct scraper_env *env);
+
+void scraper_init(struct scraper *s, struct scraper_env *env, unsigned idx);
+/* Connects; once up the scraper calls env->on_idle. A failure is counted, and the
+ * scraper may be started again once now passes s->retry_at_ns. */
 void scraper_start(struct scraper *s);
 /* Sends one scrape of client `target`, due at intended_ns. The scraper must be idle. */
 void scraper_send(struct scraper *s, uint64_t target, uint64_t intended_ns);
-/* Called from the worker's tick: counts a scrape past its deadline as lost. */
+/* Called from the thread's tick: counts a scrape past its deadline as lost. */
 void scraper_check_deadline(struct scraper *s, uint64_t now_ns);
 void scraper_stop(struct scraper *s);
 void scraper_close(struct scraper *s);

@@ -1,7 +1,7 @@
 /* sim_client.c - a simulated PushProx client (see sim_client.h).
- * Owner: its worker's loop thread. Life: sim_client_init() -> sim_client_start() ..
- * sim_client_stop() -> (closed) -> sim_client_close(). The conn is closed only through
- * transport_close(); a retry is scheduled from on_close, never while a handle is open. */
+ * Owner: the loop thread of its env. Life: sim_client_init() -> sim_client_start() ..
+ * sim_client_stop() -> (closed) -> sim_client_close(). The connection is closed only
+ * through transport_close(); a retry is scheduled from on_closed, never while it is open. */
 #include "sim_client.h"
 
 #include <stdio.h>
@@ -9,32 +9,52 @@
 #include <string.h>
 
 #include "check.h"
+#include "dial.h"
 #include "log.h"
-#include "run.h"
-#include "worker.h"
 
-static void on_connect(struct transport_conn *tc, int status);
-static void on_write(struct transport_conn *tc, int status);
-static void on_read(struct transport_conn *tc, const char *data, ssize_t n);
-static void on_close(struct transport_conn *tc);
+static void on_connect(struct transport *t, int status);
+static void on_read(struct transport *t, ssize_t nread, const uv_buf_t *buf);
+static void on_written(struct transport *t, int status);
+static void on_closed(struct transport *t);
 
 static const struct transport_cb client_tcb = {
     .on_connect = on_connect,
-    .on_write = on_write,
     .on_read = on_read,
-    .on_close = on_close,
+    .on_written = on_written,
+    .on_closed = on_closed,
 };
 static const struct http_parser_cb client_pcb = {0};
+
+static struct sim_client *client_of(struct transport *t)
+{
+    return transport_owner(t, struct sim_client, tr);
+}
 
 /* A push head, outer and inner, is far below this; the limit only guards the buffers. */
 #define SIM_OUT_MAX_BYTES (256 * 1024)
 
-void sim_client_init(struct sim_client *c, struct worker *wk, uint64_t idx)
+int sim_client_env_init(struct sim_client_env *env, uv_loop_t *loop, const struct run *run,
+                        struct stats *st)
+{
+    memset(env, 0, sizeof(*env));
+    env->run = run;
+    env->st = st;
+    http_head_init(&env->req_head, SIM_CLIENT_POLL_MAX_BYTES);
+    return transport_env_init(&env->tr_env, loop, &client_tcb, SIM_CLIENT_READ_BYTES);
+}
+
+void sim_client_env_close(struct sim_client_env *env)
+{
+    transport_env_close(&env->tr_env);
+    http_head_close(&env->req_head);
+}
+
+void sim_client_init(struct sim_client *c, struct sim_client_env *env, uint64_t idx)
 {
     memset(c, 0, sizeof(*c));
-    c->wk = wk;
+    c->env = env;
     c->idx = idx;
-    run_fqdn(wk->run, idx, c->fqdn, sizeof(c->fqdn));
+    run_fqdn(env->run, idx, c->fqdn, sizeof(c->fqdn));
     buf_init(&c->out[0].b, SIM_OUT_MAX_BYTES);
     buf_init(&c->out[1].b, SIM_OUT_MAX_BYTES);
 }
@@ -50,10 +70,23 @@ void sim_client_close(struct sim_client *c)
     buf_close(&c->out[1].b);
 }
 
-void sim_client_start(struct sim_client *c)
+/* Queues c for a retry after delay_ms (once: a queued client only moves its time). */
+static void retry_after(struct sim_client *c, uint64_t delay_ms)
 {
-    struct worker *wk = c->wk;
-    const struct run *run = wk->run;
+    struct sim_client_env *env = c->env;
+
+    c->retry_at_ns = run_now_ns() + delay_ms * 1000000ull;
+    if (c->in_retry)
+        return;
+    c->in_retry = true;
+    c->retry_next = env->retry_head;
+    env->retry_head = c;
+}
+
+static void connect_client(struct sim_client *c)
+{
+    struct sim_client_env *env = c->env;
+    const struct run *run = env->run;
     struct sockaddr_in src, *srcp = NULL;
 
     if (c->stopping)
@@ -68,19 +101,27 @@ void sim_client_start(struct sim_client *c)
     }
     c->n_expect = 0;
     c->queued = false;
-    int rc = transport_connect(&c->tc, &wk->loop, srcp, &run->proxy, &client_tcb, c);
+    c->writing = false;
+    int rc = dial_connect(&c->tr, &env->tr_env, run->tls, (const struct sockaddr *)srcp,
+                          (const struct sockaddr *)&run->proxy);
     if (rc != 0) {
-        wk->st.errors[STATS_ERR_CONNECT]++;
+        env->st->errors[STATS_ERR_CONNECT]++;
         log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(rc));
-        if (!c->tc.open)
-            worker_retry(wk, c, SIM_CLIENT_RETRY_MS);
+        if (!c->tr.open)
+            retry_after(c, SIM_CLIENT_RETRY_MS);
     }
+}
+
+void sim_client_start(struct sim_client *c)
+{
+    c->env->connecting++;
+    connect_client(c);
 }
 
 void sim_client_stop(struct sim_client *c)
 {
     c->stopping = true;
-    transport_close(&c->tc);
+    transport_close(&c->tr);
 }
 
 /* The buffer the next message goes into: the current one if nothing is being written,
@@ -88,7 +129,7 @@ void sim_client_stop(struct sim_client *c)
 static struct sim_out *out_begin(struct sim_client *c)
 {
     struct sim_out *o;
-    if (!c->tc.writing) {
+    if (!c->writing) {
         o = &c->out[c->cur];
     } else {
         o = &c->out[!c->cur];
@@ -101,10 +142,13 @@ static struct sim_out *out_begin(struct sim_client *c)
     return o;
 }
 
+static void written(struct sim_client *c);
+
+/* Writes out[cur], or leaves it queued behind the write in progress. */
 static void out_flush(struct sim_client *c)
 {
-    struct worker *wk = c->wk;
-    if (c->tc.writing) {
+    struct sim_client_env *env = c->env;
+    if (c->writing) {
         c->queued = true;
         return;
     }
@@ -114,17 +158,39 @@ static void out_flush(struct sim_client *c)
     size_t split = o->filler_len ? o->split : o->b.len;
     bufs[n++] = uv_buf_init(o->b.base, (unsigned)split);
     if (o->filler_len) {
-        const struct run *run = wk->run;
+        const struct run *run = env->run;
         bufs[n++] =
             uv_buf_init(run->filler + run->filler_len - o->filler_len, (unsigned)o->filler_len);
         if (o->b.len > split)
             bufs[n++] = uv_buf_init(o->b.base + split, (unsigned)(o->b.len - split));
     }
-    int rc = transport_write(&c->tc, bufs, n);
-    if (rc != 0) {
-        wk->st.errors[STATS_ERR_POLL]++;
+    int rc = transport_write(&c->tr, bufs, n);
+    if (rc < 0) {
+        env->st->errors[STATS_ERR_POLL]++;
         log_debug("client", "write failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(rc));
-        transport_close(&c->tc);
+        transport_close(&c->tr);
+    } else if (rc == 0) {
+        c->writing = true; /* the buffers stay as they are until on_written */
+    } else {
+        written(c);
+    }
+}
+
+/* out[cur] went out: the first one registers the client; a queued group goes next. */
+static void written(struct sim_client *c)
+{
+    struct sim_client_env *env = c->env;
+
+    if (!c->registered) {
+        c->registered = true;
+        if (env->connecting > 0)
+            env->connecting--;
+        env->registered++;
+    }
+    if (c->queued) {
+        c->cur = !c->cur;
+        c->queued = false;
+        out_flush(c);
     }
 }
 
@@ -136,85 +202,96 @@ static void expect(struct sim_client *c, enum sim_expect e)
 
 static int append_poll(struct sim_client *c, struct sim_out *o)
 {
-    const struct run *run = c->wk->run;
+    const struct run *run = c->env->run;
     int rc = buf_printf(&o->b,
                         "POST /poll HTTP/1.1\r\nHost: %s\r\nUser-Agent: pushprox-bench\r\n"
                         "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
                         run->proxy_hostport, strlen(c->fqdn), c->fqdn);
     if (rc == 0) {
         expect(c, SIM_EXPECT_POLL);
-        c->wk->st.polls_sent++;
+        c->env->st->polls_sent++;
     }
     return rc;
 }
 
 static void send_poll(struct sim_client *c)
 {
-    if (!transport_is_open(&c->tc))
+    if (!transport_is_open(&c->tr))
         return;
     struct sim_out *o = out_begin(c);
     if (append_poll(c, o) != 0) {
-        transport_close(&c->tc);
+        transport_close(&c->tr);
         return;
     }
     out_flush(c);
 }
 
-void sim_client_retry(struct sim_client *c)
+/* The retry is due: re-poll if connected, else reconnect. */
+static void retry(struct sim_client *c)
 {
     if (c->stopping)
         return;
-    if (c->connected && transport_is_open(&c->tc))
+    if (c->connected && transport_is_open(&c->tr))
         send_poll(c);
-    else if (!c->tc.open)
-        sim_client_start(c);
+    else if (!c->tr.open)
+        connect_client(c);
 }
 
-static void on_connect(struct transport_conn *tc, int status)
+void sim_client_retry_due(struct sim_client_env *env, uint64_t now_ns)
 {
-    struct sim_client *c = tc->data;
-    struct worker *wk = c->wk;
+    struct sim_client **pp = &env->retry_head;
+    while (*pp) {
+        struct sim_client *c = *pp;
+        if (c->retry_at_ns <= now_ns) {
+            *pp = c->retry_next;
+            c->in_retry = false;
+            retry(c);
+        } else {
+            pp = &c->retry_next;
+        }
+    }
+}
+
+static void on_connect(struct transport *t, int status)
+{
+    struct sim_client *c = client_of(t);
+    struct sim_client_env *env = c->env;
+    if (status == 0)
+        status = transport_read_start(t);
     if (status != 0) {
-        wk->st.errors[STATS_ERR_CONNECT]++;
+        env->st->errors[STATS_ERR_CONNECT]++;
         log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
-        transport_close(tc);
+        transport_close(t);
         return;
     }
     if (!c->head) {
         c->head = malloc(sizeof(*c->head));
         if (!c->head) {
-            transport_close(tc);
+            transport_close(t);
             return;
         }
         http_head_init(c->head, SIM_CLIENT_POLL_MAX_BYTES);
     }
     c->connected = true;
-    wk->n_connected++;
-    wk->st.connects_ok++;
+    env->connected++;
+    env->st->connects_ok++;
     http_parser_init(&c->parser, HTTP_KIND_RESPONSE, &client_pcb, c);
     c->parser.body_max_bytes = SIM_CLIENT_POLL_MAX_BYTES;
     http_parser_begin(&c->parser, c->head);
     send_poll(c);
 }
 
-static void on_write(struct transport_conn *tc, int status)
+static void on_written(struct transport *t, int status)
 {
-    struct sim_client *c = tc->data;
+    struct sim_client *c = client_of(t);
+    c->writing = false;
     if (status != 0) {
-        c->wk->st.errors[STATS_ERR_POLL]++;
+        c->env->st->errors[STATS_ERR_POLL]++;
         log_debug("client", "write failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
-        transport_close(tc);
+        transport_close(t);
         return;
     }
-    if (!c->registered) {
-        c->registered = true;
-        worker_client_registered(c->wk, c, true);
-    }
-    if (c->queued) {
-        c->cur = !c->cur;
-        c->queued = false;
-        out_flush(c);
-    }
+    written(c);
 }
 
 /* Host of an absolute-form target "http://host[:port]/path". */
@@ -235,21 +312,22 @@ static bool url_host(const char *url, size_t len, const char **host, size_t *hos
 /* A poll brought a scrape: check it is ours, record its Id, push the answer, poll again. */
 static void handle_work(struct sim_client *c)
 {
-    struct worker *wk = c->wk;
-    const struct run *run = wk->run;
-    struct http_head *rh = &wk->req_head;
+    struct sim_client_env *env = c->env;
+    const struct run *run = env->run;
+    struct stats *st = env->st;
+    struct http_head *rh = &env->req_head;
     size_t used = 0;
 
-    wk->st.polls_work++;
-    http_parser_init(&wk->req_parser, HTTP_KIND_REQUEST, NULL, NULL);
-    wk->req_parser.body_max_bytes = SIM_CLIENT_POLL_MAX_BYTES;
-    http_parser_begin(&wk->req_parser, rh);
+    st->polls_work++;
+    http_parser_init(&env->req_parser, HTTP_KIND_REQUEST, NULL, NULL);
+    env->req_parser.body_max_bytes = SIM_CLIENT_POLL_MAX_BYTES;
+    http_parser_begin(&env->req_parser, rh);
     enum http_parse_result r =
-        http_parser_execute(&wk->req_parser, c->head->body.base, c->head->body.len, &used);
+        http_parser_execute(&env->req_parser, c->head->body.base, c->head->body.len, &used);
     size_t id_len = 0;
     const char *id = r == HTTP_PARSE_COMPLETE ? http_head_get(rh, "Id", &id_len) : NULL;
     if (!id || id_len == 0) {
-        wk->st.errors[STATS_ERR_POLL]++;
+        st->errors[STATS_ERR_POLL]++;
         log_warn("client", "poll answer is not a scrape request with an Id",
                  LOG_STR("fqdn", c->fqdn),
                  LOG_STRN("body", c->head->body.base,
@@ -263,11 +341,11 @@ static void handle_work(struct sim_client *c)
         host_len != strlen(c->fqdn) || memcmp(host, c->fqdn, host_len) != 0) {
         /* Not counted as an error here: the body we push names our fqdn, so the scraper
          * counts the same scrape as misrouted, once. */
-        wk->st.polls_wrong_host++;
+        st->polls_wrong_host++;
         log_warn("client", "scrape delivered to the wrong client", LOG_STR("fqdn", c->fqdn),
                  LOG_STRN("url", http_head_str(rh, rh->url_off), rh->url_len));
     }
-    idvec_push(&wk->st.pushed, check_id_hash(id, id_len));
+    idvec_push(&st->pushed, check_id_hash(id, id_len));
 
     char line[CHECK_LINE_MAX], inner[CHECK_LINE_MAX + 256];
     uint64_t total = 0;
@@ -281,7 +359,7 @@ static void handle_work(struct sim_client *c)
                                    "Content-Length: %llu\r\nId: %.*s\r\n\r\n",
                                    (unsigned long long)total, (int)id_len, id);
     if (line_len < 0 || inner_len < 0 || (size_t)inner_len >= sizeof(inner)) {
-        wk->st.errors[STATS_ERR_PUSH]++;
+        st->errors[STATS_ERR_PUSH]++;
         log_warn("client", "Id too long to push", LOG_STR("fqdn", c->fqdn));
         send_poll(c);
         return;
@@ -299,12 +377,12 @@ static void handle_work(struct sim_client *c)
     o->filler_len = (size_t)(total - (uint64_t)line_len);
     if (rc == 0) {
         expect(c, SIM_EXPECT_PUSH);
-        wk->st.pushes_sent++;
+        st->pushes_sent++;
         if (run->pipeline)
             rc = append_poll(c, o);
     }
     if (rc != 0) {
-        transport_close(&c->tc);
+        transport_close(&c->tr);
         return;
     }
     out_flush(c);
@@ -312,56 +390,58 @@ static void handle_work(struct sim_client *c)
 
 static void handle_response(struct sim_client *c)
 {
-    struct worker *wk = c->wk;
+    struct sim_client_env *env = c->env;
+    struct stats *st = env->st;
     int status = c->head->status;
     if (c->n_expect == 0) {
-        wk->st.errors[STATS_ERR_POLL]++;
+        st->errors[STATS_ERR_POLL]++;
         log_warn("client", "response nobody asked for", LOG_STR("fqdn", c->fqdn),
                  LOG_INT("status", status));
-        transport_close(&c->tc);
+        transport_close(&c->tr);
         return;
     }
     uint8_t kind = c->expect[0];
     memmove(c->expect, c->expect + 1, --c->n_expect);
     if (kind == SIM_EXPECT_PUSH) {
-        wk->pushes_answered++;
+        env->pushes_answered++;
         if (status == 200) {
-            wk->st.pushes_ok++;
+            st->pushes_ok++;
         } else {
-            wk->st.errors[STATS_ERR_PUSH]++;
+            st->errors[STATS_ERR_PUSH]++;
             log_debug("client", "push refused", LOG_STR("fqdn", c->fqdn), LOG_INT("status", status),
                       LOG_STRN("body", c->head->body.base,
                                c->head->body.len < 200 ? c->head->body.len : 200));
         }
-        if (!wk->run->pipeline)
+        if (!env->run->pipeline)
             send_poll(c);
         return;
     }
     if (status == 200) {
         handle_work(c);
     } else if (status == 408) {
-        wk->st.polls_expired++;
+        st->polls_expired++;
         send_poll(c);
     } else {
-        wk->st.errors[STATS_ERR_POLL]++;
+        st->errors[STATS_ERR_POLL]++;
         log_warn("client", "poll failed", LOG_STR("fqdn", c->fqdn), LOG_INT("status", status),
                  LOG_STRN("body", c->head->body.base,
                           c->head->body.len < 200 ? c->head->body.len : 200));
-        worker_retry(wk, c, SIM_CLIENT_RETRY_MS);
+        retry_after(c, SIM_CLIENT_RETRY_MS);
     }
 }
 
-static void on_read(struct transport_conn *tc, const char *data, ssize_t n)
+static void on_read(struct transport *t, ssize_t n, const uv_buf_t *buf)
 {
-    struct sim_client *c = tc->data;
-    struct worker *wk = c->wk;
+    struct sim_client *c = client_of(t);
+    struct sim_client_env *env = c->env;
+    const char *data = buf->base;
     if (n < 0) {
-        if (!c->stopping && !wk->stopping) {
-            wk->st.errors[STATS_ERR_POLL]++;
+        if (!c->stopping && !env->stopping) {
+            env->st->errors[STATS_ERR_POLL]++;
             log_warn("client", "connection to the proxy lost", LOG_STR("fqdn", c->fqdn),
                      LOG_ERR((int)n));
         }
-        transport_close(tc);
+        transport_close(t);
         return;
     }
     size_t off = 0, len = (size_t)n;
@@ -370,31 +450,32 @@ static void on_read(struct transport_conn *tc, const char *data, ssize_t n)
         enum http_parse_result r = http_parser_execute(&c->parser, data + off, len - off, &used);
         off += used;
         if (r == HTTP_PARSE_ERROR) {
-            wk->st.errors[STATS_ERR_POLL]++;
+            env->st->errors[STATS_ERR_POLL]++;
             log_warn("client", "bad response from the proxy", LOG_STR("fqdn", c->fqdn),
                      LOG_STR("reason", c->parser.error_msg ? c->parser.error_msg : "?"));
-            transport_close(tc);
+            transport_close(t);
             return;
         }
         if (r == HTTP_PARSE_MORE)
             break;
         handle_response(c);
-        if (!transport_is_open(tc))
+        if (!transport_is_open(t))
             return;
         http_parser_begin(&c->parser, c->head);
     }
 }
 
-static void on_close(struct transport_conn *tc)
+static void on_closed(struct transport *t)
 {
-    struct sim_client *c = tc->data;
-    struct worker *wk = c->wk;
+    struct sim_client *c = client_of(t);
+    struct sim_client_env *env = c->env;
     if (c->connected) {
         c->connected = false;
-        wk->n_connected--;
+        env->connected--;
     }
     c->n_expect = 0;
     c->queued = false;
-    if (!c->stopping && !wk->stopping)
-        worker_retry(wk, c, SIM_CLIENT_RETRY_MS);
+    c->writing = false; /* a queued write is cancelled with the connection */
+    if (!c->stopping && !env->stopping)
+        retry_after(c, SIM_CLIENT_RETRY_MS);
 }

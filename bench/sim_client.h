@@ -8,7 +8,11 @@
  * --no-client.pipeline it waits for the push's answer first. A 408 poll is re-polled;
  * errors are counted and the client reconnects after SIM_CLIENT_RETRY_MS.
  *
- * Owner: the worker thread whose loop it lives on; nothing in it is shared. */
+ * The clients of one loop thread share a struct sim_client_env: the run's settings, their
+ * transport env (callbacks, read buffer), the thread's counters and the retry list. The
+ * thread owns the env and reads its counts; the clients know nothing else of the thread.
+ *
+ * Owner: the loop thread of its env; nothing in it is shared with other threads. */
 #ifndef BENCH_SIM_CLIENT_H
 #define BENCH_SIM_CLIENT_H
 
@@ -17,9 +21,9 @@
 
 #include "buf.h"
 #include "http.h"
+#include "run.h"
+#include "stats.h"
 #include "transport.h"
-
-struct worker;
 
 /* Wait before reconnecting or re-polling after an error. */
 #define SIM_CLIENT_RETRY_MS 100
@@ -27,6 +31,26 @@ struct worker;
 #define SIM_CLIENT_POLL_MAX_BYTES (64 * 1024)
 /* Longest fqdn the bench makes. */
 #define SIM_CLIENT_FQDN_MAX 64
+/* One read from a client's connection: answers to polls and pushes are small. */
+#define SIM_CLIENT_READ_BYTES (64 * 1024)
+
+struct sim_client;
+
+/* What every client of one loop thread shares. */
+struct sim_client_env {
+    const struct run *run;
+    struct transport_env tr_env;   /* the clients' callbacks, read buffer, write requests */
+    struct stats *st;              /* the thread's counters */
+    struct sim_client *retry_head; /* waiting to reconnect or re-poll, newest first */
+    uint64_t connecting;           /* started, first poll not out yet: the thread paces by it */
+    uint64_t connected;            /* connections up */
+    uint64_t registered;           /* clients whose first poll went out */
+    uint64_t pushes_answered;      /* pushes whose verdict came back, 200 or not */
+    bool stopping;                 /* the thread is stopping: a lost connection is no error */
+    /* The scrape request a poll carries, parsed one at a time. */
+    struct http_parser req_parser;
+    struct http_head req_head;
+};
 
 enum sim_expect { SIM_EXPECT_POLL = 1, SIM_EXPECT_PUSH = 2 };
 
@@ -38,14 +62,15 @@ struct sim_out {
 };
 
 struct sim_client {
-    struct transport_conn tc;
-    struct worker *wk;
+    struct transport tr;
+    struct sim_client_env *env;
     uint64_t idx; /* global client number */
     char fqdn[SIM_CLIENT_FQDN_MAX];
     struct http_parser parser;
     struct http_head *head; /* allocated while connected */
     struct sim_out out[2];  /* [cur] is being written, the other is queued */
     uint8_t cur;
+    bool writing;      /* out[cur] is queued in the transport until on_written */
     bool queued;       /* out[!cur] holds bytes waiting for the write to finish */
     uint8_t expect[4]; /* FIFO of answers expected, oldest first */
     uint8_t n_expect;
@@ -57,14 +82,22 @@ struct sim_client {
     bool in_retry;
 };
 
-/* Sets the client up (allocates nothing). */
-void sim_client_init(struct sim_client *c, struct worker *wk, uint64_t idx);
+/* Sets up the env of one loop thread's clients: st is the thread's counters. Returns 0 or
+ * UV_ENOMEM; sim_client_env_close() either way. */
+int sim_client_env_init(struct sim_client_env *env, uv_loop_t *loop, const struct run *run,
+                        struct stats *st);
+/* Frees the env; only once every client on it closed. */
+void sim_client_env_close(struct sim_client_env *env);
 
-/* Connects and sends the first poll. Failures are counted and retried. */
+/* Sets the client up (allocates nothing). */
+void sim_client_init(struct sim_client *c, struct sim_client_env *env, uint64_t idx);
+
+/* Connects and sends the first poll; the client counts in env->connecting until that poll
+ * is out. Failures are counted and retried. Call once per client. */
 void sim_client_start(struct sim_client *c);
 
-/* The retry the worker scheduled is due: re-poll if connected, else reconnect. */
-void sim_client_retry(struct sim_client *c);
+/* Reconnects or re-polls every client whose retry is due at now_ns. */
+void sim_client_retry_due(struct sim_client_env *env, uint64_t now_ns);
 
 /* Closes the connection for good (no retry). */
 void sim_client_stop(struct sim_client *c);

@@ -5,6 +5,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
@@ -18,8 +19,14 @@
 static void on_tick(uv_timer_t *t);
 static void on_due(uv_poll_t *p, int status, int events);
 static void on_due_closed(uv_handle_t *h);
+static void on_scraper_idle(struct scraper_env *env, struct scraper *s);
 static void issue(struct worker *wk, uint64_t now);
 static void schedule_due(struct worker *wk, uint64_t now);
+
+static struct worker *worker_of_scrapers(struct scraper_env *env)
+{
+    return (struct worker *)((char *)env - offsetof(struct worker, scrapers_env));
+}
 
 int worker_init(struct worker *wk, struct run *run, int id)
 {
@@ -28,7 +35,6 @@ int worker_init(struct worker *wk, struct run *run, int id)
     wk->run = run;
     wk->rng = (run->seed + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)run->proc << 32) ^ (uint64_t)id;
     stats_init(&wk->st);
-    http_head_init(&wk->req_head, SIM_CLIENT_POLL_MAX_BYTES);
     wk->slot = &run->shm->slots[run->proc * RUN_MAX_THREADS + id];
 
     uint64_t first, n;
@@ -51,19 +57,22 @@ int worker_init(struct worker *wk, struct run *run, int id)
         wk->rate = run->rate * (double)wk->n_scrapers / (double)run->scrapers;
     }
 
+    int rc = uv_loop_init(&wk->loop);
+    if (rc)
+        return rc;
+    if ((rc = sim_client_env_init(&wk->clients_env, &wk->loop, run, &wk->st)) != 0 ||
+        (rc = scraper_env_init(&wk->scrapers_env, &wk->loop, run, &wk->st, on_scraper_idle)) != 0)
+        return rc;
     wk->clients = calloc(n ? n : 1, sizeof(*wk->clients));
     wk->scrapers = calloc(ns ? ns : 1, sizeof(*wk->scrapers));
     wk->idle = calloc(ns ? ns : 1, sizeof(*wk->idle));
     if (!wk->clients || !wk->scrapers || !wk->idle)
         return -ENOMEM;
     for (uint64_t i = 0; i < n; i++)
-        sim_client_init(&wk->clients[i], wk, wk->first_client + i);
+        sim_client_init(&wk->clients[i], &wk->clients_env, wk->first_client + i);
     for (uint64_t i = 0; i < ns; i++)
-        scraper_init(&wk->scrapers[i], wk, (unsigned)i);
+        scraper_init(&wk->scrapers[i], &wk->scrapers_env, (unsigned)i);
 
-    int rc = uv_loop_init(&wk->loop);
-    if (rc)
-        return rc;
     uv_timer_init(&wk->loop, &wk->tick);
     wk->tick.data = wk;
     wk->due_fd = -1;
@@ -90,12 +99,13 @@ void worker_close(struct worker *wk)
     free(wk->scrapers);
     free(wk->idle);
     free(wk->due);
-    http_head_close(&wk->req_head);
+    sim_client_env_close(&wk->clients_env);
+    scraper_env_close(&wk->scrapers_env);
     uv_loop_close(&wk->loop);
     /* wk->st is the caller's to merge and close. */
 }
 
-uint64_t worker_random(struct worker *wk)
+static uint64_t random_next(struct worker *wk)
 {
     /* xorshift64*: plenty for picking targets. */
     uint64_t x = wk->rng;
@@ -106,38 +116,17 @@ uint64_t worker_random(struct worker *wk)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-void worker_retry(struct worker *wk, struct sim_client *c, uint64_t delay_ms)
+/* A scraper is connected and idle: on the idle stack, and given work if there is any. */
+static void on_scraper_idle(struct scraper_env *env, struct scraper *s)
 {
-    c->retry_at_ns = run_now_ns() + delay_ms * 1000000ull;
-    if (c->in_retry)
-        return;
-    c->in_retry = true;
-    c->retry_next = wk->retry_head;
-    wk->retry_head = c;
-}
+    struct worker *wk = worker_of_scrapers(env);
 
-void worker_client_registered(struct worker *wk, struct sim_client *c, bool ok)
-{
-    if (wk->connecting > 0)
-        wk->connecting--;
-    if (ok)
-        wk->registered_count++;
-}
-
-void worker_scraper_idle(struct worker *wk, struct scraper *s)
-{
     if (!s->in_idle) {
         s->in_idle = true;
         wk->idle[wk->n_idle++] = s;
     }
     if (wk->phase == RUN_PHASE_SCRAPE && !wk->issuing_done)
         issue(wk, run_now_ns());
-}
-
-void worker_scrape_finished(struct worker *wk, struct scraper *s)
-{
-    if (wk->in_flight > 0)
-        wk->in_flight--;
 }
 
 static int due_push(struct worker *wk, uint64_t t)
@@ -166,7 +155,7 @@ static void issue(struct worker *wk, uint64_t now)
     const struct run *run = wk->run;
     while (wk->n_idle > 0 && !wk->issuing_done) {
         struct scraper *s = wk->idle[wk->n_idle - 1];
-        if (!s->connected || s->busy || !transport_is_open(&s->tc)) {
+        if (!s->connected || s->busy || !transport_is_open(&s->tr)) {
             wk->n_idle--;
             s->in_idle = false;
             continue;
@@ -182,18 +171,17 @@ static void issue(struct worker *wk, uint64_t now)
         }
         wk->n_idle--;
         s->in_idle = false;
-        uint64_t target = run->first_client + worker_random(wk) % run->n_clients;
+        uint64_t target = run->first_client + random_next(wk) % run->n_clients;
         wk->issued++;
-        wk->in_flight++;
-        scraper_send(s, target, intended);
+        scraper_send(s, target, intended); /* counts it in scrapers_env.in_flight */
     }
 }
 
 static void publish(struct worker *wk)
 {
     struct shm_slot *sl = wk->slot;
-    __atomic_store_n(&sl->connected, wk->n_connected, __ATOMIC_RELAXED);
-    __atomic_store_n(&sl->registered, wk->registered_count, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->connected, wk->clients_env.connected, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->registered, wk->clients_env.registered, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->scrapes_ok, wk->st.scrapes_ok, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->scrapes_answered, wk->st.scrapes_answered, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->errors, stats_total_errors(&wk->st), __ATOMIC_RELAXED);
@@ -205,6 +193,7 @@ static void stop_all(struct worker *wk)
     if (wk->stopping)
         return;
     wk->stopping = true;
+    wk->clients_env.stopping = true;
     publish(wk);
     for (uint64_t i = 0; i < wk->n_clients; i++)
         sim_client_stop(&wk->clients[i]);
@@ -285,23 +274,11 @@ static void on_tick(uv_timer_t *t)
     }
 
     /* Connect clients, a bounded number at a time so the proxy's accept queue keeps up. */
-    while (wk->connecting < run->connect_concurrency && wk->next_connect < wk->n_clients) {
-        wk->connecting++;
+    while (wk->clients_env.connecting < run->connect_concurrency &&
+           wk->next_connect < wk->n_clients)
         sim_client_start(&wk->clients[wk->next_connect++]);
-    }
 
-    /* Retries that are due. */
-    struct sim_client **pp = &wk->retry_head;
-    while (*pp) {
-        struct sim_client *c = *pp;
-        if (c->retry_at_ns <= now) {
-            *pp = c->retry_next;
-            c->in_retry = false;
-            sim_client_retry(c);
-        } else {
-            pp = &c->retry_next;
-        }
-    }
+    sim_client_retry_due(&wk->clients_env, now);
 
     if (wk->phase == RUN_PHASE_CONNECT && phase == RUN_PHASE_SCRAPE) {
         wk->phase = RUN_PHASE_SCRAPE;
@@ -317,7 +294,7 @@ static void on_tick(uv_timer_t *t)
         for (uint64_t i = 0; i < wk->n_scrapers; i++) {
             struct scraper *s = &wk->scrapers[i];
             scraper_check_deadline(s, now);
-            if (!wk->issuing_done && !s->tc.open && !s->stopping && now >= s->retry_at_ns)
+            if (!wk->issuing_done && !s->tr.open && !s->stopping && now >= s->retry_at_ns)
                 scraper_start(s);
         }
         if (!wk->issuing_done) {
@@ -330,12 +307,13 @@ static void on_tick(uv_timer_t *t)
                 issue(wk, now);
             }
         }
-        if (wk->issuing_done && wk->in_flight == 0 && !wk->drained_ns)
+        uint64_t in_flight = wk->scrapers_env.in_flight;
+        if (wk->issuing_done && in_flight == 0 && !wk->drained_ns)
             wk->drained_ns = now;
         /* Every scrape is answered; the push verdicts that follow them are waited for,
          * within --grace (a client that lost its connection never gets one). */
-        if (wk->issuing_done && !wk->scrape_done && wk->in_flight == 0 &&
-            (wk->pushes_answered >= wk->st.pushes_sent ||
+        if (wk->issuing_done && !wk->scrape_done && in_flight == 0 &&
+            (wk->clients_env.pushes_answered >= wk->st.pushes_sent ||
              now - wk->drained_ns >= wk->run->grace_ms * 1000000ull)) {
             wk->scrape_done = true;
             /* Scrapes scheduled (open loop) but never sent: the proxy fell behind. */

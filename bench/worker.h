@@ -3,6 +3,9 @@
  * A tick timer (WORKER_TICK_MS) paces everything that is not an I/O callback: client
  * connects (at most --connect.concurrency in flight), retries, the open-loop schedule,
  * deadlines, the phase set by the parent, and publishing progress to shared memory.
+ * The clients and the scrapers each share an env the worker embeds (sim_client_env,
+ * scraper_env): the worker reads their counts, and hears of an idle scraper through the
+ * scraper env's on_idle; they never name the worker.
  *
  * Owner: everything in a worker belongs to its thread; the only shared things are the
  * read-only struct run and the worker's own shm slot (relaxed atomic stores). */
@@ -31,19 +34,18 @@ struct worker {
     struct shm_slot *slot;
     uint64_t rng;
 
+    struct sim_client_env clients_env; /* counts connected, registered, pushes answered */
     struct sim_client *clients;
     uint64_t n_clients, first_client;
-    uint64_t next_connect, connecting;
-    struct sim_client *retry_head;
+    uint64_t next_connect;
 
+    struct scraper_env scrapers_env; /* counts scrapes in flight */
     struct scraper *scrapers;
     uint64_t n_scrapers;
     struct scraper **idle;
     uint64_t n_idle;
-    uint64_t in_flight;
-    /* Pushes whose answer came back (200 or not): the phase ends once every push sent is
-     * answered, or a grace period after the last scrape, so no late verdict is missed. */
-    uint64_t pushes_answered;
+    /* The phase ends once every push sent has its verdict (clients_env.pushes_answered),
+     * or a grace period after the last scrape, so no late verdict is missed. */
     uint64_t drained_ns; /* when the last scrape was answered; 0 before */
 
     /* Scrape schedule. */
@@ -62,25 +64,16 @@ struct worker {
     int due_fd;
     uv_poll_t due_poll;
     bool due_poll_open;
-    uint64_t n_connected;
-    uint64_t registered_count;
-    /* Parses the scrape request a poll carries (one at a time, synchronously). */
-    struct http_parser req_parser;
-    struct http_head req_head;
 };
 
+/* Sets the worker up for thread `id` of this process: its share of the clients and
+ * scrapers, its loop and handles. Returns 0, or a negative errno / UV_E* code, and then
+ * the worker is half made: the process exits (child.c) rather than closing it. */
 int worker_init(struct worker *wk, struct run *run, int id);
+/* The thread's body: runs the loop until every handle closed. Returns NULL. */
 void *worker_main(void *arg);
+/* Frees what worker_init() took, after the thread was joined; wk->st stays the caller's
+ * to merge and close. */
 void worker_close(struct worker *wk);
-
-/* Retries c (reconnect or re-poll) after delay_ms. */
-void worker_retry(struct worker *wk, struct sim_client *c, uint64_t delay_ms);
-/* A client's first poll is out (or its start failed for good): start the next one. */
-void worker_client_registered(struct worker *wk, struct sim_client *c, bool ok);
-/* A scraper is connected and idle: give it work if there is any. */
-void worker_scraper_idle(struct worker *wk, struct scraper *s);
-/* A scraper finished (or lost) a scrape. */
-void worker_scrape_finished(struct worker *wk, struct scraper *s);
-uint64_t worker_random(struct worker *wk);
 
 #endif
