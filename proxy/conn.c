@@ -837,7 +837,11 @@ static void request_end(struct conn *c)
         process_input(c, pending.base, pending.len);
         buf_close(&pending);
     }
-    if (c->read_stopped && !c->closing && c->state == CONN_READING) {
+    /* Read on once nothing pipelined waits: also while the next request waits (a poll
+     * that was pipelined behind a push), or the peer's close would go unnoticed and its
+     * poll stay registered for ever. */
+    if (c->read_stopped && !c->closing && c->pending.len == 0 &&
+        (c->state == CONN_READING || c->state == CONN_WAITING)) {
         c->read_stopped = false;
         transport_read_start(&c->tr);
     }

@@ -84,5 +84,20 @@ listed alive.test || fail "an idle client with a poll open left /clients after -
 # Its connection goes away: it leaves /clients (bounded wait).
 stop_bg "$POLL_PID"
 wait_until 30 "alive.test gone from /clients after its connection closed" not_listed alive.test
+# A poll pipelined behind a push, then the connection closes: the proxy must see the close
+# (reading resumes while the pipelined poll waits) and drop the client.
+python3 - "$PROXY_PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+push = b"HTTP/1.1 200 OK\r\nId: 0.0.1.00\r\nContent-Length: 0\r\n\r\n"
+s.sendall(b"POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(push), push) +
+          b"POST /poll HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\npipelined.test")
+time.sleep(1)  # the push is answered and the pipelined poll registered
+s.close()
+PY
+wait_until 30 "pipelined.test gone from /clients after its connection closed" not_listed pipelined.test
+[ "$(ss -Htn state close-wait "sport = :$PROXY_PORT" | wc -l)" = 0 ] ||
+    fail "connections left in CLOSE-WAIT: $(ss -Htn state close-wait "sport = :$PROXY_PORT")"
+
 log "poll holds, evictions, timeout caps and /clients liveness behave"
 exit 0
