@@ -91,6 +91,9 @@ void config_parse(int argc, char **argv)
     check_range("web.max-connections", config.web_max_connections, 1, 1 << 24);
     check_range("web.max-idle-connections", config.web_max_idle_connections, 1, 1 << 24);
     check_range("push.max-size", (long long)config.push_max_size, 1, 4LL << 30);
+    if (config.push_max_buffered < config.push_max_size)
+        bad("push.max-buffered", (long long)config.push_max_buffered,
+            "must be at least --push.max-size");
     check_range("http.max-header-bytes", (long long)config.http_max_header_bytes, 1024, 16 << 20);
     set_replica_name();
     if (config.scrape_max_timeout == 0)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "config.h"
 #include "log.h"
 
@@ -626,12 +627,23 @@ static int on_head(struct http_parser *p)
         p->body_mode = HTTP_BODY_STREAM; /* read and drop */
         return 0;
     }
-    /* Room for the whole body up front, so on_alloc can read into it in place. */
-    if ((rt->flags & ROUTE_BODY_IN_PLACE) && h->content_length > 0 &&
-        (uint64_t)h->content_length <= p->body_max_bytes) {
-        h->body.max = p->body_max_bytes;
-        if (buf_reserve(&h->body, (size_t)h->content_length) != 0)
+    /* A body read in place (a push) takes its size from the process's budget first, then
+     * room for all of it up front, so on_alloc can read into it in place. */
+    if (rt->flags & ROUTE_BODY_IN_PLACE) {
+        uint64_t want = h->content_length >= 0 ? (uint64_t)h->content_length : p->body_max_bytes;
+        if (want > p->body_max_bytes)
+            return 0; /* llhttp answers 413 */
+        if (!budget_take(want)) {
+            counters_limit(c->t->counters, LIMIT_PUSH_MAX_BUFFERED);
+            p->error_msg = "too many push bytes in memory (--push.max-buffered); try again";
             return 503;
+        }
+        c->body_reserved = want;
+        if (h->content_length > 0) {
+            h->body.max = p->body_max_bytes;
+            if (buf_reserve(&h->body, (size_t)h->content_length) != 0)
+                return 503;
+        }
     }
     return 0;
 }
@@ -806,12 +818,22 @@ static void on_written(struct transport *tr, int status)
     request_end(c);
 }
 
+/* The request's body is gone (or was handed on): its bytes go back to the budget. */
+static void give_back_body(struct conn *c)
+{
+    if (c->body_reserved) {
+        budget_give(c->body_reserved);
+        c->body_reserved = 0;
+    }
+}
+
 /* The response is written: close, or go back to reading and parse what was pipelined. */
 static void request_end(struct conn *c)
 {
     struct conn_table *t = c->t;
     struct buf pending;
 
+    give_back_body(c);
     conn_head_put(t, c->head);
     c->head = NULL;
     c->gen = ++t->slots[c->idx].gen;
@@ -927,6 +949,7 @@ static void on_closed(struct transport *tr)
     struct conn_table *t = c->t;
 
     conn_head_put(t, c->head);
+    give_back_body(c);
     buf_close(&c->pending);
     free_own(c);
     t->slots[c->idx].c = NULL;

@@ -134,6 +134,7 @@ struct conn {
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
     uint64_t write_since_ns;   /* a response is queued (did not fit the socket) since */
+    uint64_t body_reserved;    /* bytes of the budget (budget.h) its request's body holds */
     char *own[2];              /* buffers of a queued response, freed once it is written */
     struct conn *written_next; /* on conn_table's list of responses written at once */
     /* The one list the connection is on, and since when: while READING, its table's list of

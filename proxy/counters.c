@@ -57,6 +57,7 @@ const char *counters_limit_label(enum counters_limit limit)
         [LIMIT_INBOX_RING] = "INBOX_RING_SIZE",
         [LIMIT_PENDING_BYTES] = "CONN_PENDING_MAX_BYTES",
         [LIMIT_WEB_MAX_IDLE_CONNECTIONS] = "web.max-idle-connections",
+        [LIMIT_PUSH_MAX_BUFFERED] = "push.max-buffered",
     };
     return (unsigned)limit < LIMIT_COUNT ? labels[limit] : "none";
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "budget.h"
 #include "config.h"
 #include "conn.h"
 #include "flags.h"
@@ -115,6 +116,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    budget_init(config.push_max_buffered);
     n = (uint16_t)(config.workers ? config.workers : uv_available_parallelism());
     if (n > WORKER_MAX)
         n = WORKER_MAX;

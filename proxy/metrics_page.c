@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "budget.h"
 #include "conn.h"
 #include "log.h"
 #include "worker.h"
@@ -188,6 +189,9 @@ int metrics_page_write(struct worker *wk, struct buf *out)
     TRY(write_scalar(out, "pushprox_proxy_inbox_backlogged_total", "counter",
                      "Answers that found a full ring and waited in their sender's backlog.",
                      SUM(backlogged)));
+    TRY(write_scalar(out, "pushprox_proxy_push_buffered_bytes", "gauge",
+                     "Bytes of push bodies held in memory while they arrive (--push.max-buffered).",
+                     budget_used()));
     TRY(write_scalar(out, "pushprox_proxy_accept_paused_total", "counter",
                      "Times a worker paused accepting connections for want of file descriptors "
                      "(or memory).",

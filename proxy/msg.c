@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
+
 struct msg *msg_new_meta(enum msg_type type, const char *fqdn, size_t fqdn_len, const char *meta,
                          size_t meta_len)
 {
@@ -41,6 +43,7 @@ void msg_free(struct msg *m)
     case MSG_PUSH:
         free(m->u.push.head);
         free(m->u.push.body_base);
+        budget_give(m->u.push.reserved);
         break;
     case MSG_CLIENTS_REPLY: free(m->u.clients.json); break;
     default: break;

@@ -76,8 +76,9 @@ struct msg {
             int status;       /* the pushed response's status, for metrics */
             char *head;       /* the response head to send Prometheus; owned */
             size_t head_len;
-            char *body_base;  /* the whole push body; owned */
-            const char *body; /* the inner response's body, inside body_base */
+            char *body_base;   /* the whole push body; owned */
+            uint64_t reserved; /* its bytes in the budget (budget.h), given back with it */
+            const char *body;  /* the inner response's body, inside body_base */
             size_t body_len;
         } push;
         struct {

@@ -127,6 +127,8 @@ void push_on_request(struct conn *c)
     m->u.push.body_len = body_len;
     m->u.push.body_base = buf_steal(body);
     m->u.push.body = m->u.push.body_base + body_off;
+    m->u.push.reserved = c->body_reserved; /* the body and its budget travel together */
+    c->body_reserved = 0;
     conn_head_put(&wk->conns, ih);
     conn_release_head(c);
     if (inbox_send(&wk->inbox, ref.wk, m) != 0) {

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "config.h"
 #include "conn.h"
 #include "fqdn.h"
@@ -270,6 +271,11 @@ void scrape_on_push(struct worker *wk, struct msg *m)
     struct scrape_slot *s = scrape_slot_lookup(&wk->scrapes, m->ref);
     uint16_t reply_to = m->from;
     struct ref reply = m->u.push.reply; /* read before u is reused for the verdict */
+
+    /* The body is the receiving side's no more: relayed (Prometheus's connection bounds
+     * it by --web.write-timeout) or dropped. */
+    budget_give(m->u.push.reserved);
+    m->u.push.reserved = 0;
 
     if (s && s->token == m->u.push.token && s->c->gen == s->conn_gen) {
         struct conn *c = s->c;
