@@ -74,6 +74,7 @@ struct client {
     struct proxy_url proxy;
     struct tls_conf proxy_tls, scrape_tls;
     bool proxy_tls_on, scrape_tls_on;
+    struct transport_env env; /* every connection's, through both pools */
     struct httpc_pool proxy_pool, scrape_pool;
     struct target_allowlist allow;
     struct poller *pollers;

@@ -20,8 +20,9 @@
 
 /* Longest request we send to an exporter, head and body. */
 #define SCRAPE_REQ_MAX_BYTES (HTTP_HEAD_MAX_BYTES_DEFAULT + WORK_BODY_MAX_BYTES)
-/* Longest error text pushed back. */
-#define SCRAPE_ERR_MAX 1024
+/* Longest error text pushed back: "failed to scrape", the URL cut at 512 bytes, and an
+ * httpc error. */
+#define SCRAPE_ERR_MAX (512 + HTTPC_ERR_MAX + 64)
 /* Shortest exporter timeout: a header of 0 expires at once, as upstream's context would
  * (0 means "no timeout" to httpc, so it must not reach it). */
 #define SCRAPE_MIN_TIMEOUT_MS 1

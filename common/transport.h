@@ -23,10 +23,10 @@
  * them.
  *
  * Owner: a transport and its env belong to one loop thread; nothing here is locked.
- * Life: transport_plain_open()/_connect() or transport_tls_open()/_connect() (transport_tls.h),
- * then transport_close(), the only way out; cb->on_closed runs once after libuv's close callback, and only then is the memory
- * the owner's again. Queued writes and a pending connect are cancelled by the close (their
- * callbacks are not called). */
+ * Life: transport_plain_open()/_connect() or transport_tls_open()/_connect()
+ * (transport_tls.h), then transport_close(), the only way out; cb->on_closed runs once after
+ * libuv's close callback, and only then is the memory the owner's again. Queued writes and a
+ * pending connect are cancelled by the close (their callbacks are not called). */
 #ifndef PUSHPROX_TRANSPORT_H
 #define PUSHPROX_TRANSPORT_H
 
@@ -105,9 +105,9 @@ struct transport {
     uv_tcp_t tcp; /* first, so libuv's handle pointer is the transport's */
     const struct transport_ops *ops;
     struct transport_env *env;
-    void *tls; /* the TLS transport's state; NULL for plain TCP */
+    void *tls;              /* the TLS transport's state; NULL for plain TCP */
     unsigned writes_queued; /* writes whose cb->on_written is to come */
-    bool open; /* the tcp handle is initialised and not yet closed */
+    bool open;              /* the tcp handle is initialised and not yet closed */
     bool closing;
     bool reading;
 };
