@@ -13,8 +13,10 @@
 
 #include "client.h"
 #include "log.h"
-#include "version.h"
 #include "metrics_http.h"
+#include "poll.h"
+#include "scrape.h"
+#include "version.h"
 
 #define PROG "pushprox-client"
 
