@@ -411,13 +411,14 @@ static void handshake_done(struct tls_conn *c)
         c->counted = false;
         t->env->tls_handshakes--;
     }
-    sync_reading(c);
     if (c->client)
-        t->env->cb->on_connect(t, 0);
+        t->env->cb->on_connect(t, 0); /* it starts reading there, as a rule */
     else if (t->env->cb->on_handshake)
         t->env->cb->on_handshake(t);
-    if (!t->closing)
-        progress(c); /* writes the owner queued before the handshake ended */
+    if (t->closing)
+        return;
+    sync_reading(c); /* a client the owner does not read stops reading now */
+    progress(c);     /* writes the owner queued before the handshake ended */
 }
 
 /* Go's check (net/http, tlsRecordHeaderLooksLikeHTTP): a TLS port read a request line. */
