@@ -1,6 +1,6 @@
-/* client.h - the pushprox-client process: its flags, its shared state and the few calls
- * between its modules (poll.c asks scrape.c to run work; scrape.c tells poll.c when a
- * scrape slot frees up; main.c starts and stops both).
+/* client.h - the pushprox-client process: its flags, its shared state, the proxy URL and the
+ * client's metrics. The modules that run it sit above: scrape.h (one scrape), poll.h (the
+ * pollers, which start scrapes and hear through a callback when a slot frees up), main.c.
  * Owner: everything here lives on the one libuv loop of the process; nothing is locked. */
 #ifndef PUSHPROX_CLIENT_H
 #define PUSHPROX_CLIENT_H
@@ -11,6 +11,7 @@
 
 #include "flags.h"
 #include "httpc.h"
+#include "list.h"
 #include "metrics.h"
 #include "target.h"
 #include "tls.h"
@@ -64,7 +65,6 @@ struct client_metrics {
 };
 
 struct poller;
-struct scrape;
 
 struct client {
     uv_loop_t *loop;
@@ -74,13 +74,16 @@ struct client {
     struct proxy_url proxy;
     struct tls_conf proxy_tls, scrape_tls;
     bool proxy_tls_on, scrape_tls_on;
+    struct transport_env env; /* every connection's, through both pools */
     struct httpc_pool proxy_pool, scrape_pool;
     struct target_allowlist allow;
     struct poller *pollers;
     size_t n_pollers;
-    struct scrape *scrapes; /* in flight, linked */
+    struct list scrapes; /* struct scrape in flight, newest first */
     size_t in_flight;
     bool stopping;
+    /* Set by scrape_init() for the module that polls: a scrape ended and its slot is free. */
+    void (*on_slot_free)(struct client *cl);
     void (*on_idle)(struct client *cl); /* set while stopping: called when in_flight hits 0 */
     struct client_metrics m;
     uint64_t rng;
@@ -99,19 +102,5 @@ void client_observe_scrape(struct client *cl, int port, double seconds);
 
 /* Writes the client's metrics (and process_*) to out. */
 int client_write_metrics(struct client *cl, struct buf *out);
-
-/* poll.c */
-int poll_start(struct client *cl);
-void poll_stop(struct client *cl);
-void poll_resume(struct client *cl); /* a scrape slot freed up */
-void poll_close(struct client *cl);
-
-/* scrape.c: runs the work in a poll answer for fqdn. Returns 0 (the scrape is running
- * and will push its result), or -EINVAL with *why when the answer is not usable work
- * (nothing is pushed; the poller counts a poll error). */
-int scrape_start(struct client *cl, const char *fqdn, const char *body, size_t len,
-                 const char **why);
-/* Ends every scrape in flight at once (shutdown deadline). */
-void scrape_cancel_all(struct client *cl);
 
 #endif

@@ -1,9 +1,10 @@
 /* httpc.c - HTTP/1.1 client connections with keep-alive reuse (see httpc.h).
  * Owner: the client's one loop thread; nothing here is shared or locked.
- * Life: a conn is made by req_connect() or taken from the pool's idle list, serves one
- * request at a time, and goes back to the pool or through conn_close(), the only way
- * out: it closes the tcp and timer handles (and cancels a pending resolve); the memory
- * is freed in maybe_free() once every handle and the resolve have called back. */
+ * Life: a conn is made by conn_new() or taken from the pool's idle list, serves one request
+ * at a time, and goes back to the pool or through conn_close(), the only way out: it closes
+ * the transport and the timer (and cancels a pending resolve); the memory is freed in
+ * maybe_free() once both have called back and the resolve has ended. Bytes go through the
+ * transport (transport.h), plain or TLS alike, as proxy/conn.c's do. */
 #include "httpc.h"
 
 #include <errno.h>
@@ -15,57 +16,44 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "transport_tls.h"
 
 /* TCP keepalive probes after the idle time: every 10 s, 3 unanswered ones kill the
  * connection, so a dead NAT mapping is noticed within keepalive_s + 30 s. */
 #define HTTPC_KEEPALIVE_INTVL_S 10
 #define HTTPC_KEEPALIVE_CNT 3
-/* Plaintext read from TLS at once. */
-#define HTTPC_READ_CHUNK (16 * 1024)
 
 struct httpc_conn {
-    uv_tcp_t tcp;
+    struct transport tr;
     uv_timer_t timer;
     uv_getaddrinfo_t gai;
-    uv_connect_t connect;
     struct httpc_pool *pool;
     struct httpc_req *req;
     struct http_parser parser;
-    struct tls_sess tls;
     struct tls_conf *tls_conf;
     struct addrinfo *ai_list, *ai_next;
-    struct httpc_conn *prev, *next; /* idle list */
+    struct list idle_link; /* in pool->idle */
     char host[HTTPC_HOST_MAX];
     char connect_host[HTTPC_HOST_MAX];
     int port;
-    int open_handles;
-    int last_connect_err;
-    int later_err; /* a failure found while sending, reported from the timer */
+    int open_handles; /* the timer, and the transport while it is open */
+    int later_err;    /* a failure found while sending, reported from the timer */
     char later_text[HTTPC_ERR_MAX];
-    size_t writes_pending;
     bool gai_pending;
-    bool reopening; /* tcp closed to try the next address */
+    bool reopening; /* the transport closes so the next address can be tried */
     bool closing;
-    bool connected;
     bool ready; /* connected and, with TLS, handshake done */
     bool idle;
     bool reused;
     bool broken; /* must not go back to the pool */
 };
 
-struct wreq {
-    uv_write_t req;
-    struct httpc_conn *conn;
-    char data[];
-};
-
 static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res);
-static void on_connect(uv_connect_t *cr, int status);
-static void on_tcp_reopened(uv_handle_t *h);
-static void on_handle_closed(uv_handle_t *h);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
-static void on_write(uv_write_t *w, int status);
+static void on_connect(struct transport *t, int status);
+static void on_read(struct transport *t, ssize_t nread, const uv_buf_t *b);
+static void on_written(struct transport *t, int status);
+static void on_closed(struct transport *t);
+static void on_timer_closed(uv_handle_t *h);
 static void on_timeout(uv_timer_t *t);
 static int on_res_head(struct http_parser *p);
 
@@ -78,38 +66,53 @@ static int on_res_body(struct http_parser *p, const char *at, size_t len);
 
 static const struct http_parser_cb res_cb = {.on_head = on_res_head, .on_body = on_res_body};
 
+static const struct transport_cb httpc_transport_cb = {
+    .on_connect = on_connect,
+    .on_read = on_read,
+    .on_written = on_written,
+    .on_closed = on_closed,
+};
+
 static void conn_close(struct httpc_conn *c);
 static void conn_fail(struct httpc_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int req_attach(struct httpc_req *r, bool allow_idle);
 
+static struct httpc_conn *conn_of(struct transport *t)
+{
+    return transport_owner(t, struct httpc_conn, tr);
+}
+
 /* ---- pool ---- */
 
-void httpc_pool_init(struct httpc_pool *p, uv_loop_t *loop, unsigned keepalive_s)
+int httpc_env_init(struct transport_env *env, uv_loop_t *loop)
+{
+    return transport_env_init(env, loop, &httpc_transport_cb, HTTPC_READ_BUF_BYTES);
+}
+
+void httpc_pool_init(struct httpc_pool *p, struct transport_env *env, unsigned keepalive_s)
 {
     memset(p, 0, sizeof(*p));
-    p->loop = loop;
+    p->loop = env->loop;
+    p->env = env;
     p->keepalive_s = keepalive_s;
+    list_init(&p->idle);
 }
 
 void httpc_pool_close(struct httpc_pool *p)
 {
+    struct list *l;
+
     p->closing = true;
-    while (p->idle != NULL)
-        conn_close(p->idle);
+    while ((l = list_first(&p->idle)))
+        conn_close(list_entry(l, struct httpc_conn, idle_link));
 }
 
 static void idle_unlink(struct httpc_conn *c)
 {
     if (!c->idle)
         return;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->pool->idle = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    list_remove(&c->idle_link);
     c->idle = false;
     c->pool->n_idle--;
 }
@@ -121,9 +124,13 @@ static bool conn_matches(const struct httpc_conn *c, const struct httpc_req *r)
            strcmp(c->connect_host, ch) == 0;
 }
 
-static struct httpc_conn *pool_take(struct httpc_pool *p, const struct httpc_req *r)
+static struct httpc_conn *idle_take(struct httpc_pool *p, const struct httpc_req *r)
 {
-    for (struct httpc_conn *c = p->idle; c != NULL; c = c->next) {
+    struct list *l, *tmp;
+
+    list_for_each_safe(l, tmp, &p->idle)
+    {
+        struct httpc_conn *c = list_entry(l, struct httpc_conn, idle_link);
         if (conn_matches(c, r)) {
             idle_unlink(c);
             uv_timer_stop(&c->timer);
@@ -134,7 +141,7 @@ static struct httpc_conn *pool_take(struct httpc_pool *p, const struct httpc_req
     return NULL;
 }
 
-static void pool_put(struct httpc_conn *c)
+static void idle_put(struct httpc_conn *c)
 {
     struct httpc_pool *p = c->pool;
     if (p->closing) {
@@ -142,19 +149,11 @@ static void pool_put(struct httpc_conn *c)
         return;
     }
     c->idle = true;
-    c->prev = NULL;
-    c->next = p->idle;
-    if (p->idle)
-        p->idle->prev = c;
-    p->idle = c;
+    list_push_front(&p->idle, &c->idle_link);
     p->n_idle++;
     uv_timer_start(&c->timer, on_timeout, HTTPC_IDLE_TIMEOUT_MS, 0);
-    if (p->n_idle > HTTPC_POOL_MAX_IDLE) {
-        struct httpc_conn *last = p->idle;
-        while (last->next)
-            last = last->next;
-        conn_close(last);
-    }
+    if (p->n_idle > HTTPC_POOL_MAX_IDLE)
+        conn_close(list_entry(list_last(&p->idle), struct httpc_conn, idle_link));
 }
 
 /* ---- requests ---- */
@@ -251,11 +250,10 @@ static void maybe_free(struct httpc_conn *c)
         return;
     if (c->ai_list)
         uv_freeaddrinfo(c->ai_list);
-    tls_sess_close(&c->tls);
     free(c);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
     struct httpc_conn *c = h->data;
     c->open_handles--;
@@ -271,9 +269,8 @@ static void conn_close(struct httpc_conn *c)
     c->pool->n_conns--;
     if (c->gai_pending)
         uv_cancel((uv_req_t *)&c->gai);
-    if (!c->reopening)
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    transport_close(&c->tr); /* nothing to do if not open, or closing for the next address */
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
 /* Ends the current request with an error, or sends it once more on a fresh connection
@@ -315,71 +312,20 @@ static void conn_fail_later(struct httpc_conn *c, int err, const char *text)
     uv_timer_start(&c->timer, on_timeout, 0, 0);
 }
 
-/* Writes what the socket takes now without a copy (uv_try_write refuses while earlier
- * writes are queued, so order holds); only the rest is copied into a queued write. */
-static void conn_send_raw(struct httpc_conn *c, const char *data, size_t len)
+/* Writes what the socket takes now without a copy; the transport copies only the rest, as
+ * r->out may grow (and move) while a write is queued. */
+static void conn_send(struct httpc_conn *c, const char *data, size_t len)
 {
     if (len == 0 || c->closing || c->later_err)
         return;
-    if (c->connected) {
-        uv_buf_t now = uv_buf_init((char *)data, (unsigned int)len);
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
-        if (n > 0) {
-            data += n;
-            len -= (size_t)n;
-            if (len == 0)
-                return;
-        } else if (n != UV_EAGAIN) {
-            char text[HTTPC_ERR_MAX];
-            snprintf(text, sizeof(text), "write to %s:%d: %s", c->host, c->port, uv_strerror(n));
-            conn_fail_later(c, n, text);
-            return;
-        }
-    }
-    struct wreq *w = malloc(sizeof(*w) + len);
-    if (w == NULL) {
-        conn_fail_later(c, UV_ENOMEM, "out of memory");
-        return;
-    }
-    w->conn = c;
-    memcpy(w->data, data, len);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned int)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-    if (rc != 0) {
-        free(w);
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned int)len);
+    int rc = transport_write_copy(&c->tr, &b, 1);
+    if (rc < 0) {
         char text[HTTPC_ERR_MAX];
-        snprintf(text, sizeof(text), "write to %s:%d: %s", c->host, c->port, uv_strerror(rc));
+        const char *why = transport_tls_error(&c->tr);
+        snprintf(text, sizeof(text), "write to %s:%d: %s", c->host, c->port,
+                 why ? why : uv_strerror(rc));
         conn_fail_later(c, rc, text);
-        return;
-    }
-    c->writes_pending++;
-}
-
-static void flush_tls(struct httpc_conn *c)
-{
-    if (c->tls.out.len > 0) {
-        conn_send_raw(c, c->tls.out.base, c->tls.out.len);
-        buf_reset(&c->tls.out);
-    }
-}
-
-static void conn_send(struct httpc_conn *c, const char *data, size_t len)
-{
-    if (c->tls_conf == NULL) {
-        conn_send_raw(c, data, len);
-        return;
-    }
-    while (len > 0 && !c->closing && !c->later_err) {
-        size_t n = len > HTTPC_TLS_CHUNK_BYTES ? HTTPC_TLS_CHUNK_BYTES : len;
-        char err[TLS_ERR_MAX];
-        int rc = tls_sess_write(&c->tls, data, n, err, sizeof(err));
-        if (rc != 0) {
-            conn_fail_later(c, rc, err);
-            return;
-        }
-        flush_tls(c);
-        data += n;
-        len -= n;
     }
 }
 
@@ -393,13 +339,10 @@ static void req_flush(struct httpc_req *r)
     }
 }
 
-static void on_write(uv_write_t *w, int status)
+static void on_written(struct transport *t, int status)
 {
-    struct wreq *wr = (struct wreq *)w;
-    struct httpc_conn *c = wr->conn;
-    free(wr);
-    c->writes_pending--;
-    if (status < 0 && status != UV_ECANCELED && !c->closing)
+    struct httpc_conn *c = conn_of(t);
+    if (status < 0 && !c->closing)
         conn_fail(c, status, "write to %s:%d: %s", c->host, c->port, uv_strerror(status));
 }
 
@@ -417,20 +360,36 @@ static void set_keepalive(struct httpc_conn *c)
     unsigned ka = c->pool->keepalive_s;
     if (ka == 0)
         return;
-    uv_tcp_keepalive(&c->tcp, 1, ka);
+    uv_tcp_keepalive(&c->tr.tcp, 1, ka);
     uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    if (uv_fileno((uv_handle_t *)&c->tr.tcp, &fd) == 0) {
         int intvl = HTTPC_KEEPALIVE_INTVL_S, cnt = HTTPC_KEEPALIVE_CNT;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
         (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
     }
 }
 
+/* Connects the conn's transport to addr, plain or TLS. Returns 0 or a UV_E* code. */
+static int connect_addr(struct httpc_conn *c, const struct sockaddr *addr)
+{
+    struct transport_env *env = c->pool->env;
+    int rc = c->tls_conf ? transport_tls_connect(&c->tr, env, NULL, addr, c->tls_conf, c->host)
+                         : transport_plain_connect(&c->tr, env, NULL, addr);
+    if (c->tr.open)
+        c->open_handles++; /* on_closed follows its close, whether or not this failed */
+    if (rc == 0) {
+        /* The socket exists: Nagle off (for a handshake too), keepalive for idle polls. */
+        set_keepalive(c);
+        uv_tcp_nodelay(&c->tr.tcp, 1);
+    }
+    return rc;
+}
+
 static void try_next_addr(struct httpc_conn *c)
 {
     struct addrinfo *ai = c->ai_next;
     c->ai_next = ai->ai_next;
-    int rc = uv_tcp_connect(&c->connect, &c->tcp, ai->ai_addr, on_connect);
+    int rc = connect_addr(c, ai->ai_addr);
     if (rc != 0)
         conn_fail(c, rc, "connect %s:%d: %s", c->connect_host, c->port, uv_strerror(rc));
 }
@@ -455,60 +414,49 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
     try_next_addr(c);
 }
 
-static void on_tcp_reopened(uv_handle_t *h)
+static void on_closed(struct transport *t)
 {
-    struct httpc_conn *c = h->data;
-    c->reopening = false;
-    if (c->closing) {
-        c->open_handles--;
-        maybe_free(c);
+    struct httpc_conn *c = conn_of(t);
+    c->open_handles--;
+    if (c->reopening && !c->closing) {
+        c->reopening = false;
+        try_next_addr(c);
         return;
     }
-    uv_tcp_init(c->pool->loop, &c->tcp);
-    c->tcp.data = c;
-    try_next_addr(c);
+    c->reopening = false;
+    maybe_free(c);
 }
 
-static void on_connect(uv_connect_t *cr, int status)
+static void on_connect(struct transport *t, int status)
 {
-    struct httpc_conn *c = cr->handle->data;
-    if (status == UV_ECANCELED || c->closing)
+    struct httpc_conn *c = conn_of(t);
+    if (c->closing)
         return;
     if (status < 0) {
+        const char *tls_why = transport_tls_error(t);
+        if (tls_why) {
+            /* The handshake failed: another address would not do better, and the request
+             * is not sent again. */
+            if (c->req)
+                c->req->retried = true;
+            conn_fail(c, status, "%s:%d: %s", c->host, c->port, tls_why);
+            return;
+        }
         if (c->ai_next != NULL) {
             /* Another address of the name may answer (localhost: ::1, then 127.0.0.1). */
-            c->last_connect_err = status;
             c->reopening = true;
-            uv_close((uv_handle_t *)&c->tcp, on_tcp_reopened);
+            transport_close(t);
             return;
         }
         conn_fail(c, status, "connect %s:%d: %s", c->connect_host, c->port, uv_strerror(status));
         return;
     }
-    c->connected = true;
-    set_keepalive(c);
-    uv_tcp_nodelay(&c->tcp, 1);
-    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    int rc = transport_read_start(t);
     if (rc != 0) {
         conn_fail(c, rc, "read from %s:%d: %s", c->host, c->port, uv_strerror(rc));
         return;
     }
-    if (c->tls_conf == NULL) {
-        conn_ready(c);
-        return;
-    }
-    rc = tls_sess_init(&c->tls, c->tls_conf, c->host);
-    if (rc != 0) {
-        conn_fail(c, rc, "tls setup for %s: %s", c->host, uv_strerror(rc));
-        return;
-    }
-    char err[TLS_ERR_MAX];
-    rc = tls_sess_handshake(&c->tls, err, sizeof(err));
-    flush_tls(c);
-    if (rc != UV_EAGAIN && rc != 0)
-        conn_fail(c, rc, "%s:%d: %s", c->host, c->port, err);
-    else if (rc == 0)
-        conn_ready(c);
+    conn_ready(c);
 }
 
 /* Makes a new connection for r. Returns 0 or a negative code (err_text set). */
@@ -526,12 +474,11 @@ static int conn_new(struct httpc_req *r)
     snprintf(c->host, sizeof(c->host), "%s", r->host);
     snprintf(c->connect_host, sizeof(c->connect_host), "%s",
              r->connect_host ? r->connect_host : r->host);
-    uv_tcp_init(p->loop, &c->tcp);
     uv_timer_init(p->loop, &c->timer);
-    c->tcp.data = c;
     c->timer.data = c;
     c->gai.data = c;
-    c->open_handles = 2;
+    c->open_handles = 1;
+    list_init(&c->idle_link);
     p->n_conns++;
     c->req = r;
     r->conn = c;
@@ -540,7 +487,7 @@ static int conn_new(struct httpc_req *r)
     struct sockaddr_storage ss;
     if (uv_ip4_addr(c->connect_host, c->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(c->connect_host, c->port, (struct sockaddr_in6 *)&ss) == 0) {
-        int rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, on_connect);
+        int rc = connect_addr(c, (struct sockaddr *)&ss);
         if (rc != 0) {
             conn_detach(c);
             conn_close(c);
@@ -570,7 +517,7 @@ static int conn_new(struct httpc_req *r)
 /* Gives r a connection (an idle one if allowed and available) and starts its timer. */
 static int req_attach(struct httpc_req *r, bool allow_idle)
 {
-    struct httpc_conn *c = allow_idle ? pool_take(r->pool, r) : NULL;
+    struct httpc_conn *c = allow_idle ? idle_take(r->pool, r) : NULL;
     http_head_reset(&r->head);
     r->res_bytes = 0;
     if (c != NULL) {
@@ -612,20 +559,11 @@ static void on_timeout(uv_timer_t *t)
     }
     r->retried = true; /* a timeout is never retried */
     if (!c->ready)
-        conn_fail(c, UV_ETIMEDOUT, "no connection%s within %.0fs", c->tls_conf ? " or TLS handshake" : "",
+        conn_fail(c, UV_ETIMEDOUT, "no connection%s within %.0fs",
+                  c->tls_conf ? " or TLS handshake" : "",
                   (double)(r->timeout_ms ? r->timeout_ms : HTTPC_CONNECT_TIMEOUT_MS) / 1000.0);
     else
         conn_fail(c, UV_ETIMEDOUT, "timeout after %.3fs", (double)r->timeout_ms / 1000.0);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    /* One buffer for every read: the loop is single-threaded and each read is consumed
-     * (parsed, or copied into the TLS input) before its callback returns. */
-    static char slab[64 * 1024];
-    (void)h;
-    (void)suggested;
-    *b = uv_buf_init(slab, sizeof(slab));
 }
 
 static int on_res_head(struct http_parser *p)
@@ -655,10 +593,10 @@ static void req_complete(struct httpc_conn *c, bool extra_bytes)
 {
     struct httpc_req *r = c->req;
     bool reuse = !extra_bytes && !c->broken && r->head.keep_alive && !r->out_more &&
-                 r->sent == r->out.len && c->writes_pending == 0;
+                 r->sent == r->out.len && c->tr.writes_queued == 0;
     conn_detach(c);
     if (reuse)
-        pool_put(c);
+        idle_put(c);
     else
         conn_close(c);
     r->on_done(r, 0);
@@ -717,66 +655,24 @@ static void conn_eof(struct httpc_conn *c, int err)
             return;
         }
     }
+    const char *tls_why = err != UV_EOF ? transport_tls_error(&c->tr) : NULL;
     if (err == UV_EOF)
         conn_fail(c, err, "%s:%d closed the connection %s", c->host, c->port,
                   r->res_bytes ? "in the middle of the response" : "before responding");
+    else if (tls_why)
+        conn_fail(c, err, "%s:%d: %s", c->host, c->port, tls_why);
     else
         conn_fail(c, err, "read from %s:%d: %s", c->host, c->port, uv_strerror(err));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+static void on_read(struct transport *t, ssize_t nread, const uv_buf_t *b)
 {
-    struct httpc_conn *c = s->data;
+    struct httpc_conn *c = conn_of(t);
     if (c->closing)
         return;
     if (nread < 0) {
         conn_eof(c, (int)nread);
         return;
     }
-    if (nread == 0)
-        return;
-    if (c->tls_conf == NULL) {
-        conn_feed(c, b->base, (size_t)nread);
-        return;
-    }
-    char err[TLS_ERR_MAX];
-    if (tls_sess_feed(&c->tls, b->base, (size_t)nread) != 0) {
-        conn_fail(c, UV_E2BIG, "tls: too much unread data from %s", c->host);
-        return;
-    }
-    if (!c->tls.handshake_done) {
-        int rc = tls_sess_handshake(&c->tls, err, sizeof(err));
-        flush_tls(c);
-        if (rc == UV_EAGAIN)
-            return;
-        if (rc != 0) {
-            if (c->req)
-                c->req->retried = true;
-            conn_fail(c, rc, "%s:%d: %s", c->host, c->port, err);
-            return;
-        }
-        conn_ready(c);
-        if (c->closing)
-            return;
-    }
-    for (;;) {
-        char plain[HTTPC_READ_CHUNK];
-        int n = tls_sess_read(&c->tls, plain, sizeof(plain), err, sizeof(err));
-        flush_tls(c);
-        if (c->closing)
-            return;
-        if (n == 0)
-            return;
-        if (n == UV_EOF) {
-            conn_eof(c, UV_EOF);
-            return;
-        }
-        if (n < 0) {
-            conn_fail(c, n, "%s:%d: %s", c->host, c->port, err);
-            return;
-        }
-        conn_feed(c, plain, (size_t)n);
-        if (c->closing)
-            return;
-    }
+    conn_feed(c, b->base, (size_t)nread);
 }

@@ -1,5 +1,6 @@
 /* httpc.h - a small HTTP/1.1 client on libuv: one request at a time per connection,
- * keep-alive connections kept in a pool and reused, plain TCP or TLS (tls.h).
+ * keep-alive connections kept in a pool and reused, over the transport interface
+ * (transport.h): plain TCP, or TLS (transport_tls.h) with a conf of tls.h.
  *
  * The caller owns a struct httpc_req: it fills the target and the request bytes (req->out,
  * a complete request, or its start with out_more set and the rest given later with
@@ -23,7 +24,9 @@
 #include <uv.h>
 
 #include "http.h"
+#include "list.h"
 #include "tls.h"
+#include "transport.h"
 
 /* How long an unused keep-alive connection is kept (Go's transport: 90 s). Short of the
  * usual server-side limits (nginx 75 s) would be nicer, but those only cost one retry. */
@@ -35,11 +38,11 @@
 /* Most idle connections kept per pool; more are closed. Every exporter on the host and
  * every concurrent push keeps at most one. */
 #define HTTPC_POOL_MAX_IDLE 64
-/* Plaintext handed to mbedTLS per record batch, so one large push never needs more than
- * TLS_BUF_MAX_BYTES of ciphertext at once. */
-#define HTTPC_TLS_CHUNK_BYTES (16 * 1024)
-/* Longest error text. */
-#define HTTPC_ERR_MAX 320
+/* The env's read buffer: one read of an exporter's response or a poll's answer; TLS reads
+ * its ciphertext there. */
+#define HTTPC_READ_BUF_BYTES (64 * 1024)
+/* Longest error text: a TLS reason (TLS_ERR_MAX) with the host and port in front. */
+#define HTTPC_ERR_MAX (TLS_ERR_MAX + 128)
 /* Longest host name or address used as a connection key. */
 #define HTTPC_HOST_MAX 256
 
@@ -47,7 +50,8 @@ struct httpc_conn;
 
 struct httpc_pool {
     uv_loop_t *loop;
-    struct httpc_conn *idle; /* doubly linked; most recently used first */
+    struct transport_env *env; /* httpc_env_init()'s, shared by the pools of one loop */
+    struct list idle;          /* struct httpc_conn, most recently used first */
     size_t n_idle;
     size_t n_conns;       /* open connections, idle or busy, for metrics */
     unsigned keepalive_s; /* TCP keepalive idle time, 0 = off */
@@ -89,8 +93,13 @@ struct httpc_req {
     bool active;
 };
 
-/* Sets up a pool; can't fail. */
-void httpc_pool_init(struct httpc_pool *p, uv_loop_t *loop, unsigned keepalive_s);
+/* Sets up the transports' env for every pool on loop: httpc's callbacks and a read buffer
+ * of HTTPC_READ_BUF_BYTES. Returns 0 or UV_ENOMEM. Close it (transport_env_close()) after
+ * the loop ran every connection's close. */
+int httpc_env_init(struct transport_env *env, uv_loop_t *loop);
+
+/* Sets up a pool on env; can't fail. */
+void httpc_pool_init(struct httpc_pool *p, struct transport_env *env, unsigned keepalive_s);
 /* Closes idle connections; busy ones close when their request ends. */
 void httpc_pool_close(struct httpc_pool *p);
 

@@ -13,8 +13,10 @@
 
 #include "client.h"
 #include "log.h"
-#include "version.h"
 #include "metrics_http.h"
+#include "poll.h"
+#include "scrape.h"
+#include "version.h"
 
 #define PROG "pushprox-client"
 
@@ -185,11 +187,11 @@ int main(int argc, char **argv)
     char err[TLS_ERR_MAX];
     bool tls_flags = flags.tls_cacert[0] || flags.tls_cert[0] || flags.tls_key[0];
     if (cl.proxy.tls) {
-        struct tls_conf_opts o = {.cacert = flags.tls_cacert,
-                                  .cert = flags.tls_cert,
-                                  .key = flags.tls_key,
-                                  .what = "--tls"};
-        if (tls_conf_init(&cl.proxy_tls, &o, err, sizeof(err)) != 0)
+        struct tls_client_opts o = {.cacert = flags.tls_cacert,
+                                    .cert = flags.tls_cert,
+                                    .key = flags.tls_key,
+                                    .what = "--tls"};
+        if (tls_conf_init_client(&cl.proxy_tls, &o, err, sizeof(err)) != 0)
             die(1, "%s", err);
         cl.proxy_tls_on = true;
     } else if (tls_flags) {
@@ -197,10 +199,10 @@ int main(int argc, char **argv)
                  LOG_STR("proxy_url", flags.proxy_url));
     }
     {
-        struct tls_conf_opts o = {.cacert = flags.scrape_tls_cacert,
-                                  .insecure = flags.scrape_tls_insecure_skip_verify,
-                                  .what = "--scrape.tls"};
-        if (tls_conf_init(&cl.scrape_tls, &o, err, sizeof(err)) != 0) {
+        struct tls_client_opts o = {.cacert = flags.scrape_tls_cacert,
+                                    .insecure = flags.scrape_tls_insecure_skip_verify,
+                                    .what = "--scrape.tls"};
+        if (tls_conf_init_client(&cl.scrape_tls, &o, err, sizeof(err)) != 0) {
             if (flags.scrape_tls_cacert[0])
                 die(1, "%s", err);
             log_warn("main", "scrapes over https are off", LOG_STR("err", err));
@@ -212,8 +214,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     cl.loop = uv_default_loop();
     cl.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32);
-    httpc_pool_init(&cl.proxy_pool, cl.loop, CLIENT_TCP_KEEPALIVE_S);
-    httpc_pool_init(&cl.scrape_pool, cl.loop, CLIENT_TCP_KEEPALIVE_S);
+    if (httpc_env_init(&cl.env, cl.loop) != 0)
+        die(1, "out of memory");
+    httpc_pool_init(&cl.proxy_pool, &cl.env, CLIENT_TCP_KEEPALIVE_S);
+    httpc_pool_init(&cl.scrape_pool, &cl.env, CLIENT_TCP_KEEPALIVE_S);
 
     if (flags.metrics_addr[0]) {
         int rc = metrics_http_start(&mhttp, cl.loop, flags.metrics_addr, write_metrics, &cl);
@@ -242,9 +246,11 @@ int main(int argc, char **argv)
     uv_walk(cl.loop, close_walk, NULL);
     uv_run(cl.loop, UV_RUN_DEFAULT);
     uv_loop_close(cl.loop);
+    transport_env_close(&cl.env);
     free(cl.pollers);
     if (cl.proxy_tls_on)
-        tls_conf_close(&cl.proxy_tls);
-    tls_conf_close(&cl.scrape_tls);
+        tls_conf_unref(&cl.proxy_tls);
+    if (cl.scrape_tls_on)
+        tls_conf_unref(&cl.scrape_tls);
     return 0;
 }

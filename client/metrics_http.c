@@ -16,7 +16,7 @@
 
 struct metrics_http_conn {
     struct metrics_http *srv;
-    struct metrics_http_conn *prev, *next;
+    struct list link; /* in srv->conns */
     uv_tcp_t tcp;
     uv_timer_t timer;
     struct http_parser parser;
@@ -45,12 +45,7 @@ static void mconn_close(struct metrics_http_conn *c)
         return;
     c->closing = true;
     struct metrics_http *m = c->srv;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        m->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_remove(&c->link);
     m->n_conns--;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -72,6 +67,7 @@ int metrics_http_start(struct metrics_http *m, uv_loop_t *loop, const char *addr
     int port;
     struct sockaddr_storage ss;
     memset(m, 0, sizeof(*m));
+    list_init(&m->conns);
     m->loop = loop;
     m->write = write;
     m->ctx = ctx;
@@ -95,8 +91,9 @@ void metrics_http_stop(struct metrics_http *m)
         return;
     m->listening = false;
     uv_close((uv_handle_t *)&m->tcp, NULL);
-    while (m->conns)
-        mconn_close(m->conns);
+    struct list *l;
+    while ((l = list_first(&m->conns)))
+        mconn_close(list_entry(l, struct metrics_http_conn, link));
 }
 
 static void on_connection(uv_stream_t *s, int status)
@@ -117,10 +114,7 @@ static void on_connection(uv_stream_t *s, int status)
     http_parser_init(&c->parser, HTTP_KIND_REQUEST, NULL, c);
     c->parser.head_max_bytes = METRICS_HTTP_REQ_MAX_BYTES;
     http_parser_begin(&c->parser, &c->head);
-    c->next = m->conns;
-    if (m->conns)
-        m->conns->prev = c;
-    m->conns = c;
+    list_push_front(&m->conns, &c->link);
     m->n_conns++;
     if (uv_accept(s, (uv_stream_t *)&c->tcp) != 0 || m->n_conns > METRICS_HTTP_MAX_CONNS) {
         mconn_close(c);

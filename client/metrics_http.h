@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "list.h"
 
 /* Most connections at once; Prometheus needs one. Past it new ones are closed. */
 #define METRICS_HTTP_MAX_CONNS 16
@@ -28,7 +29,7 @@ struct metrics_http {
     void *ctx;
     size_t n_conns;
     bool listening;
-    struct metrics_http_conn *conns;
+    struct list conns; /* struct metrics_http_conn, newest first */
 };
 
 /* Listens on addr ("host:port", ":9369"). Returns 0, or a negative code (logged). */

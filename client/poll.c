@@ -1,17 +1,19 @@
-/* poll.c - the poll loop: per FQDN, --poll.concurrency pollers each keep one POST /poll
- * open at the proxy. A 200 whose body is a request starts a scrape and the poller polls
- * again at once; a failure waits (backoff.h) and polls again, forever.
+/* poll.c - the poll loop (see poll.h): per FQDN, --poll.concurrency pollers each keep one
+ * POST /poll open at the proxy. A 200 whose body is a request starts a scrape and the poller
+ * polls again at once; a failure waits (backoff.h) and polls again, forever.
  * Owner: the client's loop. Life: poll_start() after the pools exist; poll_stop() stops
  * every poller (their requests are cancelled, timers stopped); poll_close() frees them
  * after the loop has run the timers' close callbacks. */
+#include "poll.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backoff.h"
-#include "client.h"
 #include "log.h"
+#include "scrape.h"
 
 /* Wait after a 408 (the proxy expired this poll, e.g. a newer one from the same FQDN
  * took its slot upstream): short, so the client is back at once, but not zero, so two
@@ -42,6 +44,7 @@ struct poller {
 
 static void on_poll_done(struct httpc_req *req, int err);
 static void on_retry(uv_timer_t *t);
+static void on_slot_free(struct client *cl);
 static void poller_poll(struct poller *p);
 
 static int on_poll_head(struct httpc_req *req)
@@ -79,6 +82,7 @@ int poll_start(struct client *cl)
         backoff_init(&p->bo, cl->f->proxy_retry_initial_wait, cl->f->proxy_retry_max_wait);
         backoff_init(&p->expired, POLL_EXPIRED_DELAY_MS, cl->f->proxy_retry_max_wait);
     }
+    scrape_init(cl, on_slot_free);
     for (size_t i = 0; i < cl->n_pollers; i++)
         poller_poll(&cl->pollers[i]);
     return 0;
@@ -103,7 +107,8 @@ void poll_close(struct client *cl)
     }
 }
 
-void poll_resume(struct client *cl)
+/* A scrape slot freed up: pollers parked for want of one poll again. */
+static void on_slot_free(struct client *cl)
 {
     for (size_t i = 0; i < cl->n_pollers && !cl->stopping; i++) {
         struct poller *p = &cl->pollers[i];

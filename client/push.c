@@ -15,19 +15,11 @@ int push_inner_head(struct buf *out, const struct http_head *res, const char *id
         rc = buf_printf(out, "HTTP/1.1 %d %.*s\r\n", res->status, (int)res->reason_len, reason);
     else
         rc = buf_printf(out, "HTTP/1.1 %d %s\r\n", res->status, http_reason(res->status));
-    for (uint32_t i = 0; i < res->n_headers && rc == 0; i++) {
-        const struct http_header *h = &res->headers[i];
-        const char *name = http_head_str(res, h->name_off);
-        size_t nl = h->name_len;
-        if (http_str_ieq(name, nl, "Connection") || http_str_ieq(name, nl, "Keep-Alive") ||
-            http_str_ieq(name, nl, "Id") || http_str_ieq(name, nl, "X-Prometheus-Scrape-Timeout"))
-            continue;
-        if (rewrite_length && (http_str_ieq(name, nl, "Content-Length") ||
-                               http_str_ieq(name, nl, "Transfer-Encoding")))
-            continue;
-        rc = buf_printf(out, "%.*s: %.*s\r\n", (int)nl, name, (int)h->value_len,
-                        http_head_str(res, h->value_off));
-    }
+    /* Hop-by-hop headers are the exporter connection's; Id and the timeout are ours. */
+    static const char *const drop[] = {"Id", "X-Prometheus-Scrape-Timeout", NULL};
+    if (rc == 0)
+        rc = http_write_headers(out, res, rewrite_length ? HTTP_COPY_DROP_FRAMING : HTTP_COPY_ALL,
+                                drop);
     if (rc == 0 && rewrite_length)
         rc = buf_printf(out, "Content-Length: %zu\r\n", body_len);
     if (rc == 0)

@@ -24,8 +24,8 @@ struct proxy_url;
 /* The inner response head from an exporter's response. With rewrite_length, the body
  * was collected (chunked or unbounded) and goes out with Content-Length: body_len and
  * without Transfer-Encoding; otherwise the exporter's Content-Length is kept unchanged.
- * Connection and Keep-Alive (hop-by-hop) and any Id/X-Prometheus-Scrape-Timeout of the
- * exporter's own are dropped. Returns 0 or -E2BIG. */
+ * Hop-by-hop headers (http_header_is_hop_by_hop()) and any Id/X-Prometheus-Scrape-Timeout
+ * of the exporter's own are dropped. Returns 0 or -E2BIG. */
 int push_inner_head(struct buf *out, const struct http_head *res, const char *id,
                     double remaining_s, bool rewrite_length, size_t body_len);
 

@@ -1,5 +1,5 @@
-/* scrape.c - one scrape's life: check the forwarded request as upstream does, GET the
- * exporter, and push its response (or a 500 saying what failed) to the proxy.
+/* scrape.c - one scrape's life (see scrape.h): check the forwarded request as upstream does,
+ * GET the exporter, and push its response (or a 500 saying what failed) to the proxy.
  *
  * A response with a Content-Length is streamed: the push starts as soon as the
  * exporter's head is in, with the push's length known up front, and body bytes go on as
@@ -7,28 +7,31 @@
  * --scrape.max-size and pushed with a Content-Length.
  *
  * Owner: the client's loop. Life: scrape_start() allocates a scrape and links it into
- * cl->scrapes; scrape_end() is the only way out (unlinks, frees, frees a scrape slot). A
- * scrape ends when both its exporter request and its push are over. */
+ * cl->scrapes; scrape_end() is the only way out (unlinks, frees, frees a scrape slot and
+ * says so through cl->on_slot_free). A scrape ends when both its exporter request and its
+ * push are over. */
+#include "scrape.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
 #include "log.h"
 #include "push.h"
 
 /* Longest request we send to an exporter, head and body. */
 #define SCRAPE_REQ_MAX_BYTES (HTTP_HEAD_MAX_BYTES_DEFAULT + WORK_BODY_MAX_BYTES)
-/* Longest error text pushed back. */
-#define SCRAPE_ERR_MAX 1024
+/* Longest error text pushed back: "failed to scrape", the URL cut at 512 bytes, and an
+ * httpc error. */
+#define SCRAPE_ERR_MAX (512 + HTTPC_ERR_MAX + 64)
 /* Shortest exporter timeout: a header of 0 expires at once, as upstream's context would
  * (0 means "no timeout" to httpc, so it must not reach it). */
 #define SCRAPE_MIN_TIMEOUT_MS 1
 
 struct scrape {
     struct client *cl;
-    struct scrape *prev, *next;
+    struct list link; /* in cl->scrapes */
     const char *fqdn;
     struct work work;
     struct httpc_req ex;   /* to the exporter */
@@ -53,15 +56,16 @@ static double remaining_s(const struct scrape *s)
     return now >= s->deadline_ms ? 0.0 : (double)(s->deadline_ms - now) / 1000.0;
 }
 
+void scrape_init(struct client *cl, void (*on_slot_free)(struct client *cl))
+{
+    list_init(&cl->scrapes);
+    cl->on_slot_free = on_slot_free;
+}
+
 static void scrape_end(struct scrape *s)
 {
     struct client *cl = s->cl;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        cl->scrapes = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    list_remove(&s->link);
     httpc_req_close(&s->ex);
     httpc_req_close(&s->push);
     work_close(&s->work);
@@ -73,7 +77,8 @@ static void scrape_end(struct scrape *s)
             cl->on_idle(cl);
         return;
     }
-    poll_resume(cl);
+    if (cl->on_slot_free)
+        cl->on_slot_free(cl);
 }
 
 static void maybe_end(struct scrape *s)
@@ -146,14 +151,10 @@ static int build_ex_request(struct scrape *s)
     else if (rc == 0)
         rc = buf_printf(out, strchr(t->host, ':') ? "Host: [%s]:%d\r\n" : "Host: %s:%d\r\n",
                         t->host, t->port);
-    for (uint32_t i = 0; i < h->n_headers && rc == 0; i++) {
-        const struct http_header *hd = &h->headers[i];
-        const char *name = http_head_str(h, hd->name_off);
-        if (work_header_is_hop(name, hd->name_len))
-            continue;
-        rc = buf_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, name, (int)hd->value_len,
-                        http_head_str(h, hd->value_off));
-    }
+    /* The framing is ours (the body, if any, goes with a Content-Length) and so is Host. */
+    static const char *const drop[] = {"Host", NULL};
+    if (rc == 0)
+        rc = http_write_headers(out, h, HTTP_COPY_DROP_FRAMING, drop);
     if (rc == 0 && h->body.len > 0)
         rc = buf_printf(out, "Content-Length: %zu\r\n", h->body.len);
     if (rc == 0)
@@ -223,10 +224,7 @@ int scrape_start(struct client *cl, const char *fqdn, const char *body, size_t l
     }
     s->start_ms = uv_now(cl->loop);
     s->deadline_ms = s->start_ms + (s->work.timeout_ms > 0 ? (uint64_t)s->work.timeout_ms : 0);
-    s->next = cl->scrapes;
-    if (cl->scrapes)
-        cl->scrapes->prev = s;
-    cl->scrapes = s;
+    list_push_front(&cl->scrapes, &s->link);
     cl->in_flight++;
     metrics_inc(&cl->m.scrapes_total);
     metrics_set(&cl->m.scrapes_in_flight, cl->in_flight);
@@ -399,8 +397,10 @@ static void on_push_done(struct httpc_req *r, int err)
 
 void scrape_cancel_all(struct client *cl)
 {
-    while (cl->scrapes != NULL) {
-        struct scrape *s = cl->scrapes;
+    struct list *l;
+
+    while ((l = list_first(&cl->scrapes))) {
+        struct scrape *s = list_entry(l, struct scrape, link);
         log_warn("scrape", "scrape cut short by shutdown", LOG_STR("fqdn", s->fqdn),
                  LOG_STR("id", s->work.id));
         httpc_cancel(&s->ex);

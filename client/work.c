@@ -97,14 +97,3 @@ int work_parse(struct work *w, const char *data, size_t len, const char **why)
         w->target_why = twhy;
     return 0;
 }
-
-bool work_header_is_hop(const char *name, size_t len)
-{
-    static const char *const hop[] = {
-        "Connection", "Keep-Alive",        "Proxy-Connection", "Proxy-Authorization", "TE",
-        "Trailer",    "Transfer-Encoding", "Upgrade",          "Content-Length",      "Host"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (http_str_ieq(name, len, hop[i]))
-            return true;
-    return false;
-}

@@ -40,8 +40,4 @@ void work_close(struct work *w);
  * scrape must be answered with a 500. */
 int work_parse(struct work *w, const char *data, size_t len, const char **why);
 
-/* True for headers a proxy must not pass on (hop-by-hop), plus Content-Length and Host
- * which the sender writes itself. */
-bool work_header_is_hop(const char *name, size_t len);
-
 #endif

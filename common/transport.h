@@ -13,13 +13,20 @@
  *
  * Writing: transport_write() hands bytes to the kernel at once where it can (no request,
  * no epoll change) and queues only the rest; several writes may be queued, and they go out
- * in order. Each queued write ends with one cb->on_written.
+ * in order. Each queued write ends with one cb->on_written. transport_write() keeps
+ * pointing at the owner's bytes until then; transport_write_copy() copies what it cannot
+ * send at once, for an owner whose buffer moves (one that grows while it is sent).
+ *
+ * TLS (transport_tls.c) keeps these contracts for the plaintext, and adds a handshake: an
+ * accepted connection's is driven by its first reads, a connecting one's comes before
+ * cb->on_connect. env->tls_handshakes counts those in flight, for an owner that bounds
+ * them.
  *
  * Owner: a transport and its env belong to one loop thread; nothing here is locked.
- * Life: transport_plain_open() or _connect(), then transport_close(), the only way
- * out; cb->on_closed runs once after libuv's close callback, and only then is the memory
- * the owner's again. Queued writes and a pending connect are cancelled by the close (their
- * callbacks are not called). */
+ * Life: transport_plain_open()/_connect() or transport_tls_open()/_connect()
+ * (transport_tls.h), then transport_close(), the only way out; cb->on_closed runs once after
+ * libuv's close callback, and only then is the memory the owner's again. Queued writes and a
+ * pending connect are cancelled by the close (their callbacks are not called). */
 #ifndef PUSHPROX_TRANSPORT_H
 #define PUSHPROX_TRANSPORT_H
 
@@ -32,14 +39,26 @@
 
 /* Write requests kept for reuse per env; more are freed. */
 #define TRANSPORT_WRITE_POOL_MAX 4096
+/* Most buffers in one transport_write(); the proxy writes a head and a body. */
+#define TRANSPORT_WRITE_BUFS_MAX 8
 
 struct transport;
 
+/* A queued write of plain TCP, from the env's pool. */
+struct transport_write_req {
+    uv_write_t req;
+    struct transport *t;
+};
+
 /* The owner's side: every transport of one env calls the same table. */
 struct transport_cb {
-    /* transport_connect() only: connected (0), or a UV_E* code; after a failure the
-     * transport is closed by the caller. */
+    /* transport_*_connect() only: connected (0), or a UV_E* code; after a failure the
+     * transport is closed by the caller. With TLS, 0 comes after the handshake, and a
+     * failed handshake's code comes with a text (transport_tls_error()). */
     void (*on_connect)(struct transport *t, int status);
+    /* TLS, accepted connections only: the handshake is done and plaintext may follow.
+     * Optional. A failed handshake comes to on_read as an error instead. */
+    void (*on_handshake)(struct transport *t);
     /* May set *buf to the owner's buffer for the next plaintext; leave it empty to use the
      * env's read buffer. Optional. */
     void (*on_alloc)(struct transport *t, size_t suggested, uv_buf_t *buf);
@@ -53,14 +72,23 @@ struct transport_cb {
 };
 
 /* What every transport on one loop shares: the loop, the owner's callbacks, one read
- * buffer lent to one read at a time, and a pool of write requests. */
+ * buffer lent to one read at a time, and a pool of write requests. TLS adds two buffers,
+ * allocated with the env's first TLS transport and used only within one call (so no idle
+ * connection keeps a buffer of its own): the plaintext of one record for an owner that
+ * lends none, and the ciphertext of one operation, written with one system call. */
 struct transport_env {
     uv_loop_t *loop;
     const struct transport_cb *cb;
-    char *read_buf;
+    char *read_buf; /* TLS: ciphertext */
     size_t read_buf_bytes;
     bool read_buf_lent;
     struct pool write_reqs;
+    char *tls_plain_buf;
+    bool tls_plain_lent;
+    char *tls_stage;
+    size_t tls_stage_len;
+    struct transport *tls_stage_owner; /* whose ciphertext tls_stage holds */
+    unsigned tls_handshakes;           /* begun and neither done nor failed nor closed */
 };
 
 struct transport_ops {
@@ -68,6 +96,7 @@ struct transport_ops {
     int (*read_start)(struct transport *t);
     void (*read_stop)(struct transport *t);
     int (*write)(struct transport *t, const uv_buf_t *bufs, unsigned n);
+    int (*write_copy)(struct transport *t, const uv_buf_t *bufs, unsigned n);
     int (*shutdown)(struct transport *t);
     void (*close)(struct transport *t);
 };
@@ -76,9 +105,9 @@ struct transport {
     uv_tcp_t tcp; /* first, so libuv's handle pointer is the transport's */
     const struct transport_ops *ops;
     struct transport_env *env;
-    void *tls; /* the TLS transport's session; NULL for plain TCP */
-    unsigned writes_queued;
-    bool open; /* the tcp handle is initialised and not yet closed */
+    void *tls;              /* the TLS transport's state; NULL for plain TCP */
+    unsigned writes_queued; /* writes whose cb->on_written is to come */
+    bool open;              /* the tcp handle is initialised and not yet closed */
     bool closing;
     bool reading;
 };
@@ -86,8 +115,16 @@ struct transport {
 /* Sets up an env with a read buffer of read_buf_bytes. Returns 0 or UV_ENOMEM. */
 int transport_env_init(struct transport_env *env, uv_loop_t *loop, const struct transport_cb *cb,
                        size_t read_buf_bytes);
-/* Frees the env's buffer and pooled requests; call once every transport on it closed. */
+/* Frees the env's buffers and pooled requests; call once every transport on it closed. */
 void transport_env_close(struct transport_env *env);
+
+/* Sets t up as closed on env, with ops (for the transports' own opening functions). */
+void transport_setup(struct transport *t, struct transport_env *env,
+                     const struct transport_ops *ops);
+
+/* A non-blocking TCP socket for dst, bound to src when given (its port chosen at connect
+ * time). Returns the fd, or a UV_E* code. */
+int transport_socket(const struct sockaddr *src, const struct sockaddr *dst);
 
 /* Takes an accepted, connected socket fd as plain TCP; the transport owns it from then on.
  * Returns 0, or a UV_E* code: the fd is then still the caller's to close, and if t->open
@@ -112,13 +149,20 @@ static inline void transport_read_stop(struct transport *t)
     t->ops->read_stop(t);
 }
 
-/* Writes n buffers, in order after any queued write. Returns 1 when every byte went out at
- * once (the buffers are free again, no callback follows), 0 when some were queued (the
- * buffers must stay valid until cb->on_written), or a UV_E* code (nothing queued; the
- * caller closes). */
+/* Writes n (at most TRANSPORT_WRITE_BUFS_MAX) buffers, in order after any queued write.
+ * Returns 1 when every byte went out at once (the buffers are free again, no callback
+ * follows), 0 when some were queued (the buffers must stay valid until cb->on_written), or
+ * a UV_E* code (nothing queued; the caller closes). */
 static inline int transport_write(struct transport *t, const uv_buf_t *bufs, unsigned n)
 {
     return t->ops->write(t, bufs, n);
+}
+
+/* As transport_write(), but what cannot go out at once is copied: the buffers are the
+ * caller's again on return either way. 0 still means cb->on_written follows. */
+static inline int transport_write_copy(struct transport *t, const uv_buf_t *bufs, unsigned n)
+{
+    return t->ops->write_copy(t, bufs, n);
 }
 
 /* No more writes: the peer reads an orderly end (FIN; with TLS, close_notify first) once the

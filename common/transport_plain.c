@@ -7,16 +7,20 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-struct write_req {
+/* A queued write whose bytes were copied (transport_write_copy()). */
+struct copy_req {
     uv_write_t req;
     struct transport *t;
+    char data[];
 };
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void on_written(uv_write_t *req, int status);
+static void on_copy_written(uv_write_t *req, int status);
 static void on_connect(uv_connect_t *req, int status);
 static void on_shutdown(uv_shutdown_t *req, int status);
 static void on_closed(uv_handle_t *handle);
@@ -24,6 +28,7 @@ static void on_closed(uv_handle_t *handle);
 static int plain_read_start(struct transport *t);
 static void plain_read_stop(struct transport *t);
 static int plain_write(struct transport *t, const uv_buf_t *bufs, unsigned n);
+static int plain_write_copy(struct transport *t, const uv_buf_t *bufs, unsigned n);
 static int plain_shutdown(struct transport *t);
 static void plain_close(struct transport *t);
 
@@ -32,45 +37,16 @@ static const struct transport_ops plain_ops = {
     .read_start = plain_read_start,
     .read_stop = plain_read_stop,
     .write = plain_write,
+    .write_copy = plain_write_copy,
     .shutdown = plain_shutdown,
     .close = plain_close,
 };
-
-int transport_env_init(struct transport_env *env, uv_loop_t *loop, const struct transport_cb *cb,
-                       size_t read_buf_bytes)
-{
-    env->loop = loop;
-    env->cb = cb;
-    env->read_buf_lent = false;
-    env->read_buf_bytes = read_buf_bytes;
-    pool_init(&env->write_reqs, sizeof(struct write_req), TRANSPORT_WRITE_POOL_MAX);
-    env->read_buf = malloc(read_buf_bytes);
-    return env->read_buf ? 0 : UV_ENOMEM;
-}
-
-void transport_env_close(struct transport_env *env)
-{
-    free(env->read_buf);
-    env->read_buf = NULL;
-    pool_close(&env->write_reqs);
-}
-
-static void transport_setup(struct transport *t, struct transport_env *env)
-{
-    t->ops = &plain_ops;
-    t->env = env;
-    t->tls = NULL;
-    t->writes_queued = 0;
-    t->open = false;
-    t->closing = false;
-    t->reading = false;
-}
 
 int transport_plain_open(struct transport *t, struct transport_env *env, int fd)
 {
     int rc;
 
-    transport_setup(t, env);
+    transport_setup(t, env, &plain_ops);
     if ((rc = uv_tcp_init(env->loop, &t->tcp)) != 0)
         return rc;
     t->tcp.data = t;
@@ -90,25 +66,9 @@ int transport_plain_connect(struct transport *t, struct transport_env *env,
     uv_connect_t *req;
     int fd, rc;
 
-    transport_setup(t, env);
-    fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return uv_translate_sys_error(errno);
-    if (src) {
-        /* Without this, bind() picks the port and one source address holds ~28k connections
-         * in all instead of ~28k per destination. */
-        int one = 1;
-#ifdef IP_BIND_ADDRESS_NO_PORT
-        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-#endif
-        socklen_t len =
-            src->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-        if (bind(fd, src, len) != 0) {
-            rc = uv_translate_sys_error(errno);
-            close(fd);
-            return rc;
-        }
-    }
+    transport_setup(t, env, &plain_ops);
+    if ((fd = transport_socket(src, dst)) < 0)
+        return fd;
     if ((rc = uv_tcp_init(env->loop, &t->tcp)) != 0) {
         close(fd);
         return rc;
@@ -142,12 +102,6 @@ static void on_connect(uv_connect_t *req, int status)
     if (status == UV_ECANCELED || t->closing)
         return;
     t->env->cb->on_connect(t, status);
-}
-
-int transport_peer_addr(const struct transport *t, struct sockaddr_storage *addr)
-{
-    int len = sizeof(*addr);
-    return uv_tcp_getpeername(&t->tcp, (struct sockaddr *)addr, &len);
 }
 
 /* --- reading --- */
@@ -202,15 +156,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 /* --- writing --- */
 
-static int plain_write(struct transport *t, const uv_buf_t *bufs, unsigned n)
+/* Hands what the socket takes at once to the kernel and describes the rest in rest[] (*k
+ * buffers). Returns 0 or a UV_E* code. */
+static int try_write(struct transport *t, const uv_buf_t *bufs, unsigned n, uv_buf_t *rest,
+                     unsigned *k)
 {
-    uv_buf_t rest[8];
-    struct write_req *w;
     size_t done;
-    unsigned k = 0;
     int rc;
 
-    if (n > sizeof(rest) / sizeof(rest[0]))
+    *k = 0;
+    if (n > TRANSPORT_WRITE_BUFS_MAX)
         return UV_EINVAL;
     rc = uv_try_write((uv_stream_t *)&t->tcp, bufs, n);
     if (rc < 0 && rc != UV_EAGAIN)
@@ -221,9 +176,21 @@ static int plain_write(struct transport *t, const uv_buf_t *bufs, unsigned n)
             done -= bufs[i].len;
             continue;
         }
-        rest[k++] = uv_buf_init(bufs[i].base + done, (unsigned)(bufs[i].len - done));
+        rest[(*k)++] = uv_buf_init(bufs[i].base + done, (unsigned)(bufs[i].len - done));
         done = 0;
     }
+    return 0;
+}
+
+static int plain_write(struct transport *t, const uv_buf_t *bufs, unsigned n)
+{
+    uv_buf_t rest[TRANSPORT_WRITE_BUFS_MAX];
+    struct transport_write_req *w;
+    unsigned k;
+    int rc;
+
+    if ((rc = try_write(t, bufs, n, rest, &k)) != 0)
+        return rc;
     if (k == 0)
         return 1;
     if (!(w = pool_get(&t->env->write_reqs)))
@@ -237,12 +204,55 @@ static int plain_write(struct transport *t, const uv_buf_t *bufs, unsigned n)
     return 0;
 }
 
+static int plain_write_copy(struct transport *t, const uv_buf_t *bufs, unsigned n)
+{
+    uv_buf_t rest[TRANSPORT_WRITE_BUFS_MAX], b;
+    struct copy_req *w;
+    size_t len = 0;
+    unsigned k;
+    int rc;
+
+    if ((rc = try_write(t, bufs, n, rest, &k)) != 0)
+        return rc;
+    if (k == 0)
+        return 1;
+    for (unsigned i = 0; i < k; i++)
+        len += rest[i].len;
+    if (!(w = malloc(sizeof(*w) + len)))
+        return UV_ENOMEM;
+    w->t = t;
+    len = 0;
+    for (unsigned i = 0; i < k; i++) {
+        memcpy(w->data + len, rest[i].base, rest[i].len);
+        len += rest[i].len;
+    }
+    b = uv_buf_init(w->data, (unsigned)len);
+    if ((rc = uv_write(&w->req, (uv_stream_t *)&t->tcp, &b, 1, on_copy_written)) != 0) {
+        free(w);
+        return rc;
+    }
+    t->writes_queued++;
+    return 0;
+}
+
 static void on_written(uv_write_t *req, int status)
 {
-    struct write_req *w = (struct write_req *)req;
+    struct transport_write_req *w = (struct transport_write_req *)req;
     struct transport *t = w->t;
 
     pool_put(&t->env->write_reqs, w);
+    t->writes_queued--;
+    if (status == UV_ECANCELED || t->closing)
+        return;
+    t->env->cb->on_written(t, status);
+}
+
+static void on_copy_written(uv_write_t *req, int status)
+{
+    struct copy_req *w = (struct copy_req *)req;
+    struct transport *t = w->t;
+
+    free(w);
     t->writes_queued--;
     if (status == UV_ECANCELED || t->closing)
         return;

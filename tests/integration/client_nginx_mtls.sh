@@ -3,9 +3,11 @@
 # ssl_verify_client on in front of the proxy (ours if built, else the upstream stand-in);
 # pushprox-client polls https://localhost:<nginx> with --tls.cacert/--tls.cert/--tls.key
 # and certificates made here by openssl (SANs included); scrapes go through the proxy's
-# plaintext port. Then the failures a user meets there, each with a message that says
-# what is wrong: wrong CA, server name not in the certificate, missing client
-# certificate (nginx answers 400), unreadable or unusable key file.
+# plaintext port; the same by IP address (checked against the certificate's IP SAN). Then
+# the failures a user meets there, each with a message that says what is wrong: wrong CA,
+# server name (or IP address) not in the certificate, a certificate without any SAN (which
+# Go's client refuses too), missing client certificate (nginx answers 400), unreadable or
+# unusable key file.
 # tsan: no
 . "$(dirname "$0")/lib.sh"
 
@@ -31,6 +33,11 @@ for ca in ca wrongca; do
 done
 mkcert server localhost "DNS:localhost,IP:127.0.0.1" ca
 mkcert othername proxy.example.com "DNS:proxy.example.com" ca
+# No SAN at all: the openssl x509 defaults add none without -extfile.
+openssl req -new -newkey rsa:2048 -nodes -keyout "$C/nosan.key" -out "$C/nosan.csr" \
+    -subj "/CN=localhost" 2>/dev/null || fail "openssl req nosan"
+openssl x509 -req -in "$C/nosan.csr" -CA "$C/ca.crt" -CAkey "$C/ca.key" -CAcreateserial \
+    -days 2 -sha256 -out "$C/nosan.crt" 2>/dev/null || fail "openssl x509 nosan"
 mkcert client "$FQDN" "DNS:$FQDN" ca
 echo "this is not a key" >"$C/garbage.key"
 
@@ -50,6 +57,7 @@ wait_http "http://127.0.0.1:$PY_PORT/metrics" 20
 NGX_PORT=$(free_port)
 NGX_BAD_PORT=$(free_port)
 NGX_EXP_PORT=$(free_port)
+NGX_NOSAN_PORT=$(free_port)
 mkdir -p "$TEST_TMP/nginx/logs"
 cat >"$TEST_TMP/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -91,6 +99,12 @@ http {
         ssl_certificate_key $C/othername.key;
         location / { proxy_pass http://pushprox; }
     }
+    server {
+        listen 127.0.0.1:$NGX_NOSAN_PORT ssl;
+        ssl_certificate $C/nosan.crt;
+        ssl_certificate_key $C/nosan.key;
+        location / { proxy_pass http://pushprox; }
+    }
 }
 CONF
 start_bg nginx nginx -p "$TEST_TMP/nginx" -c "$TEST_TMP/nginx/nginx.conf" -g 'daemon off;'
@@ -111,6 +125,17 @@ grep -q 'POST /poll' "$TEST_TMP/nginx/logs/access.log" || fail "polls did not go
 grep -q 'POST /push' "$TEST_TMP/nginx/logs/access.log" || fail "pushes did not go through nginx"
 stop_bg "$GOOD_PID"
 
+log "the same by IP address: https://127.0.0.1 is checked against the IP SAN"
+start_bg byip "$CLIENT_BIN" --proxy-url="https://127.0.0.1:$NGX_PORT" --fqdn="$FQDN" \
+    --scrape.use-localhost --metrics-addr= --log.level=debug \
+    --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" --tls.key="$C/client.key"
+pid=$BG_PID
+http_code_body GET "http://$FQDN:$PY_PORT/metrics" -x "http://127.0.0.1:$PX_PORT" \
+    -H 'X-Prometheus-Scrape-Timeout-Seconds: 10'
+assert_eq 200 "$HTTP_CODE" "scrape through nginx reached by IP"
+assert_contains "$HTTP_BODY" "client_test_metric 42" "scrape body (by IP)"
+stop_bg "$pid"
+
 log "_scheme=https: the client scrapes an https exporter, checked with --scrape.tls.cacert"
 start_bg tlsscrape "$CLIENT_BIN" --proxy-url="http://127.0.0.1:$PX_PORT" --fqdn=localhost \
     --metrics-addr= --log.level=debug --scrape.tls.cacert="$C/ca.crt"
@@ -122,7 +147,8 @@ assert_contains "$HTTP_BODY" "tls_exporter_metric 7" "https scrape body"
 http_code_body GET "http://localhost:$NGX_BAD_PORT/metrics?_scheme=https" \
     -x "http://127.0.0.1:$PX_PORT" -H 'X-Prometheus-Scrape-Timeout-Seconds: 10'
 assert_eq 500 "$HTTP_CODE" "https scrape of an exporter with the wrong name"
-assert_contains "$HTTP_BODY" "not in the server's certificate" "https name mismatch"
+assert_contains "$HTTP_BODY" "certificate for proxy.example.com does not name localhost" \
+    "https name mismatch"
 stop_bg "$pid"
 
 # --- failures -------------------------------------------------------------------------------
@@ -147,7 +173,24 @@ start_bg badname "$CLIENT_BIN" --proxy-url="https://localhost:$NGX_BAD_PORT" --f
     --metrics-addr= --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" \
     --tls.key="$C/client.key"
 pid=$BG_PID
-expect_log badname "server name localhost is not in the server's certificate"
+expect_log badname "server certificate not accepted: certificate for proxy.example.com does not name localhost"
+stop_bg "$pid"
+
+log "IP address not in the certificate"
+start_bg badip "$CLIENT_BIN" --proxy-url="https://127.0.0.1:$NGX_BAD_PORT" --fqdn="$FQDN" \
+    --metrics-addr= --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" \
+    --tls.key="$C/client.key"
+pid=$BG_PID
+expect_log badip "certificate for proxy.example.com does not name 127.0.0.1"
+stop_bg "$pid"
+
+log "a server certificate without SAN is refused, as Go's client refuses it"
+start_bg nosan "$CLIENT_BIN" --proxy-url="https://localhost:$NGX_NOSAN_PORT" --fqdn="$FQDN" \
+    --metrics-addr= --tls.cacert="$C/ca.crt" --tls.cert="$C/client.crt" \
+    --tls.key="$C/client.key"
+pid=$BG_PID
+expect_log nosan "has no subjectAltName"
+expect_log nosan "x509: certificate relies on legacy Common Name field, use SANs instead"
 stop_bg "$pid"
 
 log "missing client certificate: nginx answers 400"

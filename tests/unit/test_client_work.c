@@ -117,13 +117,27 @@ Test(work, request_body_is_kept, .init = setup, .fini = teardown)
     cr_assert_eq(memcmp(w.head.body.base, "abc", 3), 0);
 }
 
-Test(work, hop_by_hop_headers_are_not_forwarded)
+Test(push, exporter_head_drops_its_own_id_and_keeps_its_length)
 {
-    cr_assert(work_header_is_hop("connection", 10));
-    cr_assert(work_header_is_hop("Proxy-Connection", 16));
-    cr_assert(work_header_is_hop("Transfer-Encoding", 17));
-    cr_assert(!work_header_is_hop("Accept-Encoding", 15));
-    cr_assert(!work_header_is_hop("Id", 2));
+    struct http_parser p;
+    struct http_head h;
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    http_parser_begin(&p, &h);
+    const char *res = "HTTP/1.1 200 OK\r\nId: theirs\r\nContent-Length: 7\r\n"
+                      "X-Prometheus-Scrape-Timeout: 99\r\nKeep-Alive: timeout=5\r\n"
+                      "Proxy-Connection: keep-alive\r\nX-Other: 1\r\n\r\n";
+    size_t used;
+    http_parser_execute(&p, res, strlen(res), &used);
+    cr_assert(p.head_done);
+    struct buf b;
+    buf_init(&b, 4096);
+    cr_assert_eq(push_inner_head(&b, &h, "ours", 2.0, false, 0), 0);
+    cr_assert_eq(buf_append(&b, "", 1), 0);
+    cr_assert_str_eq(b.base, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Other: 1\r\n"
+                             "Id: ours\r\nX-Prometheus-Scrape-Timeout: 2.000000\r\n\r\n");
+    buf_close(&b);
+    http_head_close(&h);
 }
 
 Test(push, error_push_is_a_500_with_id_and_remaining_time)
@@ -185,6 +199,11 @@ Test(proxy_url, poll_and_push_paths_resolve_like_go)
     cr_assert_eq(client_parse_proxy_url("http://p/sub", &u, &why), 0);
     cr_assert_eq(u.port, 80);
     cr_assert_str_eq(u.push_path, "/push");
+    /* An IP address is checked against the certificate's IP SANs (tls.c): accepted. */
+    cr_assert_eq(client_parse_proxy_url("https://10.0.0.5:8443/", &u, &why), 0);
+    cr_assert_str_eq(u.host, "10.0.0.5");
+    cr_assert_eq(client_parse_proxy_url("https://[fd00::5]/", &u, &why), 0);
+    cr_assert_str_eq(u.host, "fd00::5");
     cr_assert_neq(client_parse_proxy_url("proxy:8080", &u, &why), 0);
     cr_assert_neq(client_parse_proxy_url("http://", &u, &why), 0);
 }
