@@ -1093,3 +1093,119 @@ bool tls_cert_names_fqdn(const mbedtls_x509_crt *crt, const char *fqdn)
     }
     return false;
 }
+
+/* --- identities that travel --- */
+
+static bool printable(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return false;
+    return true;
+}
+
+int tls_identity_write(const mbedtls_x509_crt *crt, struct buf *out)
+{
+    struct tls_cert_info info;
+    char text[INET6_ADDRSTRLEN];
+    int rc = 0;
+
+    tls_cert_info(crt, &info);
+    if (info.has_san)
+        rc = buf_append(out, "S\n", 2);
+    for (size_t i = 0; rc == 0 && i < info.n_dns; i++)
+        if (printable(info.dns[i].p, info.dns[i].len))
+            rc = buf_printf(out, "D %.*s\n", (int)info.dns[i].len, info.dns[i].p);
+    for (size_t i = 0; rc == 0 && i < info.n_ip; i++) {
+        inet_ntop(info.ip[i].len == 4 ? AF_INET : AF_INET6, info.ip[i].addr, text, sizeof(text));
+        rc = buf_printf(out, "I %s\n", text);
+    }
+    if (rc == 0 && info.cn.len && printable(info.cn.p, info.cn.len))
+        rc = buf_printf(out, "C %.*s\n", (int)info.cn.len, info.cn.p);
+    if (rc == 0 && printable(info.subject, strlen(info.subject)))
+        rc = buf_printf(out, "N %s\n", info.subject);
+    return rc;
+}
+
+/* Calls back for each line "<kind> <value>" of an identity; stops when it returns true. */
+static bool identity_any(const char *id, size_t len, char kind,
+                         bool (*fn)(const char *v, size_t n, const void *arg), const void *arg)
+{
+    for (const char *p = id, *end = id + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n >= 2 && p[0] == kind && p[1] == ' ' && fn(p + 2, n - 2, arg))
+            return true;
+        if (n == 1 && p[0] == kind && fn(p, 0, arg))
+            return true;
+        p += n + 1;
+    }
+    return false;
+}
+
+struct want_name {
+    const char *host;
+    size_t len;
+    const struct tls_ip *ip;
+};
+
+static bool line_present(const char *v, size_t n, const void *arg)
+{
+    return true;
+}
+
+static bool dns_line_matches(const char *v, size_t n, const void *arg)
+{
+    const struct want_name *w = arg;
+    return dns_matches(v, trim_dot(v, n), w->host, w->len);
+}
+
+static bool cn_line_matches(const char *v, size_t n, const void *arg)
+{
+    const struct want_name *w = arg;
+    return ieq(v, trim_dot(v, n), w->host, w->len);
+}
+
+static bool ip_line_matches(const char *v, size_t n, const void *arg)
+{
+    const struct want_name *w = arg;
+    char text[INET6_ADDRSTRLEN + 1];
+    struct tls_ip got;
+
+    if (n >= sizeof(text))
+        return false;
+    memcpy(text, v, n);
+    text[n] = '\0';
+    return parse_ip(text, &got) && got.len == w->ip->len &&
+           memcmp(got.addr, w->ip->addr, got.len) == 0;
+}
+
+bool tls_identity_names_fqdn(const char *id, size_t len, const char *fqdn)
+{
+    struct tls_ip want_ip;
+    struct want_name w = {fqdn, trim_dot(fqdn, strlen(fqdn)), &want_ip};
+    bool has_san = identity_any(id, len, 'S', line_present, NULL);
+
+    if (w.len == 0)
+        return false;
+    if (parse_ip(fqdn, &want_ip))
+        return has_san && identity_any(id, len, 'I', ip_line_matches, &w);
+    if (!has_san)
+        return identity_any(id, len, 'C', cn_line_matches, &w);
+    return identity_any(id, len, 'D', dns_line_matches, &w);
+}
+
+const char *tls_identity_subject(const char *id, size_t len, size_t *n_len)
+{
+    for (const char *p = id, *end = id + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n >= 2 && p[0] == 'N' && p[1] == ' ') {
+            *n_len = n - 2;
+            return p + 2;
+        }
+        p += n + 1;
+    }
+    *n_len = 0;
+    return "";
+}

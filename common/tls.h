@@ -38,6 +38,8 @@
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
+#include "buf.h"
+
 /* Where Debian keeps the system's CA bundle, used when no CA file is given. */
 #define TLS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define TLS_SYSTEM_CA_DIR "/etc/ssl/certs"
@@ -253,5 +255,16 @@ bool tls_cert_names_fqdn(const mbedtls_x509_crt *crt, const char *fqdn);
 
 /* crt's notAfter as a Unix time. */
 int64_t tls_cert_not_after(const mbedtls_x509_crt *crt);
+
+/* A certificate's identity as tls_cert_names_fqdn() sees it, as compact text that can
+ * travel between threads and be matched there without the certificate: lines "S" (it has
+ * a subjectAltName), "D <dns name>", "I <ip address>", "C <common name>", "N <subject>"
+ * (for messages). Names holding a control character are left out (they can name no FQDN).
+ * Appends to out; returns 0 or -E2BIG/-ENOMEM from it. */
+int tls_identity_write(const mbedtls_x509_crt *crt, struct buf *out);
+/* tls_cert_names_fqdn() over an identity written by tls_identity_write(). */
+bool tls_identity_names_fqdn(const char *id, size_t len, const char *fqdn);
+/* The identity's subject ("N" line), or "" ; *n_len its length. */
+const char *tls_identity_subject(const char *id, size_t len, size_t *n_len);
 
 #endif

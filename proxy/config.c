@@ -9,6 +9,7 @@
 
 #include "announce.h"
 #include "log.h"
+#include "trust.h"
 #include "version.h"
 
 struct config config;
@@ -90,6 +91,14 @@ void config_parse(int argc, char **argv)
     check_range("registration.max-fqdns", config.registration_max_fqdns, 1, 1LL << 32);
     check_range("web.max-connections", config.web_max_connections, 1, 1 << 24);
     check_range("web.max-idle-connections", config.web_max_idle_connections, 1, 1 << 24);
+    check_range("web.max-tls-handshakes", config.web_max_tls_handshakes, 1, 1 << 20);
+    if (config.web_tls_handshake_timeout == 0)
+        bad("web.tls-handshake-timeout", 0, "must be more than 0");
+    const char *why = trust_init(config.web_trusted_proxy.items, config.web_trusted_proxy.len);
+    if (why) {
+        fprintf(stderr, "pushprox-proxy: --web.trusted-proxy: %s\n", why);
+        exit(2);
+    }
     check_range("push.max-size", (long long)config.push_max_size, 1, 4LL << 30);
     if (config.push_max_buffered < config.push_max_size)
         bad("push.max-buffered", (long long)config.push_max_buffered,

@@ -24,6 +24,8 @@
 #include "budget.h"
 #include "config.h"
 #include "log.h"
+#include "transport_tls.h"
+#include "trust.h"
 
 static void on_alloc(struct transport *tr, size_t suggested, uv_buf_t *buf);
 static void on_read(struct transport *tr, ssize_t nread, const uv_buf_t *buf);
@@ -42,11 +44,14 @@ static const struct http_parser_cb conn_parser_cb = {
     .on_body = on_discard_body,
 };
 
+static void on_handshake(struct transport *tr);
+
 static const struct transport_cb conn_transport_cb = {
     .on_alloc = on_alloc,
     .on_read = on_read,
     .on_written = on_written,
     .on_closed = on_closed,
+    .on_handshake = on_handshake,
 };
 
 static struct conn *conn_of(struct transport *tr)
@@ -238,11 +243,28 @@ void conn_table_set_listener(struct conn_table *t, unsigned l, unsigned planes,
     webconf_unref(old);
 }
 
+/* The TLS configuration this worker uses for listener l, or NULL for plain TCP. */
+static struct tls_conf *tls_of(const struct conn_table *t, unsigned l)
+{
+    const struct webconf *conf = t->listeners[l].conf;
+    return conf && t->wk_id < conf->n_tls ? conf->tls[t->wk_id] : NULL;
+}
+
 int conn_accept(struct conn_table *t, int fd, unsigned l)
 {
     struct conn *c;
+    struct tls_conf *tls = tls_of(t, l);
     int rc;
 
+    if (tls && t->env.tls_handshakes >= (unsigned)config.web_max_tls_handshakes) {
+        /* Full handshakes cost milliseconds of CPU: a flood of them must not starve the
+         * connections already up. */
+        counters_limit(t->counters, LIMIT_WEB_MAX_TLS_HANDSHAKES);
+        log_warn("conn", "connection refused: limit reached",
+                 LOG_STR("limit", "web.max-tls-handshakes"),
+                 LOG_INT("max", config.web_max_tls_handshakes), LOG_INT("worker", t->wk_id));
+        return UV_EBUSY;
+    }
     if (t->n_free == 0) {
         counters_limit(t->counters, LIMIT_WEB_MAX_CONNECTIONS);
         log_warn("conn", "connection refused: limit reached",
@@ -264,7 +286,16 @@ int conn_accept(struct conn_table *t, int fd, unsigned l)
     http_parser_init(&c->parser, HTTP_KIND_REQUEST, &conn_parser_cb, c);
     c->parser.head_max_bytes = config.http_max_header_bytes;
     list_init(&c->link);
-    if ((rc = transport_plain_open(&c->tr, &t->env, fd)) != 0) {
+    c->req_start_ns = uv_hrtime(); /* for the handshake's timeout */
+    if (trust_any()) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        c->trusted = getpeername(fd, (struct sockaddr *)&peer, &len) == 0 &&
+                     trust_contains((struct sockaddr *)&peer);
+    }
+    rc = tls ? transport_tls_open(&c->tr, &t->env, fd, tls)
+             : transport_plain_open(&c->tr, &t->env, fd);
+    if (rc != 0) {
         if (c->tr.open) {
             c->closing = true; /* on_closed gives it back */
         } else {
@@ -306,12 +337,29 @@ static void on_alloc(struct transport *tr, size_t suggested, uv_buf_t *buf)
     }
 }
 
+/* A TLS handshake is done: counted, full or resumed. */
+static void on_handshake(struct transport *tr)
+{
+    struct conn *c = conn_of(tr);
+    metrics_inc(transport_tls_resumed(tr) ? &c->t->counters->tls_resumed
+                                          : &c->t->counters->tls_handshakes);
+}
+
 static void on_read(struct transport *tr, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = conn_of(tr);
 
     if (c->closing)
         return;
+    if (nread < 0 && tr->tls && !transport_tls_handshake_done(tr)) {
+        const char *why = transport_tls_error(tr);
+        metrics_inc(&c->t->counters->tls_handshake_errors);
+        log_info("conn", "TLS handshake failed",
+                 LOG_STR("reason", why ? why : uv_strerror((int)nread)),
+                 LOG_INT("worker", c->t->wk_id));
+        conn_close(c, "TLS handshake failed");
+        return;
+    }
     if (c->linger && (c->state == CONN_WRITING || c->state == CONN_LINGERING)) {
         /* The rest of a request already refused: drop it, until the peer closes. */
         if (nread < 0 && c->state == CONN_LINGERING)
@@ -358,6 +406,48 @@ static void pause_reading(struct conn *c)
         transport_read_stop(&c->tr);
         c->read_stopped = true;
     }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A certificate as a trusted front proxy sends it: URL-escaped PEM (nginx's
+ * $ssl_client_escaped_cert). Returns 1 with its identity in out, or -EINVAL. */
+static int identity_from_header(const char *v, size_t len, struct buf *out)
+{
+    mbedtls_x509_crt crt;
+    char *pem = malloc(len + 1);
+    size_t n = 0;
+    int rc = -EINVAL;
+
+    if (!pem)
+        return -ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (v[i] == '%' && i + 2 < len && (hi = hexval(v[i + 1])) >= 0 &&
+            (lo = hexval(v[i + 2])) >= 0) {
+            pem[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            pem[n++] = v[i];
+        }
+    }
+    pem[n] = '\0';
+    mbedtls_x509_crt_init(&crt);
+    if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, n + 1) == 0 &&
+        tls_identity_write(&crt, out) == 0)
+        rc = 1;
+    mbedtls_x509_crt_free(&crt);
+    free(pem);
+    return rc;
 }
 
 /* The web configuration of c's listener (NULL: none). */
@@ -757,6 +847,29 @@ static void on_written_idle(uv_idle_t *idle)
 {
 }
 
+int conn_identity(struct conn *c, struct buf *out)
+{
+    const struct webconf *conf = conf_of(c);
+    const mbedtls_x509_crt *crt;
+    size_t len;
+    const char *v = c->head ? http_head_get(c->head, TRUST_CERT_HEADER, &len) : NULL;
+
+    if (v) {
+        if (!c->trusted) {
+            /* Anyone can send the header; only a trusted front proxy's is believed. */
+            metrics_inc(&c->t->counters->identity_header_ignored);
+            log_warn("conn", "identity header ignored: the peer is not a --web.trusted-proxy",
+                     LOG_STR("header", TRUST_CERT_HEADER), LOG_INT("worker", c->t->wk_id));
+        } else {
+            return identity_from_header(v, len, out);
+        }
+    }
+    if (c->tr.tls && conf && conf->verified_clients &&
+        (crt = transport_tls_peer_cert(&c->tr)) != NULL)
+        return tls_identity_write(crt, out) == 0 ? 1 : -EINVAL;
+    return 0;
+}
+
 bool conn_closes_after(const struct conn *c)
 {
     return !c->keep_alive || c->eof || c->linger || c->t->draining;
@@ -900,6 +1013,14 @@ void conn_expire_slow(struct conn_table *t, uint64_t now_ns)
     expire_idle(t, uv_now(t->loop));
     for (uint32_t i = 0; i < t->cap; i++) {
         struct conn *c = t->slots[i].c;
+        if (c && !c->closing && c->tr.tls && !transport_tls_handshake_done(&c->tr) &&
+            now_ns - c->req_start_ns >= config.web_tls_handshake_timeout * 1000000) {
+            metrics_inc(&t->counters->tls_handshake_errors);
+            log_info("conn", "TLS handshake too slow",
+                     LOG_STR("limit", "web.tls-handshake-timeout"), LOG_INT("worker", t->wk_id));
+            conn_close(c, "web.tls-handshake-timeout");
+            continue;
+        }
         if (c && !c->closing && c->state == CONN_LINGERING &&
             now_ns - c->req_start_ns >= (uint64_t)CONN_LINGER_MS * 1000000) {
             conn_close(c, "lingered long enough");

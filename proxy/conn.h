@@ -130,6 +130,7 @@ struct conn {
     bool eof;             /* the peer half-closed; finish the current request, then close */
     bool linger;          /* the answer is an error that ends the connection: linger after */
     bool auth_running;    /* its password is being checked: the handler has not started */
+    bool trusted;         /* the peer is a --web.trusted-proxy */
     uint8_t listener;     /* which of the table's listeners it came from */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
@@ -241,6 +242,13 @@ void conn_respond_text(struct conn *c, int status, const char *extra_headers, co
 /* A head from the table's pool (NULL on ENOMEM), and back. */
 struct http_head *conn_head_get(struct conn_table *t);
 void conn_head_put(struct conn_table *t, struct http_head *h);
+
+/* The identity the current request's client proves (tls.h's identity text), when the
+ * proxy binds identities: the certificate a trusted front proxy passed in
+ * X-PushProx-Client-Cert, or the client certificate of a TLS listener that verifies them.
+ * Returns 1 with it appended to out, 0 when there is none to bind (plain HTTP, or
+ * certificates not verified), or -EINVAL for a forwarded certificate that does not parse. */
+int conn_identity(struct conn *c, struct buf *out);
 
 /* Whether the connection closes once the current response is written. */
 bool conn_closes_after(const struct conn *c);

@@ -58,6 +58,7 @@ const char *counters_limit_label(enum counters_limit limit)
         [LIMIT_PENDING_BYTES] = "CONN_PENDING_MAX_BYTES",
         [LIMIT_WEB_MAX_IDLE_CONNECTIONS] = "web.max-idle-connections",
         [LIMIT_PUSH_MAX_BUFFERED] = "push.max-buffered",
+        [LIMIT_WEB_MAX_TLS_HANDSHAKES] = "web.max-tls-handshakes",
     };
     return (unsigned)limit < LIMIT_COUNT ? labels[limit] : "none";
 }

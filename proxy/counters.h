@@ -47,6 +47,7 @@ enum counters_limit {
     LIMIT_PENDING_BYTES,
     LIMIT_WEB_MAX_IDLE_CONNECTIONS,
     LIMIT_PUSH_MAX_BUFFERED,
+    LIMIT_WEB_MAX_TLS_HANDSHAKES,
     LIMIT_COUNT,
     LIMIT_NONE = -1
 };
@@ -61,7 +62,12 @@ struct counters {
     uint64_t push_stale;
     uint64_t msgs_received;
     uint64_t backlogged;
-    uint64_t accept_paused; /* times accepting paused for want of file descriptors */
+    uint64_t accept_paused;           /* times accepting paused for want of file descriptors */
+    uint64_t tls_handshakes;          /* full TLS handshakes done */
+    uint64_t tls_resumed;             /* resumed ones (a session ticket) */
+    uint64_t tls_handshake_errors;    /* failed or too slow */
+    uint64_t identity_rejections[2];  /* a poll [0] or push [1] the certificate may not make */
+    uint64_t identity_header_ignored; /* X-PushProx-Client-Cert from an untrusted peer */
     /* Gauges. */
     uint64_t conns_open;
     uint64_t polls_waiting; /* in this worker's shard */

@@ -143,6 +143,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
 
     server_stop();
+    server_unwatch();
     uv_walk(loop, on_close_handle, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);

@@ -197,6 +197,37 @@ int metrics_page_write(struct worker *wk, struct buf *out)
                      "(or memory).",
                      SUM(accept_paused)));
     TRY(write_scalar(out, "pushprox_proxy_workers", "gauge", "Worker threads.", g->n));
+    TRY(write_scalar(out, "pushprox_proxy_tls_handshakes_total", "counter",
+                     "Full TLS handshakes done.", SUM(tls_handshakes)));
+    TRY(write_scalar(out, "pushprox_proxy_tls_resumed_handshakes_total", "counter",
+                     "TLS handshakes that resumed a session (a ticket): no key exchange.",
+                     SUM(tls_resumed)));
+    TRY(write_scalar(out, "pushprox_proxy_tls_handshake_errors_total", "counter",
+                     "TLS handshakes that failed or did not finish in time.",
+                     SUM(tls_handshake_errors)));
+    TRY(metrics_write_header(out, "pushprox_proxy_identity_rejections_total", "counter",
+                             "Polls and pushes refused because the client's certificate does not "
+                             "name the FQDN."));
+    TRY(metrics_write_sample(out, "pushprox_proxy_identity_rejections_total", "route=\"/poll\"",
+                             (double)SUM(identity_rejections[0])));
+    TRY(metrics_write_sample(out, "pushprox_proxy_identity_rejections_total", "route=\"/push\"",
+                             (double)SUM(identity_rejections[1])));
+    TRY(write_scalar(out, "pushprox_proxy_identity_header_ignored_total", "counter",
+                     "X-PushProx-Client-Cert headers ignored because the peer is not a "
+                     "--web.trusted-proxy.",
+                     SUM(identity_header_ignored)));
+    TRY(metrics_write_header(out, "pushprox_proxy_tls_certificate_expiry_timestamp_seconds",
+                             "gauge",
+                             "When the serving certificate of each TLS listener expires."));
+    for (unsigned l = 0; l < CONN_MAX_LISTENERS; l++) {
+        const struct webconf *conf = wk->conns.listeners[l].conf;
+        if (!conf || !conf->cert_not_after)
+            continue;
+        snprintf(labels, sizeof(labels), "listener=\"%s\"",
+                 wk->conns.listeners[l].planes == PLANE_SCRAPE ? "scrape" : "web");
+        TRY(metrics_write_sample(out, "pushprox_proxy_tls_certificate_expiry_timestamp_seconds",
+                                 labels, (double)conf->cert_not_after));
+    }
     TRY(write_scalar(out, "pushprox_proxy_ready", "gauge",
                      "1 when every worker runs and the proxy is not draining (/-/ready).",
                      worker_group_ready(g)));

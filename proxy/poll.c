@@ -17,8 +17,12 @@
 #include "conn.h"
 #include "fqdn.h"
 #include "log.h"
+#include "tls.h"
+#include "trust.h"
 #include "worker.h"
 
+/* The most a client's identity takes (its certificate's names, tls.h). */
+#define POLL_IDENTITY_MAX_BYTES (16 * 1024)
 /* The most a poll's announcement takes in its message (both headers, bounded each). */
 #define POLL_META_MAX_BYTES (2 * ANNOUNCE_HEADER_MAX + 1)
 
@@ -75,6 +79,40 @@ static const char *read_announce(const struct http_head *h, struct buf *meta)
     return NULL;
 }
 
+/* When the proxy binds identities, a poll may only wait under an FQDN the client's
+ * certificate names. Answers the refusal itself and returns false. */
+static bool identity_allows(struct conn *c)
+{
+    struct buf id;
+    size_t n;
+    const char *subject;
+    int have;
+
+    buf_init(&id, POLL_IDENTITY_MAX_BYTES);
+    if ((have = conn_identity(c, &id)) < 0) {
+        buf_close(&id);
+        log_warn("poll", "poll refused: the forwarded client certificate does not parse",
+                 LOG_STR("fqdn", c->fqdn));
+        conn_respond_text(c, 400, NULL,
+                          "Error polling: the client certificate in %s does not parse\n",
+                          TRUST_CERT_HEADER);
+        return false;
+    }
+    if (have == 0 || tls_identity_names_fqdn(id.base, id.len, c->fqdn)) {
+        buf_close(&id);
+        return true;
+    }
+    subject = tls_identity_subject(id.base, id.len, &n);
+    metrics_inc(&worker_of(c)->counters.identity_rejections[0]);
+    log_warn("poll", "poll refused: the certificate does not name the FQDN",
+             LOG_STRN("subject", subject, n), LOG_STR("fqdn", c->fqdn));
+    conn_respond_text(c, 403, NULL,
+                      "Error polling: certificate \"%.*s\" does not name FQDN \"%s\"\n", (int)n,
+                      subject, c->fqdn);
+    buf_close(&id);
+    return false;
+}
+
 void poll_on_request(struct conn *c)
 {
     struct worker *wk = worker_of(c);
@@ -105,6 +143,8 @@ void poll_on_request(struct conn *c)
         conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
         return;
     }
+    if (!identity_allows(c))
+        return;
     if ((bad = read_announce(h, &meta)) != NULL) {
         log_warn("poll", "poll refused: bad announcement", LOG_STR("fqdn", c->fqdn),
                  LOG_STR("reason", bad));

@@ -23,6 +23,10 @@
 
 static const struct http_parser_cb push_inner_cb = {0};
 
+/* The most a pushing client's identity takes (its certificate's names, tls.h); it travels in
+ * the PUSH message, whose meta is bounded by 16 bits. */
+#define PUSH_IDENTITY_MAX_BYTES (16 * 1024)
+
 /* The head Prometheus gets: the pushed status and headers, less our routing headers and
  * the hop-by-hop ones that describe the client's connection, not ours; with a
  * Content-Length when the pushed response ended with the push body instead. */
@@ -71,8 +75,11 @@ void push_on_request(struct conn *c)
     struct ref ref;
     uint64_t token;
     enum http_parse_result r;
+    struct buf identity;
+    int have_identity;
 
     buf_init(&relay, config.http_max_header_bytes + 256);
+    buf_init(&identity, PUSH_IDENTITY_MAX_BYTES);
     if (!ih) {
         conn_close(c, "out of memory");
         return;
@@ -114,10 +121,18 @@ void push_on_request(struct conn *c)
         why = "pushed response head too large";
         goto refuse;
     }
-    if (!(m = msg_new(MSG_PUSH, NULL, 0))) {
+    /* The scrape's worker checks the identity against the scrape's FQDN, which only it
+     * knows: the identity travels with the push. */
+    if ((have_identity = conn_identity(c, &identity)) < 0) {
+        why = "the client certificate in X-PushProx-Client-Cert does not parse";
+        goto refuse;
+    }
+    if (!(m = msg_new_meta(MSG_PUSH, NULL, 0, have_identity ? identity.base : NULL,
+                           have_identity ? identity.len : 0))) {
         why = "out of memory";
         goto refuse;
     }
+    buf_close(&identity);
     m->ref = ref;
     m->u.push.reply = conn_ref(c);
     m->u.push.token = token;
@@ -140,6 +155,7 @@ void push_on_request(struct conn *c)
 refuse:
     conn_head_put(&wk->conns, ih);
     buf_close(&relay);
+    buf_close(&identity);
     push_refuse(c, 500, why);
 }
 
@@ -156,6 +172,12 @@ void push_on_result(struct worker *wk, struct msg *m)
                 conn_respond_text(c, 200, NULL, "%s", "");
             else
                 conn_respond(c, 200, &b, 1, NULL, NULL);
+        } else if (m->u.result.status == 403) {
+            /* The scrape's worker wrote why, naming the certificate and the FQDN. */
+            metrics_inc(&wk->counters.identity_rejections[1]);
+            log_warn("push", "push refused: the certificate does not name the scrape's FQDN",
+                     LOG_STRN("reason", m->fqdn, m->fqdn_len));
+            conn_respond_text(c, 403, NULL, "Error pushing: %.*s\n", (int)m->fqdn_len, m->fqdn);
         } else {
             push_refuse(c, m->u.result.status, m->u.result.reason);
         }

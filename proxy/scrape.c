@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "fqdn.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 static void on_timeout(uv_timer_t *timer);
@@ -277,6 +278,24 @@ void scrape_on_push(struct worker *wk, struct msg *m)
     budget_give(m->u.push.reserved);
     m->u.push.reserved = 0;
 
+    if (s && s->token == m->u.push.token && s->c->gen == s->conn_gen && m->meta_len &&
+        !tls_identity_names_fqdn(msg_meta(m), m->meta_len, s->c->fqdn)) {
+        /* Pushed from a certificate that could not have polled this FQDN: refused, and the
+         * scrape waits on for its real answer. The verdict names both. */
+        size_t n;
+        const char *subject = tls_identity_subject(msg_meta(m), m->meta_len, &n);
+        char why[512];
+        int len = snprintf(why, sizeof(why), "certificate \"%.*s\" does not name FQDN \"%s\"",
+                           (int)n, subject, s->c->fqdn);
+        struct msg *verdict = msg_new(MSG_PUSH_RESULT, why, len < 0 ? 0 : (size_t)len);
+        msg_free(m);
+        if (verdict) {
+            verdict->ref = reply;
+            verdict->u.result.status = 403;
+            inbox_send(&wk->inbox, reply_to, verdict);
+        }
+        return;
+    }
     if (s && s->token == m->u.push.token && s->c->gen == s->conn_gen) {
         struct conn *c = s->c;
         uv_buf_t bufs[2] = {uv_buf_init(m->u.push.head, (unsigned)m->u.push.head_len),

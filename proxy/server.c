@@ -42,10 +42,14 @@ static uv_sem_t quiesced;
 static struct server_address *addresses;
 static unsigned n_addresses;
 static struct webconf *confs[WORKER_MAX_LISTENERS];
+/* Each address's session ticket key, for the life of the process: reloads keep it, so a
+ * fleet reconnecting after a certificate rotation still resumes. */
+static struct tls_tickets tickets[WORKER_MAX_LISTENERS];
+static bool tickets_made[WORKER_MAX_LISTENERS];
 
 /* Watching the files (server_watch), main's loop. */
 static struct {
-    uv_fs_poll_t polls[WORKER_MAX_LISTENERS];
+    uv_fs_poll_t polls[WORKER_MAX_LISTENERS * 4]; /* each address: config, cert, key, CA */
     unsigned n;
     uv_timer_t settle;
 } watch;
@@ -323,7 +327,13 @@ int server_start(uint16_t n, struct server_address *addrs, unsigned n_addrs)
     n_addresses = n_addrs;
     for (unsigned a = 0; a < n_addrs; a++) {
         char err[WEBCONF_ERR_MAX];
-        if ((rc = webconf_load(addrs[a].web_config_file, &confs[a], err, sizeof(err))) != 0) {
+        if ((rc = tls_tickets_init(&tickets[a], TLS_TICKET_LIFETIME_S, err, sizeof(err))) != 0) {
+            log_error("server", "cannot set up TLS session tickets", LOG_STR("err", err));
+            return rc;
+        }
+        tickets_made[a] = true;
+        if ((rc = webconf_load(addrs[a].web_config_file, n, &tickets[a], &confs[a], err,
+                               sizeof(err))) != 0) {
             log_error("server", "cannot load the web config file", LOG_STR("flag", addrs[a].flag),
                       LOG_STR("err", err));
             for (unsigned b = 0; b < a; b++)
@@ -434,7 +444,8 @@ int server_reload(void)
     int rc = 0;
 
     for (unsigned a = 0; a < n_addresses; a++) {
-        if ((rc = webconf_load(addresses[a].web_config_file, &fresh[a], err, sizeof(err))) != 0) {
+        if ((rc = webconf_load(addresses[a].web_config_file, group.n, &tickets[a], &fresh[a], err,
+                               sizeof(err))) != 0) {
             log_error("server", "reload refused: the configuration in force stays",
                       LOG_STR("flag", addresses[a].flag), LOG_STR("err", err));
             for (unsigned b = 0; b < a; b++)
@@ -466,6 +477,20 @@ static void on_settled(uv_timer_t *timer)
     server_reload();
 }
 
+static void on_watch_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+void server_unwatch(void)
+{
+    for (unsigned i = 0; i < watch.n; i++)
+        uv_close((uv_handle_t *)&watch.polls[i], on_watch_closed);
+    if (watch.n)
+        uv_close((uv_handle_t *)&watch.settle, NULL);
+    watch.n = 0;
+}
+
 static void on_file_changed(uv_fs_poll_t *handle, int status, const uv_stat_t *prev,
                             const uv_stat_t *curr)
 {
@@ -480,15 +505,23 @@ int server_watch(uv_loop_t *main_loop)
     if ((rc = uv_timer_init(main_loop, &watch.settle)) != 0)
         return rc;
     for (unsigned a = 0; a < n_addresses; a++) {
-        const char *path = addresses[a].web_config_file;
-        if (!path || !path[0])
-            continue;
-        uv_fs_poll_t *p = &watch.polls[watch.n];
-        if ((rc = uv_fs_poll_init(main_loop, p)) != 0 ||
-            (rc = uv_fs_poll_start(p, on_file_changed, path, SERVER_WATCH_INTERVAL_MS)) != 0)
-            return rc;
-        p->data = (void *)path;
-        watch.n++;
+        /* The file, and the certificate, key and CA files it names at start. A reload that
+         * names other files takes effect, but only these are watched; SIGHUP always works. */
+        const struct webconfig *wc = &confs[a]->wc;
+        const char *paths[4] = {addresses[a].web_config_file, wc->cert_file, wc->key_file,
+                                wc->client_ca_file};
+        for (unsigned k = 0; k < 4; k++) {
+            if (!paths[k] || !paths[k][0] ||
+                watch.n == sizeof(watch.polls) / sizeof(watch.polls[0]))
+                continue;
+            uv_fs_poll_t *p = &watch.polls[watch.n];
+            if ((rc = uv_fs_poll_init(main_loop, p)) != 0)
+                return rc;
+            if (!(p->data = strdup(paths[k])) ||
+                (rc = uv_fs_poll_start(p, on_file_changed, p->data, SERVER_WATCH_INTERVAL_MS)) != 0)
+                return rc ? rc : UV_ENOMEM;
+            watch.n++;
+        }
     }
     return 0;
 }
@@ -577,6 +610,9 @@ static void free_workers(uint16_t made)
     for (unsigned a = 0; a < n_addresses; a++) {
         webconf_unref(confs[a]);
         confs[a] = NULL;
+        if (tickets_made[a])
+            tls_tickets_close(&tickets[a]);
+        tickets_made[a] = false;
     }
     uv_sem_destroy(&quiesced);
     worker_group_close(&group);

@@ -50,6 +50,8 @@ int server_reload(void);
 /* Watches the web config files and reloads (server_reload) when one changes: a Kubernetes
  * secret volume swaps a symlink, cert-manager writes in place. Main's loop. */
 int server_watch(uv_loop_t *main_loop);
+/* Stops watching (before main's loop closes). */
+void server_unwatch(void);
 
 /* Called on main's loop when a drain has ended: every scrape answered (drained true), or
  * --shutdown.timeout passed first. */

@@ -97,9 +97,19 @@ Test(tls, names_fqdn_table)
         {"server_other.crt", "127.0.0.1", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf id;
         load(cases[i].cert);
         cr_expect_eq(tls_cert_names_fqdn(&crt, cases[i].fqdn), cases[i].want,
                      "%s names %s: want %d", cases[i].cert, cases[i].fqdn, cases[i].want);
+        /* The identity that travels between workers decides the same. */
+        buf_init(&id, 1 << 16);
+        cr_assert_eq(tls_identity_write(&crt, &id), 0);
+        cr_expect_eq(tls_identity_names_fqdn(id.base, id.len, cases[i].fqdn), cases[i].want,
+                     "identity of %s names %s: want %d", cases[i].cert, cases[i].fqdn,
+                     cases[i].want);
+        size_t n;
+        cr_expect_gt(tls_identity_subject(id.base, id.len, &n) ? n : 0, 0, "a subject");
+        buf_close(&id);
     }
 }
 
