@@ -91,6 +91,8 @@ static void tls_close(struct transport *t);
 
 static void pump(struct tls_conn *c);
 static void progress(struct tls_conn *c);
+static int sync_reading(struct tls_conn *c);
+static void handshake_failed(struct tls_conn *c, int code);
 
 static const struct transport_ops tls_ops = {
     .name = "tls",
@@ -214,6 +216,33 @@ int transport_tls_connect(struct transport *t, struct transport_env *env,
 fail:
     tls_close(t); /* the handle exists: cb->on_closed follows */
     return rc;
+}
+
+int transport_tls_upgrade(struct transport *t, struct tls_conf *conf, const char *hostname,
+                          int port)
+{
+    struct transport_env *env = t->env;
+    int rc;
+
+    if (t->tls || !t->open || t->closing || t->writes_queued)
+        return UV_EINVAL;
+    uv_read_stop((uv_stream_t *)&t->tcp);
+    if ((rc = conn_new(t, env, conf, hostname ? hostname : "", port)) != 0) {
+        /* t is plain no more and not TLS yet: close it; cb->on_closed follows. */
+        t->ops = &tls_ops;
+        t->open = true;
+        t->closing = true;
+        uv_close((uv_handle_t *)&t->tcp, on_handle_closed);
+        return rc;
+    }
+    t->open = true;
+    ((struct tls_conn *)t->tls)->connected = true;
+    if ((rc = sync_reading(t->tls)) != 0) {
+        handshake_failed(t->tls, rc);
+        return 0;
+    }
+    pump(t->tls); /* the ClientHello */
+    return 0;
 }
 
 /* --- the env's staging buffer and the socket --- */

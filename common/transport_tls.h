@@ -64,6 +64,13 @@ int transport_tls_connect(struct transport *t, struct transport_env *env,
 
 /* Why the handshake or the connection failed, or NULL; valid until cb->on_closed. NULL
  * for a plain transport. */
+/* Turns an open, connected plain transport (nothing queued, e.g. a tunnel an HTTP proxy
+ * opened with CONNECT) into a TLS client session to hostname:port on the same socket; the
+ * handshake starts at once and ends in cb->on_connect, as for transport_tls_connect().
+ * Returns 0, or a UV_E* code: then the transport is closing and cb->on_closed follows. */
+int transport_tls_upgrade(struct transport *t, struct tls_conf *conf, const char *hostname,
+                          int port);
+
 const char *transport_tls_error(const struct transport *t);
 
 /* The peer's certificate once the handshake is done (a client's only if it sent one), or
