@@ -2,7 +2,11 @@
 #
 #   make              release binaries in build/ (pushprox-proxy, pushprox-client, pushprox-bench)
 #   make test         unit tests (Criterion) and integration tests (real processes on loopback)
-#   make asan         the same tests against an ASan+UBSan build in build/asan (pools off)
+#   make asan         the same tests against an ASan+UBSan build (pools off), built with clang
+#                     in build/casan when clang is installed, else with $(CC) in build/asan:
+#                     clang's UBSan also flags pointer arithmetic on NULL (NULL + 0, which
+#                     gcc's lets pass), a class of bug a fuzz run found here
+#   make asan-gcc     the same with gcc in build/asan (what `make asan` did before clang)
 #   make tsan         threaded tests against a TSan build in build/tsan
 #   make bench        the standard benchmark suite; rewrites bench/RESULTS.md
 #   make demo         proxy + client + node_exporter on loopback, one scrape through the proxy
@@ -79,7 +83,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 THREAD_SRC  := $(wildcard tests/threads/test_*.c)
 THREAD_BINS := $(patsubst tests/threads/%.c,$(BUILD)/tests/threads/%,$(THREAD_SRC))
 
-.PHONY: all test unit threads integration asan tsan bench demo install clean format
+.PHONY: all test unit threads integration asan asan-gcc tsan bench demo install clean format
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -148,8 +152,16 @@ integration: $(BINS)
 
 test: unit integration
 
+ASAN_CLANG := $(shell command -v clang 2>/dev/null)
 asan:
+ifneq ($(ASAN_CLANG),)
+	$(Q)$(MAKE) --no-print-directory BUILD=build/casan SAN=asan CC=clang test
+else
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=asan test
+endif
+
+asan-gcc:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=asan CC=gcc test
 
 # TSan: threaded code only: tests/threads/ (the inbox rings under real threads) and the
 # integration scenarios marked "# tsan: yes" (many clients and scrapers against a proxy
