@@ -585,6 +585,7 @@ static int req_attach(struct httpc_req *r, bool allow_idle)
     }
     http_parser_init(&c->parser, HTTP_KIND_RESPONSE, &res_cb, c);
     c->parser.body_max_bytes = r->body_max_bytes;
+    c->parser.head_request = r->head_request;
     http_parser_begin(&c->parser, &r->head);
     if (r->timeout_ms > 0) {
         uint64_t now = uv_now(r->pool->loop), spent = now - r->start_ms;
@@ -612,7 +613,8 @@ static void on_timeout(uv_timer_t *t)
     }
     r->retried = true; /* a timeout is never retried */
     if (!c->ready)
-        conn_fail(c, UV_ETIMEDOUT, "no connection%s within %.0fs", c->tls_conf ? " or TLS handshake" : "",
+        conn_fail(c, UV_ETIMEDOUT, "no connection%s within %.0fs",
+                  c->tls_conf ? " or TLS handshake" : "",
                   (double)(r->timeout_ms ? r->timeout_ms : HTTPC_CONNECT_TIMEOUT_MS) / 1000.0);
     else
         conn_fail(c, UV_ETIMEDOUT, "timeout after %.3fs", (double)r->timeout_ms / 1000.0);

@@ -71,6 +71,7 @@ struct httpc_req {
     struct buf out;       /* request bytes; kept until done (for one retry) */
     bool out_more;        /* more bytes will follow via httpc_write() */
     uint64_t timeout_ms;  /* whole request, 0 = none */
+    bool head_request;    /* the method is HEAD: the answer has no body, whatever it says */
     enum http_body_mode body_mode;
     size_t body_max_bytes;
     httpc_head_cb on_head;

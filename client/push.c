@@ -6,10 +6,27 @@
 
 #include "client.h"
 
-int push_inner_head(struct buf *out, const struct http_head *res, const char *id,
-                    double remaining_s, bool rewrite_length, size_t body_len)
+enum push_framing push_framing(const struct http_head *res)
 {
+    if (res->no_body)
+        return PUSH_NO_BODY;
+    if (res->content_length >= 0 && !res->chunked)
+        return PUSH_STREAM;
+    return PUSH_COLLECT;
+}
+
+int push_inner_head(struct buf *out, const struct http_head *res, const char *id,
+                    double remaining_s, size_t body_len)
+{
+    enum push_framing framing = push_framing(res);
+    /* The answer to a HEAD: no body, whatever its status, unless the status says so. */
+    bool head_answer = framing == PUSH_NO_BODY && !http_head_is_interim(res) &&
+                       res->status != 204 && res->status != 304;
+    bool rewrite_length = framing == PUSH_COLLECT || head_answer;
     int rc;
+
+    if (head_answer)
+        body_len = 0;
     const char *reason = http_head_str(res, res->reason_off);
     if (res->reason_len > 0)
         rc = buf_printf(out, "HTTP/1.1 %d %.*s\r\n", res->status, (int)res->reason_len, reason);

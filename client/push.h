@@ -21,13 +21,30 @@ struct proxy_url;
  * proxy answers a late push with a 500 quickly, and the client should hear it. */
 #define PUSH_MIN_TIMEOUT_MS 5000
 
-/* The inner response head from an exporter's response. With rewrite_length, the body
- * was collected (chunked or unbounded) and goes out with Content-Length: body_len and
- * without Transfer-Encoding; otherwise the exporter's Content-Length is kept unchanged.
- * Connection and Keep-Alive (hop-by-hop) and any Id/X-Prometheus-Scrape-Timeout of the
- * exporter's own are dropped. Returns 0 or -E2BIG. */
+/* How an exporter's answer travels in its push. */
+enum push_framing {
+    PUSH_STREAM,  /* a Content-Length: streamed as the body arrives, the length unchanged */
+    PUSH_COLLECT, /* chunked or ending at EOF: collected, then pushed with a Content-Length */
+    PUSH_NO_BODY, /* a 1xx, 204 or 304, or the answer to a HEAD (res->no_body): head alone */
+};
+
+/* How res (a complete head) is pushed. Can't fail. */
+enum push_framing push_framing(const struct http_head *res);
+
+/* The inner response head from an exporter's response, framed as push_framing(res) says:
+ *   PUSH_STREAM   the exporter's Content-Length is kept;
+ *   PUSH_COLLECT  Content-Length and Transfer-Encoding are dropped and Content-Length:
+ *                 body_len (the collected body) is written;
+ *   PUSH_NO_BODY  a 1xx, 204 or 304 keeps its headers as sent: every reader knows from the
+ *                 status that no body follows, whatever Content-Length says. The answer to
+ *                 a HEAD gets Content-Length: 0 instead of its own length and
+ *                 Transfer-Encoding: the proxy reads a push as the answer to a request it
+ *                 does not know, so it would wait for the body that length announces.
+ * So the push always carries exactly the bytes its head announces. Connection and
+ * Keep-Alive (hop-by-hop) and any Id/X-Prometheus-Scrape-Timeout of the exporter's own are
+ * dropped. Returns 0 or -E2BIG. */
 int push_inner_head(struct buf *out, const struct http_head *res, const char *id,
-                    double remaining_s, bool rewrite_length, size_t body_len);
+                    double remaining_s, size_t body_len);
 
 /* A whole inner 500 response whose text/plain body is text. Returns 0 or -E2BIG. */
 int push_inner_error(struct buf *out, const char *id, double remaining_s, const char *text);

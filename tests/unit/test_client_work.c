@@ -155,7 +155,8 @@ Test(push, exporter_head_keeps_headers_and_drops_hop_by_hop)
     cr_assert(p.head_done);
     struct buf b;
     buf_init(&b, 4096);
-    cr_assert_eq(push_inner_head(&b, &h, "id1", 2.0, true, 42), 0);
+    cr_assert_eq(push_framing(&h), PUSH_COLLECT);
+    cr_assert_eq(push_inner_head(&b, &h, "id1", 2.0, 42), 0);
     cr_assert_eq(buf_append(&b, "", 1), 0);
     cr_assert(strstr(b.base, "HTTP/1.1 200 OK\r\n") == b.base);
     cr_assert(strstr(b.base, "Content-Encoding: gzip\r\n") != NULL);
@@ -164,6 +165,94 @@ Test(push, exporter_head_keeps_headers_and_drops_hop_by_hop)
     cr_assert(strstr(b.base, "Transfer-Encoding") == NULL);
     cr_assert(strstr(b.base, "Connection") == NULL);
     cr_assert(strstr(b.base, "Id: id1\r\n") != NULL);
+    buf_close(&b);
+    http_head_close(&h);
+}
+
+/* Parses an exporter's answer head (head_request: the request was HEAD), then writes the
+ * inner push for it with no body (these answers have none) and checks that a response
+ * parser that does not know the request, as the proxy's, finds the push complete: the
+ * proxy and Prometheus are not left waiting for a body that never comes. */
+static void push_of_bodiless_answer(const char *res, bool head_request, struct buf *b)
+{
+    struct http_parser p;
+    struct http_head h;
+    size_t used;
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.head_request = head_request;
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, res, strlen(res), &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(used, strlen(res));
+    cr_assert_eq(push_framing(&h), PUSH_NO_BODY, "%s", res);
+    cr_assert_eq(push_inner_head(b, &h, "id1", 2.0, 0), 0);
+
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, b->base, b->len, &used), HTTP_PARSE_COMPLETE,
+                 "the proxy would wait for more than the push has: %.*s", (int)b->len, b->base);
+    cr_assert_eq(used, b->len);
+    cr_assert_eq(h.body_bytes, 0);
+    cr_assert_eq(buf_append(b, "", 1), 0);
+    http_head_close(&h);
+}
+
+Test(push, not_modified_with_a_length_is_pushed_without_a_body)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    push_of_bodiless_answer(
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: \"x\"\r\n\r\n", false, &b);
+    cr_assert(strstr(b.base, "HTTP/1.1 304 Not Modified\r\n") == b.base);
+    cr_assert(strstr(b.base, "Content-Length: 10\r\n") != NULL, "kept as sent: %s", b.base);
+    cr_assert(strstr(b.base, "ETag: \"x\"\r\n") != NULL);
+    buf_close(&b);
+}
+
+Test(push, no_content_with_length_or_chunked_is_pushed_without_a_body)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    push_of_bodiless_answer("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false, &b);
+    buf_reset(&b);
+    push_of_bodiless_answer("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n", false,
+                            &b);
+    buf_close(&b);
+}
+
+Test(push, answer_to_head_is_pushed_with_length_zero)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    push_of_bodiless_answer(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n", true, &b);
+    cr_assert(strstr(b.base, "HTTP/1.1 200 OK\r\n") == b.base);
+    cr_assert(strstr(b.base, "Content-Length: 0\r\n") != NULL, "%s", b.base);
+    cr_assert(strstr(b.base, "1234") == NULL, "%s", b.base);
+    cr_assert(strstr(b.base, "Content-Type: text/plain\r\n") != NULL);
+    buf_reset(&b);
+    push_of_bodiless_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, &b);
+    cr_assert(strstr(b.base, "Transfer-Encoding") == NULL, "%s", b.base);
+    buf_close(&b);
+}
+
+Test(push, answer_with_length_is_streamed_unchanged)
+{
+    struct http_parser p;
+    struct http_head h;
+    size_t used;
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.body_max_bytes = 100;
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, res, strlen(res), &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(push_framing(&h), PUSH_STREAM);
+    struct buf b;
+    buf_init(&b, 4096);
+    cr_assert_eq(push_inner_head(&b, &h, "id1", 2.0, 0), 0);
+    cr_assert_eq(buf_append(&b, "", 1), 0);
+    cr_assert(strstr(b.base, "Content-Length: 3\r\n") != NULL, "%s", b.base);
     buf_close(&b);
     http_head_close(&h);
 }
