@@ -16,7 +16,8 @@
  * Checked after each call: used <= len; MORE used all of it; no head larger than
  * head_max_bytes was read; every string of the head lies within head->strs; header names
  * are non-empty tokens and values have no CR, LF or NUL; the version is 1.0 or 1.1 and a
- * response's status is in 100..599; in COLLECT mode body_bytes == body.len, in STREAM mode
+ * response's status is in 100..599; a response has no_body exactly when it is a 1xx, 204
+ * or 304 or answers a HEAD; in COLLECT mode body_bytes == body.len, in STREAM mode
  * body_bytes is what on_body got; a complete message with a Content-Length (and a body)
  * has exactly that many body bytes, one without a body none. Then the head is written
  * back as the proxy and the client forward heads ("name: value" lines) and parsed again:
@@ -221,6 +222,13 @@ static void fuzz_http_check_complete(struct fuzz_http *f, enum http_kind kind, b
                    h->body.len);
     FUZZ_CHECK(h->body_bytes <= p->body_max_bytes, "body of %zu bytes, limit %zu", h->body_bytes,
                p->body_max_bytes);
+    if (kind == HTTP_KIND_RESPONSE)
+        FUZZ_CHECK(h->no_body == (p->head_request || http_head_is_interim(h) || h->status == 204 ||
+                                  h->status == 304),
+                   "status %d, head_request %d: no_body %d", h->status, p->head_request,
+                   h->no_body);
+    else
+        FUZZ_CHECK(!h->no_body, "a request without a body by status");
     if (h->no_body)
         FUZZ_CHECK(h->body_bytes == 0, "%zu body bytes in a bodiless answer", h->body_bytes);
     else if (h->content_length >= 0 && !h->chunked)
