@@ -158,7 +158,8 @@ $(BUILD)/tests/%: $$(call obj,tests/unit/%.c) $$(call test_lib,%) $(COMMON_LIB)
 
 $(BUILD)/obj/tests/fuzz/fuzz_proxy_%.o: CPPFLAGS += -Iproxy
 $(BUILD)/obj/tests/fuzz/fuzz_client_%.o: CPPFLAGS += -Iclient
-fuzz_lib = $(if $(findstring fuzz_proxy_,$(1)),$(PROXY_LIB),$(if $(findstring fuzz_client_,$(1)),$(CLIENT_LIB)))
+fuzz_lib = $(if $(findstring fuzz_proxy_,$(1)),$(PROXY_LIB),$\
+           $(if $(findstring fuzz_client_,$(1)),$(CLIENT_LIB)))
 $(BUILD)/fuzz_%: $$(call obj,tests/fuzz/fuzz_%.c) $$(call fuzz_lib,fuzz_%) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")

@@ -75,7 +75,8 @@ CONF
         --storage.tsdb.path="$TEST_TMP/tsdb" --web.listen-address="127.0.0.1:$PROM_PORT"
     prom_scraped() {
         curl -fsS --max-time 5 "http://127.0.0.1:$PROM_PORT/api/v1/query" \
-            --data-urlencode 'query=sum(count_over_time(up{job="app"}[1m]))' | grep -q '"value":\[[^]]*"[2-9]'
+            --data-urlencode 'query=sum(count_over_time(up{job="app"}[1m]))' |
+            grep -q '"value":\[[^]]*"[2-9]'
     }
     wait_until 40 "two scrapes by Prometheus" prom_scraped
 fi
@@ -105,7 +106,8 @@ hand_push() { # hand_push NAME: a poll, a scrape, and the push printed by push_b
 }
 push_body() { # upstream's client's own error: no version, body up to the end of the push
     printf 'HTTP/0.0 500 Internal Server Error\r\nId: %s\r\n' "$1"
-    printf 'X-Prometheus-Scrape-Timeout: 9.5\r\n\r\nfailed to scrape http://127.0.0.1:9100/metrics: '
+    printf 'X-Prometheus-Scrape-Timeout: 9.5\r\n\r\n'
+    printf 'failed to scrape http://127.0.0.1:9100/metrics: '
     printf 'dial tcp 127.0.0.1:9100: connect: connection refused'
 }
 hand_push http00-error
@@ -120,7 +122,9 @@ hand_push chunked
 stop_all_relays() {
     local i
     for i in "${!BG_NAMES[@]}"; do
-        case ${BG_NAMES[$i]} in relay-* | client | prometheus) stop_pid "${BG_PIDS[$i]}" 5 || true ;; esac
+        case ${BG_NAMES[$i]} in
+        relay-* | client | prometheus) stop_pid "${BG_PIDS[$i]}" 5 || true ;;
+        esac
     done
 }
 stop_all_relays

@@ -68,8 +68,9 @@ for bin in "$build"/fuzz_*; do
     if [ "$rc" -ne 0 ] || [ -n "$crashes" ]; then
         failed=$((failed + 1))
         echo "--- CRASH fuzz_$name (exit $rc); log: $log"
-        grep -m3 -E 'fuzz check failed|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|SUMMARY' "$log" |
+        grep -m3 -E 'fuzz check failed|ERROR: (Address|Leak)Sanitizer|ERROR: libFuzzer' "$log" |
             sed 's/^/    /'
+        grep -m1 -E 'runtime error|SUMMARY' "$log" | sed 's/^/    /'
         for f in $crashes; do
             echo "    crash file: $f"
             echo "    reproduce:  $bin $f"

@@ -27,7 +27,8 @@ registered() { curl -fsS --max-time 2 "$PROXY_URL/clients" | grep -q "$FQDN"; }
 wait_until 20 "the client in /clients" registered
 
 client_metric() { # client_metric NAME: a sample value from the client's /metrics
-    curl -fsS --max-time 5 "http://127.0.0.1:$CM_PORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+    curl -fsS --max-time 5 "http://127.0.0.1:$CM_PORT/metrics" |
+        awk -v n="$1" '$1 == n { print $2 }'
 }
 exporter_connections() {
     curl -fsS --max-time 5 "http://127.0.0.1:$PY_PORT/stats" |
