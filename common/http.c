@@ -434,6 +434,14 @@ static int on_headers_complete(llhttp_t *ll)
         return fail(p, 400, "HTTP version is not 1.0 or 1.1");
     if (response && (h->status < 100 || h->status > 599))
         return fail(p, 400, "status code outside 100..599");
+    /* CONNECT turns the connection into a tunnel, which nothing here serves; its body
+     * (if it says it has one) must not be read as the next request. */
+    if (!response && h->method == HTTP_CONNECT)
+        return fail(p, 400, "CONNECT is not supported");
+    /* Upgrade is ignored, as RFC 9110 section 7.8 lets a server do: the message is framed
+     * as HTTP (llhttp would end it after the head and leave its body to be read as the next
+     * message), and what follows it is the next message. */
+    ll->upgrade = 0;
     /* 1xx, 204 and 304 answers, and answers to HEAD, have no body whatever their headers
      * say (RFC 9112 section 6.3). */
     h->no_body = response && (http_head_is_interim(h) || h->status == 204 || h->status == 304 ||

@@ -582,3 +582,46 @@ Test(http, execute_accepts_an_empty_null_buffer, .init = setup_req, .fini = tear
     cr_assert_eq(http_parser_execute(&p, NULL, 0, &used), HTTP_PARSE_MORE);
     cr_assert_eq(used, 0);
 }
+
+/* ---- found by fuzz_http_request ---- */
+
+Test(http, connect_is_refused_not_completed_without_its_body, .init = setup_req, .fini = teardown)
+{
+    /* The body of a CONNECT (here a request of its own) was left to be parsed as the
+     * next request: the message completed with Content-Length 19 and no body read. */
+    const char *req = "CONNECT sh HTTP/1.1\r\nHost: p\r\nContent-Length: 19\r\n\r\n"
+                      "GET /x HTTP/1.1\r\n\r\n";
+    size_t used;
+    cr_assert_eq(feed(req, &used), HTTP_PARSE_ERROR);
+    cr_assert_eq(p.error_status, 400);
+}
+
+Test(http, upgrade_request_is_read_as_http_with_its_body, .init = setup_req, .fini = teardown)
+{
+    /* A server may ignore Upgrade (RFC 9110 section 7.8); then the body is the body, and
+     * what follows it the next request, not the start of another protocol. */
+    const char *req = "POST /push HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+                      "Content-Length: 5\r\n\r\nhelloGET /next HTTP/1.1\r\n\r\n";
+    size_t used, used2;
+    cr_assert_eq(feed(req, &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(h.body.len, 5);
+    cr_assert_eq(memcmp(h.body.base, "hello", 5), 0);
+    cr_assert_eq(used, strlen(req) - strlen("GET /next HTTP/1.1\r\n\r\n"));
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, req + used, strlen(req) - used, &used2),
+                 HTTP_PARSE_COMPLETE);
+    cr_assert_eq(memcmp(http_head_str(&h, h.url_off), "/next", 5), 0);
+}
+
+Test(http, upgrade_request_without_body_is_an_ordinary_request, .init = setup_req,
+     .fini = teardown)
+{
+    const char *two = "GET /metrics HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                      "GET /clients HTTP/1.1\r\n\r\n";
+    size_t used, used2;
+    cr_assert_eq(feed(two, &used), HTTP_PARSE_COMPLETE);
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, two + used, strlen(two) - used, &used2),
+                 HTTP_PARSE_COMPLETE, "%s", p.error_msg ? p.error_msg : "incomplete");
+    cr_assert_eq(memcmp(http_head_str(&h, h.url_off), "/clients", 8), 0);
+}
