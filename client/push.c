@@ -2,9 +2,19 @@
  * Owner: none; pure functions on caller-owned buffers. */
 #include "push.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "client.h"
+
+int push_check_head(const struct http_head *res, const char **why)
+{
+    if (res->n_headers > PUSH_EXPORTER_MAX_HEADERS) {
+        *why = "the answer has more headers than a push may carry (PUSH_EXPORTER_MAX_HEADERS)";
+        return -E2BIG;
+    }
+    return 0;
+}
 
 enum push_framing push_framing(const struct http_head *res)
 {
@@ -23,6 +33,7 @@ int push_inner_head(struct buf *out, const struct http_head *res, const char *id
     bool head_answer = framing == PUSH_NO_BODY && !http_head_is_interim(res) &&
                        res->status != 204 && res->status != 304;
     bool rewrite_length = framing == PUSH_COLLECT || head_answer;
+    uint32_t written = 2 + (rewrite_length ? 1 : 0); /* Id, X-Prometheus-Scrape-Timeout */
     int rc;
 
     if (head_answer)
@@ -42,6 +53,8 @@ int push_inner_head(struct buf *out, const struct http_head *res, const char *id
         if (rewrite_length && (http_str_ieq(name, nl, "Content-Length") ||
                                http_str_ieq(name, nl, "Transfer-Encoding")))
             continue;
+        if (++written > HTTP_MAX_HEADERS)
+            return -E2BIG; /* the proxy would refuse the push */
         rc = buf_printf(out, "%.*s: %.*s\r\n", (int)nl, name, (int)h->value_len,
                         http_head_str(res, h->value_off));
     }

@@ -42,7 +42,7 @@ struct scrape {
     bool push_running;
     bool streaming; /* push started from the exporter's head */
     bool too_large;
-    bool interim; /* the exporter's final answer was a 1xx (101: httpc skips the others) */
+    const char *head_why; /* why the exporter's head cannot be pushed (static text) */
 };
 
 static int on_ex_head(struct httpc_req *r);
@@ -179,6 +179,7 @@ static void start_exporter(struct scrape *s)
     r->tls = t->https ? &cl->scrape_tls : NULL;
     r->timeout_ms = (uint64_t)s->work.timeout_ms;
     r->head_request = s->work.head.method == HTTP_HEAD;
+    r->head_max_bytes = PUSH_EXPORTER_HEAD_MAX_BYTES;
     if (r->timeout_ms < SCRAPE_MIN_TIMEOUT_MS)
         r->timeout_ms = SCRAPE_MIN_TIMEOUT_MS;
     r->on_head = on_ex_head;
@@ -272,10 +273,12 @@ static int on_ex_head(struct httpc_req *r)
     const struct http_head *h = &r->head;
     uint64_t max = s->cl->f->scrape_max_size;
     enum push_framing framing = push_framing(h);
-    if (http_head_is_interim(h)) {
-        s->interim = true; /* no final answer will come on this connection */
+    if (http_head_is_interim(h)) { /* a 101: httpc reads on after the other 1xx */
+        s->head_why = "the exporter answered with an interim (1xx) status as its final answer";
         return 502;
     }
+    if (push_check_head(h, &s->head_why) != 0)
+        return 502;
     if (framing != PUSH_NO_BODY && h->content_length >= 0 && (uint64_t)h->content_length > max) {
         s->too_large = true;
         return 502;
@@ -360,11 +363,9 @@ static void on_ex_done(struct httpc_req *r, int err)
             s->push_running = false;
             metrics_inc(&cl->m.push_errors);
         }
-    } else if (s->interim) {
-        snprintf(text, sizeof(text),
-                 "failed to scrape %.512s: the exporter answered %d, an interim status, as its "
-                 "final answer",
-                 s->url, r->head.status);
+    } else if (s->head_why != NULL) {
+        snprintf(text, sizeof(text), "failed to scrape %.512s: %s (status %d, %u headers)", s->url,
+                 s->head_why, r->head.status, r->head.n_headers);
         push_error(s, text);
     } else if (s->too_large) {
         snprintf(

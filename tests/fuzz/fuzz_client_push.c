@@ -5,9 +5,9 @@
  *
  * Input: one configuration byte (bit 0: the scrape was a HEAD request), then the bytes
  * the exporter sent, up to the end of its connection. Checked for every answer the client
- * accepts: the push is one complete response using every byte of it (the proxy and the
- * scraper wait for nothing more), with the exporter's status and exactly its body (none for
- * a 1xx, 204, 304 or HEAD answer). */
+ * accepts (push_check_head): the push is one complete response within the proxy's default
+ * limits using every byte of it (the proxy and the scraper wait for nothing more), with
+ * the exporter's status and exactly its body (none for a 1xx, 204, 304 or HEAD answer). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,13 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&inner, PUSH_HEAD_MAX_BYTES + FUZZ_PUSH_BODY_MAX_BYTES);
     http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
     p.head_request = data[0] & 1;
+    p.head_max_bytes = PUSH_EXPORTER_HEAD_MAX_BYTES; /* as the scrape reads exporters */
     p.body_max_bytes = FUZZ_PUSH_BODY_MAX_BYTES;
     http_parser_begin(&p, &h);
     enum http_parse_result r = http_parser_execute(&p, (const char *)data + 1, size - 1, &used);
     if (r == HTTP_PARSE_MORE)
         r = http_parser_finish(&p);
-    /* httpc reads on after a 1xx other than 101; the scrape refuses a 101. */
-    if (r != HTTP_PARSE_COMPLETE || http_head_is_interim(&h))
+    /* httpc reads on after a 1xx other than 101; the scrape refuses a 101, and an answer
+     * push_check_head() refuses (it pushes a 500 saying why instead). */
+    const char *why = NULL;
+    if (r != HTTP_PARSE_COMPLETE || http_head_is_interim(&h) || push_check_head(&h, &why) != 0)
         goto out;
 
     enum push_framing framing = push_framing(&h);

@@ -257,6 +257,79 @@ Test(push, answer_with_length_is_streamed_unchanged)
     http_head_close(&h);
 }
 
+/* ---- found by fuzz_client_push ---- */
+
+/* Parses an exporter answer as the client does and, if push_check_head() lets it through,
+ * writes its push and parses that as the proxy does, with the default limits. Returns
+ * push_check_head()'s result. */
+static int push_with_default_limits(const char *res)
+{
+    struct http_parser p;
+    struct http_head h;
+    struct buf b;
+    size_t used;
+    const char *why = NULL;
+    char id[WORK_ID_MAX];
+    memset(id, 'i', sizeof(id) - 1); /* the longest Id */
+    id[sizeof(id) - 1] = '\0';
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.head_max_bytes = PUSH_EXPORTER_HEAD_MAX_BYTES;
+    p.body_max_bytes = 100;
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, res, strlen(res), &used), HTTP_PARSE_COMPLETE, "%s",
+                 p.error_msg);
+    int rc = push_check_head(&h, &why);
+    if (rc == 0) {
+        buf_init(&b, PUSH_HEAD_MAX_BYTES);
+        cr_assert_eq(push_inner_head(&b, &h, id, WORK_TIMEOUT_MAX_MS / 1000.0, 0), 0);
+        http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+        http_parser_begin(&p, &h);
+        cr_assert_eq(http_parser_execute(&p, b.base, b.len, &used), HTTP_PARSE_COMPLETE,
+                     "the proxy refuses the push: %s", p.error_msg ? p.error_msg : "incomplete");
+        buf_close(&b);
+    } else {
+        cr_assert_not_null(why);
+    }
+    http_head_close(&h);
+    return rc;
+}
+
+static char *answer_with_headers(int n)
+{
+    static char res[HTTP_HEAD_MAX_BYTES_DEFAULT];
+    strcpy(res, "HTTP/1.1 200\r\nContent-Length: 0\r\n");
+    for (int i = 1; i < n; i++)
+        snprintf(res + strlen(res), sizeof(res) - strlen(res), "X-%d:v\r\n", i);
+    strcat(res, "\r\n");
+    return res;
+}
+
+Test(push, answer_with_too_many_headers_for_a_push_is_refused_by_the_client)
+{
+    /* 100 headers were read, the push added Id and X-Prometheus-Scrape-Timeout, and the
+     * proxy refused a push of 102 headers while the scraper waited. */
+    cr_assert_eq(push_with_default_limits(answer_with_headers(PUSH_EXPORTER_MAX_HEADERS)), 0);
+    cr_assert_eq(push_with_default_limits(answer_with_headers(PUSH_EXPORTER_MAX_HEADERS + 1)),
+                 -E2BIG);
+    cr_assert_eq(push_with_default_limits(answer_with_headers(HTTP_MAX_HEADERS)), -E2BIG);
+}
+
+Test(push, largest_exporter_head_still_fits_a_push)
+{
+    /* A head of PUSH_EXPORTER_HEAD_MAX_BYTES on the wire, with as many "n:v" headers as
+     * allowed and no reason phrase, grows the most; its push must fit the proxy's limit. */
+    static char res[HTTP_HEAD_MAX_BYTES_DEFAULT];
+    strcpy(res, answer_with_headers(PUSH_EXPORTER_MAX_HEADERS - 1));
+    res[strlen(res) - 2] = '\0'; /* reopen the head */
+    size_t room = PUSH_EXPORTER_HEAD_MAX_BYTES - strlen(res) - strlen("B:\r\n\r\n");
+    strcat(res, "B:");
+    memset(res + strlen(res), 'b', room);
+    strcpy(res + strlen(res), "\r\n\r\n");
+    cr_assert_eq(strlen(res), PUSH_EXPORTER_HEAD_MAX_BYTES);
+    cr_assert_eq(push_with_default_limits(res), 0);
+}
+
 Test(proxy_url, poll_and_push_paths_resolve_like_go)
 {
     struct proxy_url u;
