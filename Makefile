@@ -2,8 +2,18 @@
 #
 #   make              release binaries in build/ (pushprox-proxy, pushprox-client, pushprox-bench)
 #   make test         unit tests (Criterion) and integration tests (real processes on loopback)
-#   make asan         the same tests against an ASan+UBSan build in build/asan (pools off)
+#   make asan         the same tests against an ASan+UBSan build (pools off), built with clang
+#                     in build/casan when clang is installed, else with $(CC) in build/asan:
+#                     clang's UBSan also flags pointer arithmetic on NULL (NULL + 0, which
+#                     gcc's lets pass), a class of bug a fuzz run found here
+#   make asan-gcc     the same with gcc in build/asan (what `make asan` did before clang)
 #   make tsan         threaded tests against a TSan build in build/tsan
+#   make fuzz-build   libFuzzer targets (tests/fuzz/fuzz_<name>.c) with clang, ASan and UBSan,
+#                     into build/fuzz/fuzz_<name>
+#   make fuzz         runs each target FUZZ_SECONDS (default 300) from its seeds
+#                     (tests/fuzz/corpus/<name>/, copied to build/fuzz/corpus/<name>/);
+#                     prints executions and coverage per target, fails on any crash
+#   make fuzz-ci      the same, 20 s per target
 #   make bench        the standard benchmark suite; rewrites bench/RESULTS.md
 #   make demo         proxy + client + node_exporter on loopback, one scrape through the proxy
 #   make install      PREFIX=/usr/local DESTDIR=
@@ -31,6 +41,13 @@ ifeq ($(SAN),asan)
 OPT      = -O1 -fno-omit-frame-pointer
 CPPFLAGS += -DNO_POOLS
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+# libFuzzer: objects instrumented for coverage (fuzzer-no-link), ASan and UBSan; only the
+# fuzz targets themselves link libFuzzer's main (-fsanitize=fuzzer). clang only.
+ifeq ($(SAN),fuzz)
+OPT      = -O1 -fno-omit-frame-pointer
+CPPFLAGS += -DNO_POOLS -DPUSHPROX_FUZZING
+SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 endif
 ifeq ($(SAN),tsan)
 OPT      = -O1 -fno-omit-frame-pointer
@@ -78,8 +95,16 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # printing "N passed, N failed"; they link the proxy's objects.
 THREAD_SRC  := $(wildcard tests/threads/test_*.c)
 THREAD_BINS := $(patsubst tests/threads/%.c,$(BUILD)/tests/threads/%,$(THREAD_SRC))
+# Fuzz targets: tests/fuzz/fuzz_<name>.c, built only in the SAN=fuzz build (build/fuzz). As
+# for unit tests, fuzz_client_* link the client's objects, fuzz_proxy_* the proxy's, and
+# every target common/ (and llhttp).
+FUZZ_BUILD   := build/fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 
-.PHONY: all test layers unit threads integration asan tsan bench demo install clean format
+.PHONY: all test layers unit threads integration asan asan-gcc tsan bench demo install clean \
+        format fuzz fuzz-build fuzz-bins fuzz-ci
 # Objects of tests are kept, so a second `make test` rebuilds nothing.
 .SECONDARY:
 all: $(BINS)
@@ -89,11 +114,13 @@ $(BUILD)/obj/%.o: %.c VERSION
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-# llhttp is compiled from Debian's sources, with its own (generated) code's warnings off.
+# llhttp is compiled from Debian's sources, with its own (generated) code's warnings off, in
+# its strict mode: CRLF after chunks and header lines, token-only header names, no control
+# characters in targets (common/http.h says what http.c refuses on top of that).
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) -I$(LLHTTP_INC) -std=c11 $(OPT) -g -w $(SANFLAGS) -c $< -o $@
+	$(Q)$(CC) -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -std=c11 $(OPT) -g -w $(SANFLAGS) -c $< -o $@
 
 # The --version line names the commit. commit.h is rewritten only when the commit changes,
 # so version.o (and the binaries) are rebuilt only then: `make` twice does nothing.
@@ -137,6 +164,15 @@ $(BUILD)/tests/%: $$(call obj,tests/unit/%.c) $$(call test_lib,%) $(COMMON_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
+$(BUILD)/obj/tests/fuzz/fuzz_proxy_%.o: CPPFLAGS += -Iproxy
+$(BUILD)/obj/tests/fuzz/fuzz_client_%.o: CPPFLAGS += -Iclient
+fuzz_lib = $(if $(findstring fuzz_proxy_,$(1)),$(PROXY_LIB),$\
+           $(if $(findstring fuzz_client_,$(1)),$(CLIENT_LIB)))
+$(BUILD)/fuzz_%: $$(call obj,tests/fuzz/fuzz_%.c) $$(call fuzz_lib,fuzz_%) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
 $(BUILD)/obj/tests/threads/%.o: CPPFLAGS += -Iproxy
 $(BUILD)/tests/threads/%: $(BUILD)/obj/tests/threads/%.o $(PROXY_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
@@ -158,8 +194,16 @@ layers:
 
 test: layers unit integration
 
+ASAN_CLANG := $(shell command -v clang 2>/dev/null)
 asan:
+ifneq ($(ASAN_CLANG),)
+	$(Q)$(MAKE) --no-print-directory BUILD=build/casan SAN=asan CC=clang test
+else
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=asan test
+endif
+
+asan-gcc:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=asan CC=gcc test
 
 # TSan: threaded code only: tests/threads/ (the inbox rings under real threads) and the
 # integration scenarios marked "# tsan: yes" (many clients and scrapers against a proxy
@@ -168,6 +212,18 @@ asan:
 tsan:
 	$(Q)TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
 	  $(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan threads integration
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz CC=clang fuzz-bins
+
+# One target after another (the machine's cores are shared); see tests/fuzz/run.sh.
+fuzz: fuzz-build
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
+fuzz-ci: fuzz-build
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=20 tests/fuzz/run.sh
 
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run-suite.sh
@@ -181,7 +237,8 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 
 format:
-	clang-format -i $(wildcard common/*.[ch] proxy/*.[ch] client/*.[ch] bench/*.[ch] tests/unit/*.c tests/threads/*.c)
+	clang-format -i $(wildcard common/*.[ch] proxy/*.[ch] client/*.[ch] bench/*.[ch] tests/unit/*.c \
+	                            tests/threads/*.c tests/fuzz/*.[ch])
 
 clean:
 	rm -rf build

@@ -532,6 +532,9 @@ static int req_attach(struct httpc_req *r, bool allow_idle)
     }
     http_parser_init(&c->parser, HTTP_KIND_RESPONSE, &res_cb, c);
     c->parser.body_max_bytes = r->body_max_bytes;
+    c->parser.head_request = r->head_request;
+    if (r->head_max_bytes > 0)
+        c->parser.head_max_bytes = r->head_max_bytes;
     http_parser_begin(&c->parser, &r->head);
     if (r->timeout_ms > 0) {
         uint64_t now = uv_now(r->pool->loop), spent = now - r->start_ms;

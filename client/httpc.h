@@ -71,10 +71,12 @@ struct httpc_req {
     const char *host;         /* for TLS verification/SNI and the connection key */
     const char *connect_host; /* address or name to connect to; NULL: host */
     int port;
-    struct tls_conf *tls; /* NULL: plain TCP */
-    struct buf out;       /* request bytes; kept until done (for one retry) */
-    bool out_more;        /* more bytes will follow via httpc_write() */
-    uint64_t timeout_ms;  /* whole request, 0 = none */
+    struct tls_conf *tls;  /* NULL: plain TCP */
+    struct buf out;        /* request bytes; kept until done (for one retry) */
+    bool out_more;         /* more bytes will follow via httpc_write() */
+    uint64_t timeout_ms;   /* whole request, 0 = none */
+    bool head_request;     /* the method is HEAD: the answer has no body, whatever it says */
+    size_t head_max_bytes; /* the answer's head, as read; 0: HTTP_HEAD_MAX_BYTES_DEFAULT */
     enum http_body_mode body_mode;
     size_t body_max_bytes;
     httpc_head_cb on_head;

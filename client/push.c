@@ -2,14 +2,42 @@
  * Owner: none; pure functions on caller-owned buffers. */
 #include "push.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "client.h"
 
-int push_inner_head(struct buf *out, const struct http_head *res, const char *id,
-                    double remaining_s, bool rewrite_length, size_t body_len)
+int push_check_head(const struct http_head *res, const char **why)
 {
+    if (res->n_headers > PUSH_EXPORTER_MAX_HEADERS) {
+        *why = "the answer has more headers than a push may carry (PUSH_EXPORTER_MAX_HEADERS)";
+        return -E2BIG;
+    }
+    return 0;
+}
+
+enum push_framing push_framing(const struct http_head *res)
+{
+    if (res->no_body)
+        return PUSH_NO_BODY;
+    if (res->content_length >= 0 && !res->chunked)
+        return PUSH_STREAM;
+    return PUSH_COLLECT;
+}
+
+int push_inner_head(struct buf *out, const struct http_head *res, const char *id,
+                    double remaining_s, size_t body_len)
+{
+    enum push_framing framing = push_framing(res);
+    /* The answer to a HEAD: no body, whatever its status, unless the status says so. */
+    bool head_answer = framing == PUSH_NO_BODY && !http_head_is_interim(res) &&
+                       res->status != 204 && res->status != 304;
+    bool rewrite_length = framing == PUSH_COLLECT || head_answer;
+    uint32_t written = 2 + (rewrite_length ? 1 : 0); /* Id, X-Prometheus-Scrape-Timeout */
     int rc;
+
+    if (head_answer)
+        body_len = 0;
     const char *reason = http_head_str(res, res->reason_off);
     if (res->reason_len > 0)
         rc = buf_printf(out, "HTTP/1.1 %d %.*s\r\n", res->status, (int)res->reason_len, reason);
@@ -17,9 +45,14 @@ int push_inner_head(struct buf *out, const struct http_head *res, const char *id
         rc = buf_printf(out, "HTTP/1.1 %d %s\r\n", res->status, http_reason(res->status));
     /* Hop-by-hop headers are the exporter connection's; Id and the timeout are ours. */
     static const char *const drop[] = {"Id", "X-Prometheus-Scrape-Timeout", NULL};
+    int n = 0;
     if (rc == 0)
-        rc = http_write_headers(out, res, rewrite_length ? HTTP_COPY_DROP_FRAMING : HTTP_COPY_ALL,
-                                drop);
+        n = rc = http_write_headers(out, res,
+                                    rewrite_length ? HTTP_COPY_DROP_FRAMING : HTTP_COPY_ALL, drop);
+    if (rc > 0)
+        rc = 0;
+    if (rc == 0 && written + (uint32_t)n > HTTP_MAX_HEADERS)
+        return -E2BIG; /* the proxy would refuse the push */
     if (rc == 0 && rewrite_length)
         rc = buf_printf(out, "Content-Length: %zu\r\n", body_len);
     if (rc == 0)

@@ -3,8 +3,10 @@
  *
  * A response with a Content-Length is streamed: the push starts as soon as the
  * exporter's head is in, with the push's length known up front, and body bytes go on as
- * they arrive. Any other response (chunked, or ending at EOF) is collected up to
- * --scrape.max-size and pushed with a Content-Length.
+ * they arrive. A response without a body (1xx, 204, 304, the answer to a HEAD) is pushed
+ * as its head alone, whatever Content-Length it carries. Any other response (chunked, or
+ * ending at EOF) is collected up to --scrape.max-size and pushed with a Content-Length.
+ * push_framing() (push.h) makes that choice.
  *
  * Owner: the client's loop. Life: scrape_start() allocates a scrape and links it into
  * cl->scrapes; scrape_end() is the only way out (unlinks, frees, frees a scrape slot and
@@ -43,6 +45,7 @@ struct scrape {
     bool push_running;
     bool streaming; /* push started from the exporter's head */
     bool too_large;
+    const char *head_why; /* why the exporter's head cannot be pushed (static text) */
 };
 
 static int on_ex_head(struct httpc_req *r);
@@ -153,8 +156,8 @@ static int build_ex_request(struct scrape *s)
                         t->host, t->port);
     /* The framing is ours (the body, if any, goes with a Content-Length) and so is Host. */
     static const char *const drop[] = {"Host", NULL};
-    if (rc == 0)
-        rc = http_write_headers(out, h, HTTP_COPY_DROP_FRAMING, drop);
+    if (rc == 0 && (rc = http_write_headers(out, h, HTTP_COPY_DROP_FRAMING, drop)) > 0)
+        rc = 0;
     if (rc == 0 && h->body.len > 0)
         rc = buf_printf(out, "Content-Length: %zu\r\n", h->body.len);
     if (rc == 0)
@@ -176,6 +179,8 @@ static void start_exporter(struct scrape *s)
     r->port = t->port;
     r->tls = t->https ? &cl->scrape_tls : NULL;
     r->timeout_ms = (uint64_t)s->work.timeout_ms;
+    r->head_request = s->work.head.method == HTTP_HEAD;
+    r->head_max_bytes = PUSH_EXPORTER_HEAD_MAX_BYTES;
     if (r->timeout_ms < SCRAPE_MIN_TIMEOUT_MS)
         r->timeout_ms = SCRAPE_MIN_TIMEOUT_MS;
     r->on_head = on_ex_head;
@@ -265,17 +270,24 @@ static int on_ex_head(struct httpc_req *r)
     struct scrape *s = r->data;
     const struct http_head *h = &r->head;
     uint64_t max = s->cl->f->scrape_max_size;
-    if (h->content_length >= 0 && (uint64_t)h->content_length > max) {
+    enum push_framing framing = push_framing(h);
+    if (http_head_is_interim(h)) { /* a 101: httpc reads on after the other 1xx */
+        s->head_why = "the exporter answered with an interim (1xx) status as its final answer";
+        return 502;
+    }
+    if (push_check_head(h, &s->head_why) != 0)
+        return 502;
+    if (framing != PUSH_NO_BODY && h->content_length >= 0 && (uint64_t)h->content_length > max) {
         s->too_large = true;
         return 502;
     }
-    if (h->content_length >= 0 && !h->chunked) {
+    if (framing == PUSH_STREAM) {
         /* Length known: stream it to the proxy as it arrives. */
         r->body_mode = HTTP_BODY_STREAM;
         r->body_max_bytes = (size_t)h->content_length;
         struct buf inner;
         buf_init(&inner, PUSH_HEAD_MAX_BYTES);
-        int rc = push_inner_head(&inner, h, s->work.id, remaining_s(s), false, 0);
+        int rc = push_inner_head(&inner, h, s->work.id, remaining_s(s), 0);
         if (rc == 0) {
             s->streaming = true;
             push_begin(s, &inner, (size_t)h->content_length);
@@ -285,6 +297,7 @@ static int on_ex_head(struct httpc_req *r)
             return 502; /* nowhere to send it; the error is counted and logged */
         return 0;
     }
+    /* Collected, or no body at all: pushed in one piece once the answer is complete. */
     r->body_mode = HTTP_BODY_COLLECT;
     r->body_max_bytes = max;
     return 0;
@@ -311,8 +324,7 @@ static void on_ex_done(struct httpc_req *r, int err)
     if (err == 0 && !s->streaming) {
         struct buf inner;
         buf_init(&inner, PUSH_HEAD_MAX_BYTES);
-        int rc =
-            push_inner_head(&inner, &r->head, s->work.id, remaining_s(s), true, r->head.body.len);
+        int rc = push_inner_head(&inner, &r->head, s->work.id, remaining_s(s), r->head.body.len);
         buf_close(&s->push.out);
         buf_init(&s->push.out, PUSH_HEAD_MAX_BYTES + r->head.body.len + 1024);
         if (rc == 0)
@@ -349,6 +361,10 @@ static void on_ex_done(struct httpc_req *r, int err)
             s->push_running = false;
             metrics_inc(&cl->m.push_errors);
         }
+    } else if (s->head_why != NULL) {
+        snprintf(text, sizeof(text), "failed to scrape %.512s: %s (status %d, %u headers)", s->url,
+                 s->head_why, r->head.status, r->head.n_headers);
+        push_error(s, text);
     } else if (s->too_large) {
         snprintf(
             text, sizeof(text),

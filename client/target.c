@@ -108,7 +108,9 @@ int target_parse(const char *url, size_t len, struct target *t, const char **why
     }
     for (size_t k = 0; k < host_len; k++) {
         unsigned char c = (unsigned char)host[k];
-        if (c <= ' ' || c >= 0x7f || c == '%' || c == '/' || c == '\\') {
+        /* Brackets only delimit an IPv6 literal: inside a host, the name would be written
+         * back (target_format) as a URL that does not parse. */
+        if (c <= ' ' || c >= 0x7f || c == '%' || c == '/' || c == '\\' || c == '[' || c == ']') {
             *why = "scrape URL host has a character not allowed in a host name";
             return -EINVAL;
         }

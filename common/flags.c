@@ -1,8 +1,10 @@
 /* flags.c - parses argv against a binary's flag table (see flags.h) and prints --help.
- * Owner: main() calls flags_parse() once, before any thread starts. Lists are allocated
- * once and never freed (they live as long as the process); each allocation is chained
- * from list_blocks so that leak checkers see it as reachable even when the caller's
- * flags struct was on a stack that is gone. */
+ * Owner: main() calls flags_parse() once, before any thread starts; tests and fuzzers call
+ * flags_parse_args() as often as they like, from one thread. Lists are allocated once and
+ * never freed by the binaries (they live as long as the process); each allocation is
+ * chained from list_blocks so that leak checkers see it as reachable even when the
+ * caller's flags struct was on a stack that is gone, and so flags_free_lists() can free
+ * them all. */
 #include "flags.h"
 
 #include <errno.h>
@@ -22,30 +24,39 @@ struct list_block {
 
 static struct list_block *list_blocks;
 
+/* Room for n items, or NULL when out of memory. */
 static const char **list_alloc(size_t n)
 {
     struct list_block *b = calloc(1, sizeof(*b) + n * sizeof(b->items[0]));
-    if (b == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
+    if (b == NULL)
+        return NULL;
     b->next = list_blocks;
     list_blocks = b;
     return b->items;
 }
 
-static void die(const struct flags_program *prog, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
+void flags_free_lists(void)
+{
+    while (list_blocks != NULL) {
+        struct list_block *b = list_blocks;
+        list_blocks = b->next;
+        free(b);
+    }
+}
 
-static void die(const struct flags_program *prog, const char *fmt, ...)
+/* Writes the message into err (cut to err_cap) and returns -EINVAL. */
+static int bad(char *err, size_t err_cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t err_cap, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s: ", prog->name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(2);
+    if (err_cap > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, err_cap, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
 }
 
 int flags_parse_bool(const char *s, bool *out)
@@ -281,7 +292,7 @@ static const char *type_error(enum flag_type t)
 }
 
 /* Stores value into the flag's field. For a LIST, *list_fresh tells whether the
- * command line has already replaced the default. Returns 0 or -EINVAL. */
+ * command line has already replaced the default. Returns 0, -EINVAL or -ENOMEM. */
 static int set_value(const struct flag_def *d, void *dst, const char *value, int argc,
                      bool *list_fresh)
 {
@@ -300,6 +311,8 @@ static int set_value(const struct flag_def *d, void *dst, const char *value, int
             *list_fresh = true;
             l->items = list_alloc((size_t)argc + 1);
             l->len = 0;
+            if (l->items == NULL)
+                return -ENOMEM;
         }
         l->items[l->len++] = value;
         return 0;
@@ -308,7 +321,9 @@ static int set_value(const struct flag_def *d, void *dst, const char *value, int
     return -EINVAL;
 }
 
-static void set_default(const struct flag_def *d, void *dst, const struct flags_program *prog)
+/* Sets the flag's default. Returns 0, -EINVAL (a default its type cannot read: err says
+ * so) or -ENOMEM. */
+static int set_default(const struct flag_def *d, void *dst, char *err, size_t err_cap)
 {
     char *field = (char *)dst + d->offset;
     if (d->type == FLAG_LIST) {
@@ -317,9 +332,11 @@ static void set_default(const struct flag_def *d, void *dst, const struct flags_
         l->len = 0;
         if (d->def != NULL && d->def[0] != '\0') {
             l->items = list_alloc(1);
+            if (l->items == NULL)
+                return -ENOMEM;
             l->items[l->len++] = d->def;
         }
-        return;
+        return 0;
     }
     const char *def = d->def != NULL ? d->def : "";
     if (def[0] == '\0') {
@@ -330,10 +347,11 @@ static void set_default(const struct flag_def *d, void *dst, const struct flags_
         case FLAG_BOOL: *(bool *)field = false; break;
         default: *(uint64_t *)field = 0; break;
         }
-        return;
+        return 0;
     }
     if (set_value(d, dst, def, 0, NULL) < 0)
-        die(prog, "--%s: default \"%s\": %s", d->name, def, type_error(d->type));
+        return bad(err, err_cap, "--%s: default \"%s\": %s", d->name, def, type_error(d->type));
+    return 0;
 }
 
 static const struct flag_def *find(const struct flag_def *defs, size_t n, const char *name,
@@ -346,36 +364,44 @@ static const struct flag_def *find(const struct flag_def *defs, size_t n, const 
     return NULL;
 }
 
-int flags_parse(const struct flag_def *defs, size_t n_defs, void *dst,
-                const struct flags_program *prog, int argc, char **argv)
+int flags_parse_args(const struct flag_def *defs, size_t n_defs, void *dst, int argc, char **argv,
+                     enum flags_request *req, char *err, size_t err_cap)
 {
-    bool *fresh = calloc(n_defs ? n_defs : 1, sizeof(*fresh));
-    if (fresh == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    for (size_t i = 0; i < n_defs; i++)
-        set_default(&defs[i], dst, prog);
+    bool *fresh = NULL;
+    int rc = 0;
 
-    for (int i = 1; i < argc; i++) {
+    *req = FLAGS_RUN;
+    if (err_cap > 0)
+        err[0] = '\0';
+    fresh = calloc(n_defs ? n_defs : 1, sizeof(*fresh));
+    if (fresh == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n_defs && rc == 0; i++)
+        rc = set_default(&defs[i], dst, err, err_cap);
+
+    for (int i = 1; i < argc && rc == 0; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            flags_usage(defs, n_defs, prog);
-            exit(0);
+            *req = FLAGS_HELP;
+            goto out;
         }
         if (strcmp(arg, "--version") == 0) {
-            printf("%s\n", prog->version ? prog->version : "");
-            exit(0);
+            *req = FLAGS_VERSION;
+            goto out;
         }
         if (strcmp(arg, "--") == 0) {
             if (i + 1 < argc)
-                die(prog, "unexpected argument \"%s\"", argv[i + 1]);
+                rc = bad(err, err_cap, "unexpected argument \"%s\"", argv[i + 1]);
             break;
         }
         if (arg[0] != '-' || arg[1] != '-' || arg[2] == '\0') {
             if (arg[0] == '-')
-                die(prog, "unknown flag %s (see --help)", arg);
-            die(prog, "unexpected argument \"%s\" (flags start with --)", arg);
+                rc = bad(err, err_cap, "unknown flag %s (see --help)", arg);
+            else
+                rc = bad(err, err_cap, "unexpected argument \"%s\" (flags start with --)", arg);
+            break;
         }
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
@@ -386,28 +412,57 @@ int flags_parse(const struct flag_def *defs, size_t n_defs, void *dst,
         if (d == NULL && name_len > 3 && strncmp(name, "no-", 3) == 0) {
             const struct flag_def *nd = find(defs, n_defs, name + 3, name_len - 3);
             if (nd != NULL && nd->type == FLAG_BOOL) {
-                if (value != NULL)
-                    die(prog, "--%.*s takes no value", (int)name_len, name);
+                if (value != NULL) {
+                    rc = bad(err, err_cap, "--%.*s takes no value", (int)name_len, name);
+                    break;
+                }
                 *(bool *)((char *)dst + nd->offset) = false;
                 continue;
             }
         }
-        if (d == NULL)
-            die(prog, "unknown flag --%.*s (see --help)", (int)name_len, name);
-
+        if (d == NULL) {
+            rc = bad(err, err_cap, "unknown flag --%.*s (see --help)", (int)name_len, name);
+            break;
+        }
         if (value == NULL) {
             if (d->type == FLAG_BOOL) {
                 value = "true";
             } else if (i + 1 < argc) {
                 value = argv[++i];
             } else {
-                die(prog, "--%s needs a value", d->name);
+                rc = bad(err, err_cap, "--%s needs a value", d->name);
+                break;
             }
         }
-        if (set_value(d, dst, value, argc, &fresh[d - defs]) < 0)
-            die(prog, "--%s: \"%s\": %s", d->name, value, type_error(d->type));
+        rc = set_value(d, dst, value, argc, &fresh[d - defs]);
+        if (rc == -EINVAL)
+            bad(err, err_cap, "--%s: \"%s\": %s", d->name, value, type_error(d->type));
     }
+out:
+    if (rc == -ENOMEM && err_cap > 0)
+        snprintf(err, err_cap, "out of memory");
     free(fresh);
+    return rc;
+}
+
+int flags_parse(const struct flag_def *defs, size_t n_defs, void *dst,
+                const struct flags_program *prog, int argc, char **argv)
+{
+    char err[FLAGS_ERR_MAX];
+    enum flags_request req;
+
+    if (flags_parse_args(defs, n_defs, dst, argc, argv, &req, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", prog->name, err);
+        exit(2);
+    }
+    if (req == FLAGS_HELP) {
+        flags_usage(defs, n_defs, prog);
+        exit(0);
+    }
+    if (req == FLAGS_VERSION) {
+        printf("%s\n", prog->version ? prog->version : "");
+        exit(0);
+    }
     return 0;
 }
 

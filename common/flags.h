@@ -18,7 +18,8 @@
  *   LIST  STR, repeatable                      struct flag_list
  *
  * A bad value or an unknown flag prints "prog: --name: "value": not a duration" (or
- * what is wrong) to stderr and exits with status 2, as node_exporter does. --help prints
+ * what is wrong) to stderr and exits with status 2, as node_exporter does (flags_parse;
+ * flags_parse_args returns the same message instead, for tests and fuzzing). --help prints
  * every flag with its default and exits 0; --version prints the version line and exits 0.
  * Strings in the parsed struct point into argv or the table's defaults and live as long
  * as the process; lists are allocated once and never freed. */
@@ -63,9 +64,30 @@ struct flags_program {
 #define FLAGS_TABLE_ROW(stype, type, field, name, def, help)                                       \
     {FLAG_##type, name, def, help, offsetof(stype, field)},
 
-/* Sets every flag to its default, then applies argv. Returns 0 when all parsed.
- * Exits the process on --help and --version (status 0) and on any bad input (status 2,
- * with a message that names the flag and the value). */
+/* Longest error message of flags_parse_args(), with its NUL; longer ones are cut. */
+#define FLAGS_ERR_MAX 512
+
+/* What the command line asks for besides running: flags_parse_args() stops at the first
+ * --help/-h or --version, as flags_parse() exits there. */
+enum flags_request { FLAGS_RUN = 0, FLAGS_HELP, FLAGS_VERSION };
+
+/* Sets every flag to its default, then applies argv (argv[0] is the program and is
+ * skipped). Returns 0 with *req saying whether --help or --version came first, or -EINVAL
+ * (a bad value or default, an unknown flag, a missing value, a positional argument) with
+ * err holding a message that names the flag and the value, as flags_parse() prints it
+ * after "prog: ". Never exits and never writes to stdout or stderr. The fields of dst may
+ * be partly set on error. List storage is kept until flags_free_lists(). */
+int flags_parse_args(const struct flag_def *defs, size_t n_defs, void *dst, int argc, char **argv,
+                     enum flags_request *req, char *err, size_t err_cap);
+
+/* Frees every list flags_parse_args() has allocated; lists of structs it filled are
+ * dangling afterwards. For tests and fuzzing, which parse many times; the binaries parse
+ * once and keep their lists for the life of the process. */
+void flags_free_lists(void);
+
+/* flags_parse_args() for a binary's main(): returns 0 when all parsed. Exits the process
+ * on --help and --version (status 0, the text on stdout) and on any bad input (status 2,
+ * "prog: <message>" on stderr). */
 int flags_parse(const struct flag_def *defs, size_t n_defs, void *dst,
                 const struct flags_program *prog, int argc, char **argv);
 

@@ -12,6 +12,17 @@
  * next one. Errors carry the HTTP status a server should answer (400, 413, 431) and a
  * reason naming the limit or the defect.
  *
+ * Strictness: what is forwarded must be what RFC 9110/9112 allow, since a lenient reading
+ * here and a different one downstream is how requests get smuggled. llhttp 8.1 is built in
+ * its strict mode (the Makefile), with no lenient flag on, and its leniencies that remain
+ * are refused here with 400: the raw bytes of each head, and of a chunked body's trailer
+ * section, are checked before llhttp sees them (CRLF line ends only, no obsolete line
+ * folding, header names made of token characters, a status code of exactly three digits),
+ * and a complete head must be HTTP/1.0 or 1.1 with a status in 100..599. The same check
+ * bounds a head by the bytes READ (head_max_bytes: start line, headers, the blank line and
+ * any empty lines before the start line, as on the wire): llhttp is never handed a byte of
+ * a head beyond that limit.
+ *
  * Ownership: a parser and its head belong to the one thread that feeds it. */
 #ifndef PUSHPROX_HTTP_H
 #define PUSHPROX_HTTP_H
@@ -27,7 +38,8 @@
 /* Most headers in one message. Go's net/http has no count limit, only a 1 MiB head; 100
  * is far beyond what Prometheus or an exporter sends and keeps a head's index small. */
 #define HTTP_MAX_HEADERS 100
-/* Default bound for one head (request/status line and headers), as copied. */
+/* Default bound for one head (request/status line, headers and the blank line), in bytes
+ * read from the wire. Go's net/http allows 1 MiB; exporters send a few hundred bytes. */
 #define HTTP_HEAD_MAX_BYTES_DEFAULT (64 * 1024)
 /* Longest request target we accept (a scrape URL with its query). */
 #define HTTP_URL_MAX_BYTES 8192
@@ -60,7 +72,11 @@ struct http_head {
     struct http_header headers[HTTP_MAX_HEADERS];
     int64_t content_length; /* -1 if none was given */
     bool chunked;
-    bool keep_alive;   /* valid once the head is complete */
+    bool keep_alive; /* valid once the head is complete */
+    /* Responses: no body follows, whatever Content-Length or Transfer-Encoding say: a 1xx,
+     * 204 or 304 answer, or the answer to a HEAD request (RFC 9112 section 6.3). Set before
+     * on_head is called; content_length and chunked still report the headers as sent. */
+    bool no_body;
     size_t head_bytes; /* bytes of the head on the wire, including the blank line */
     size_t body_bytes; /* body bytes seen so far (decoded, without chunk framing) */
     struct buf body;   /* HTTP_BODY_COLLECT */
@@ -83,12 +99,20 @@ struct http_parser {
     const struct http_parser_cb *cb; /* static, shared by every parser of one kind of owner */
     void *data;                      /* the owner's, untouched */
     struct http_head *head; /* set with http_parser_begin() before the first byte of a message */
-    size_t head_max_bytes;
+    size_t head_max_bytes;  /* bytes read for one head, and for one trailer section */
     size_t body_max_bytes;
     enum http_body_mode body_mode;
+    /* Responses: the request was HEAD, so the answer has no body. Set by the caller before
+     * the response's first byte; http_parser_begin() keeps it (a 1xx before the answer
+     * does not change it), http_parser_init() clears it. */
+    bool head_request;
     /* Parsing state of the current message. */
     size_t msg_bytes; /* wire bytes of the current message consumed so far */
     uint8_t last_cb;  /* which string llhttp last handed us (internal) */
+    /* The raw check of a head or trailer section (internal, see http.c). */
+    uint8_t scan;        /* where in the section the next byte falls; 0 outside one */
+    uint8_t scan_digits; /* digits of the status code seen so far */
+    size_t scan_bytes;   /* bytes of the section read so far */
     bool in_message;
     bool head_done;
     bool complete;
@@ -112,10 +136,10 @@ void http_parser_init(struct http_parser *p, enum http_kind kind, const struct h
  * storage is kept). Call before feeding the first byte of each message. */
 void http_parser_begin(struct http_parser *p, struct http_head *head);
 
-/* Feeds bytes. Stops at the end of a message (HTTP_PARSE_COMPLETE; *used says how many
- * bytes it took) or when the bytes run out (HTTP_PARSE_MORE, *used == len). After
- * COMPLETE, call http_parser_begin() before feeding the rest. On HTTP_PARSE_ERROR the
- * parser is dead: answer p->error_status and close the connection. */
+/* Feeds bytes (data may be NULL when len is 0). Stops at the end of a message (HTTP_PARSE_COMPLETE;
+ * *used says how many bytes it took) or when the bytes run out (HTTP_PARSE_MORE, *used == len).
+ * After COMPLETE, call http_parser_begin() before feeding the rest. On HTTP_PARSE_ERROR the parser
+ * is dead: answer p->error_status and close the connection. */
 enum http_parse_result http_parser_execute(struct http_parser *p, const char *data, size_t len,
                                            size_t *used);
 
@@ -134,9 +158,20 @@ void http_head_init(struct http_head *h, size_t body_max_bytes);
 void http_head_close(struct http_head *h);
 void http_head_reset(struct http_head *h);
 
+/* The string at off in the head's store. Never NULL: a head whose strings are all empty
+ * has no store (strs.base is NULL) and gets "" for every offset, which is 0 for them all. */
 static inline const char *http_head_str(const struct http_head *h, uint32_t off)
 {
-    return h->strs.base + off;
+    return h->strs.base != NULL ? h->strs.base + off : "";
+}
+/* True for an interim (1xx) response. Such an answer is never a request's final answer:
+ * an HTTP client reads on for the real one, and a push whose inner response is a 1xx (the
+ * parser completes it with its head, since a 1xx has no body) must be refused, not relayed:
+ *     if (http_head_is_interim(ih)) refuse("pushed response is an interim (1xx) answer");
+ * Requests have status 0, so this is false for them. */
+static inline bool http_head_is_interim(const struct http_head *h)
+{
+    return h->status >= 100 && h->status < 200;
 }
 /* The first header with this name (case-insensitive), or NULL. *len gets its length.
  * Values are not NUL-terminated. */
@@ -171,7 +206,8 @@ enum http_copy_flags {
 
 /* Appends "Name: value\r\n" for each header of h in order, except the hop-by-hop ones, the
  * framing ones when flags say so, and those named in drop (a NULL-terminated list, or
- * NULL). Returns 0, or -E2BIG/-ENOMEM from buf (out then holds a partial list). */
+ * NULL). Returns how many it wrote, or -E2BIG/-ENOMEM from buf (out then holds a partial
+ * list). */
 int http_write_headers(struct buf *out, const struct http_head *h, unsigned flags,
                        const char *const *drop);
 

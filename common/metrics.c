@@ -117,6 +117,8 @@ static void format_bound(char *out, size_t cap, double v)
 static int append_escaped(struct buf *out, const char *s, size_t len, int escape_quote)
 {
     size_t start = 0;
+    if (len == 0)
+        return 0; /* s may be NULL then: no arithmetic on it */
     for (size_t i = 0; i < len; i++) {
         const char *rep = NULL;
         if (s[i] == '\\')

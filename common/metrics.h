@@ -58,7 +58,8 @@ int metrics_write_sample(struct buf *out, const char *name, const char *labels, 
 /* The _bucket, _sum and _count lines of one histogram series (no header). */
 int metrics_write_hist(struct buf *out, const char *name, const char *labels,
                        const struct metrics_hist *h);
-/* Escapes a label value (backslash, quote, newline) into out. */
+/* Escapes a label value (backslash, quote, newline) into out. v may be NULL when len is 0.
+ * Returns 0 or -E2BIG/-ENOMEM (out unchanged). */
 int metrics_write_label_value(struct buf *out, const char *v, size_t len);
 
 /* process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,

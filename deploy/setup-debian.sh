@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # deploy/setup-debian.sh - installs what building, running and testing pushprox-c needs on
 # Debian 12 (bookworm): compilers, the libraries (libuv, mbedTLS, Concurrency Kit, llhttp,
-# libyaml, libxcrypt, Criterion) and the real components the tests start (prometheus, node_exporter, nginx,
-# haproxy, openssl). Services those packages ship are not started: the tests and the demo
-# run their own instances on loopback. Runs apt-get as root, through sudo if need be.
+# libyaml, libxcrypt, Criterion) and the real components the tests start (prometheus,
+# node_exporter, nginx, haproxy, openssl). make asan and make fuzz need clang and
+# libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes) and llvm (llvm-symbolizer:
+# readable sanitizer stack traces). Services those packages ship are not started: the tests
+# and the demo run their own instances on loopback. Runs apt-get as root, through sudo if
+# need be.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -31,7 +34,7 @@ for attempt in 1 2 3; do
     sleep 10
 done
 apt-get install -y --no-install-recommends \
-    build-essential make git clang libclang-rt-14-dev \
+    build-essential make git clang libclang-rt-14-dev llvm \
     libuv1-dev libmbedtls-dev libck-dev libcriterion-dev node-llhttp libyaml-dev libcrypt-dev \
     prometheus prometheus-node-exporter nginx haproxy wrk openssl curl \
     python3 ca-certificates procps gzip shellcheck yamllint

@@ -37,8 +37,8 @@ static int write_relay_head(struct buf *out, const struct http_head *h, size_t b
                                         http_head_str(h, h->reason_off))
                            : http_write_status_line(out, h->status);
 
-    if (rc == 0)
-        rc = http_write_headers(out, h, HTTP_COPY_ALL, routing);
+    if (rc == 0 && (rc = http_write_headers(out, h, HTTP_COPY_ALL, routing)) > 0)
+        rc = 0;
     if (rc == 0 && h->content_length < 0 && !h->chunked)
         rc = buf_printf(out, "Content-Length: %zu\r\n", body_len);
     return rc ? rc : buf_append(out, "\r\n", 2);

@@ -103,7 +103,7 @@ static int write_proxy_request(struct buf *out, const struct http_head *h, const
     /* Host and Id are written here; the body is framed anew. */
     static const char *const ours[] = {"Host", "Id", NULL};
     if ((rc = buf_printf(out, "Host: %.*s\r\n", (int)host_len, host)) != 0 ||
-        (rc = http_write_headers(out, h, HTTP_COPY_DROP_FRAMING, ours)) != 0)
+        (rc = http_write_headers(out, h, HTTP_COPY_DROP_FRAMING, ours)) < 0)
         return rc;
     if ((rc = buf_printf(out, "Id: %s\r\n", id)) != 0)
         return rc;

@@ -9,6 +9,9 @@
   GET /chunked         the same, chunked (no Content-Length)
   GET /big?n=BYTES     BYTES of comment lines, no Content-Length, ends by closing
   GET /stats           JSON: {"connections": <TCP connections accepted>, "requests": N}
+  GET /notmodified     304 with the Content-Length the metrics would have, and no body
+  GET /nocontent       204 with a Content-Length, and no body
+  HEAD /metrics        the head GET would get (its Content-Length), and no body
 """
 
 import argparse
@@ -87,6 +90,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 sent += len(line)
             self.close_connection = True
             return None
+        if u.path in ("/notmodified", "/nocontent"):
+            # A length on a bodiless answer, as some servers send: a reader must go by the
+            # status, not by the length (RFC 9112 section 6.3).
+            self.send_response(304 if u.path == "/notmodified" else 204)
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            return None
         if u.path == "/stats":
             with LOCK:
                 return self.send_body(json.dumps(STATS).encode(), "application/json")
@@ -94,6 +105,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
         return None
+
+
+    def do_HEAD(self):
+        with LOCK:
+            STATS["requests"] += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

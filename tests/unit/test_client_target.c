@@ -60,6 +60,17 @@ Test(target, ipv6_literal_loses_its_brackets)
     cr_assert_str_eq(out, "http://[::1]:9100/metrics");
 }
 
+Test(target, brackets_inside_a_host_are_refused)
+{
+    /* "[[a]" would give the host "[a", which target_format writes back as a URL that does
+     * not parse: what is logged and pushed back must be the target that was scraped. */
+    cr_assert_eq(parse("http://[[a]:1/"), -EINVAL);
+    cr_assert_not_null(why);
+    cr_assert_eq(parse("http://a[b:1/"), -EINVAL);
+    cr_assert_eq(parse("http://[a]b]:1/"), -EINVAL);
+    cr_assert_eq(parse("http://[::1]/"), 0, "an IPv6 literal still parses");
+}
+
 Test(target, bad_urls_are_refused_with_a_reason)
 {
     const char *bad[] = {"/metrics",      "ftp://h/x",         "http://:9100/", "http://h:99999/",

@@ -169,7 +169,8 @@ Test(push, exporter_head_keeps_headers_and_drops_hop_by_hop)
     cr_assert(p.head_done);
     struct buf b;
     buf_init(&b, 4096);
-    cr_assert_eq(push_inner_head(&b, &h, "id1", 2.0, true, 42), 0);
+    cr_assert_eq(push_framing(&h), PUSH_COLLECT);
+    cr_assert_eq(push_inner_head(&b, &h, "id1", 2.0, 42), 0);
     cr_assert_eq(buf_append(&b, "", 1), 0);
     cr_assert(strstr(b.base, "HTTP/1.1 200 OK\r\n") == b.base);
     cr_assert(strstr(b.base, "Content-Encoding: gzip\r\n") != NULL);
@@ -180,6 +181,167 @@ Test(push, exporter_head_keeps_headers_and_drops_hop_by_hop)
     cr_assert(strstr(b.base, "Id: id1\r\n") != NULL);
     buf_close(&b);
     http_head_close(&h);
+}
+
+/* Parses an exporter's answer head (head_request: the request was HEAD), then writes the
+ * inner push for it with no body (these answers have none) and checks that a response
+ * parser that does not know the request, as the proxy's, finds the push complete: the
+ * proxy and Prometheus are not left waiting for a body that never comes. */
+static void push_of_bodiless_answer(const char *res, bool head_request, struct buf *b)
+{
+    struct http_parser p;
+    struct http_head h;
+    size_t used;
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.head_request = head_request;
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, res, strlen(res), &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(used, strlen(res));
+    cr_assert_eq(push_framing(&h), PUSH_NO_BODY, "%s", res);
+    cr_assert_eq(push_inner_head(b, &h, "id1", 2.0, 0), 0);
+
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, b->base, b->len, &used), HTTP_PARSE_COMPLETE,
+                 "the proxy would wait for more than the push has: %.*s", (int)b->len, b->base);
+    cr_assert_eq(used, b->len);
+    cr_assert_eq(h.body_bytes, 0);
+    cr_assert_eq(buf_append(b, "", 1), 0);
+    http_head_close(&h);
+}
+
+Test(push, not_modified_with_a_length_is_pushed_without_a_body)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    push_of_bodiless_answer(
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: \"x\"\r\n\r\n", false, &b);
+    cr_assert(strstr(b.base, "HTTP/1.1 304 Not Modified\r\n") == b.base);
+    cr_assert(strstr(b.base, "Content-Length: 10\r\n") != NULL, "kept as sent: %s", b.base);
+    cr_assert(strstr(b.base, "ETag: \"x\"\r\n") != NULL);
+    buf_close(&b);
+}
+
+Test(push, no_content_with_length_or_chunked_is_pushed_without_a_body)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    push_of_bodiless_answer("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false, &b);
+    buf_reset(&b);
+    push_of_bodiless_answer("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n", false,
+                            &b);
+    buf_close(&b);
+}
+
+Test(push, answer_to_head_is_pushed_with_length_zero)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    push_of_bodiless_answer(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n", true, &b);
+    cr_assert(strstr(b.base, "HTTP/1.1 200 OK\r\n") == b.base);
+    cr_assert(strstr(b.base, "Content-Length: 0\r\n") != NULL, "%s", b.base);
+    cr_assert(strstr(b.base, "1234") == NULL, "%s", b.base);
+    cr_assert(strstr(b.base, "Content-Type: text/plain\r\n") != NULL);
+    buf_reset(&b);
+    push_of_bodiless_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, &b);
+    cr_assert(strstr(b.base, "Transfer-Encoding") == NULL, "%s", b.base);
+    buf_close(&b);
+}
+
+Test(push, answer_with_length_is_streamed_unchanged)
+{
+    struct http_parser p;
+    struct http_head h;
+    size_t used;
+    const char *res = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.body_max_bytes = 100;
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, res, strlen(res), &used), HTTP_PARSE_COMPLETE);
+    cr_assert_eq(push_framing(&h), PUSH_STREAM);
+    struct buf b;
+    buf_init(&b, 4096);
+    cr_assert_eq(push_inner_head(&b, &h, "id1", 2.0, 0), 0);
+    cr_assert_eq(buf_append(&b, "", 1), 0);
+    cr_assert(strstr(b.base, "Content-Length: 3\r\n") != NULL, "%s", b.base);
+    buf_close(&b);
+    http_head_close(&h);
+}
+
+/* ---- found by fuzz_client_push ---- */
+
+/* Parses an exporter answer as the client does and, if push_check_head() lets it through,
+ * writes its push and parses that as the proxy does, with the default limits. Returns
+ * push_check_head()'s result. */
+static int push_with_default_limits(const char *res)
+{
+    struct http_parser p;
+    struct http_head h;
+    struct buf b;
+    size_t used;
+    const char *why = NULL;
+    char id[WORK_ID_MAX];
+    memset(id, 'i', sizeof(id) - 1); /* the longest Id */
+    id[sizeof(id) - 1] = '\0';
+    http_head_init(&h, 0);
+    http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+    p.head_max_bytes = PUSH_EXPORTER_HEAD_MAX_BYTES;
+    p.body_max_bytes = 100;
+    http_parser_begin(&p, &h);
+    cr_assert_eq(http_parser_execute(&p, res, strlen(res), &used), HTTP_PARSE_COMPLETE, "%s",
+                 p.error_msg);
+    int rc = push_check_head(&h, &why);
+    if (rc == 0) {
+        buf_init(&b, PUSH_HEAD_MAX_BYTES);
+        cr_assert_eq(push_inner_head(&b, &h, id, WORK_TIMEOUT_MAX_MS / 1000.0, 0), 0);
+        http_parser_init(&p, HTTP_KIND_RESPONSE, NULL, NULL);
+        http_parser_begin(&p, &h);
+        cr_assert_eq(http_parser_execute(&p, b.base, b.len, &used), HTTP_PARSE_COMPLETE,
+                     "the proxy refuses the push: %s", p.error_msg ? p.error_msg : "incomplete");
+        buf_close(&b);
+    } else {
+        cr_assert_not_null(why);
+    }
+    http_head_close(&h);
+    return rc;
+}
+
+static char *answer_with_headers(int n)
+{
+    static char res[HTTP_HEAD_MAX_BYTES_DEFAULT];
+    strcpy(res, "HTTP/1.1 200\r\nContent-Length: 0\r\n");
+    for (int i = 1; i < n; i++)
+        snprintf(res + strlen(res), sizeof(res) - strlen(res), "X-%d:v\r\n", i);
+    strcat(res, "\r\n");
+    return res;
+}
+
+Test(push, answer_with_too_many_headers_for_a_push_is_refused_by_the_client)
+{
+    /* 100 headers were read, the push added Id and X-Prometheus-Scrape-Timeout, and the
+     * proxy refused a push of 102 headers while the scraper waited. */
+    cr_assert_eq(push_with_default_limits(answer_with_headers(PUSH_EXPORTER_MAX_HEADERS)), 0);
+    cr_assert_eq(push_with_default_limits(answer_with_headers(PUSH_EXPORTER_MAX_HEADERS + 1)),
+                 -E2BIG);
+    cr_assert_eq(push_with_default_limits(answer_with_headers(HTTP_MAX_HEADERS)), -E2BIG);
+}
+
+Test(push, largest_exporter_head_still_fits_a_push)
+{
+    /* A head of PUSH_EXPORTER_HEAD_MAX_BYTES on the wire, with as many "n:v" headers as
+     * allowed and no reason phrase, grows the most; its push must fit the proxy's limit. */
+    static char res[HTTP_HEAD_MAX_BYTES_DEFAULT];
+    strcpy(res, answer_with_headers(PUSH_EXPORTER_MAX_HEADERS - 1));
+    res[strlen(res) - 2] = '\0'; /* reopen the head */
+    size_t room = PUSH_EXPORTER_HEAD_MAX_BYTES - strlen(res) - strlen("B:\r\n\r\n");
+    strcat(res, "B:");
+    memset(res + strlen(res), 'b', room);
+    strcpy(res + strlen(res), "\r\n\r\n");
+    cr_assert_eq(strlen(res), PUSH_EXPORTER_HEAD_MAX_BYTES);
+    cr_assert_eq(push_with_default_limits(res), 0);
 }
 
 Test(proxy_url, poll_and_push_paths_resolve_like_go)

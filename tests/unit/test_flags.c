@@ -292,6 +292,77 @@ Test(flags, bad_default_in_table_is_reported)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }
 
+static int parse_args(struct test_flags *f, char **argv, enum flags_request *req, char *err)
+{
+    int argc = 0;
+    while (argv[argc] != NULL)
+        argc++;
+    return flags_parse_args(defs, N_DEFS, f, argc, argv, req, err, FLAGS_ERR_MAX);
+}
+
+Test(flags, parse_args_returns_the_error_instead_of_exiting)
+{
+    struct test_flags f;
+    enum flags_request req;
+    char err[FLAGS_ERR_MAX];
+    cr_assert_eq(parse_args(&f, ARGV("--scrape.max-timeout=5x"), &req, err), -EINVAL);
+    cr_assert_str_eq(err, "--scrape.max-timeout: \"5x\": not a duration");
+    cr_assert_eq(parse_args(&f, ARGV("--nope"), &req, err), -EINVAL);
+    cr_assert_str_eq(err, "unknown flag --nope (see --help)");
+    cr_assert_eq(parse_args(&f, ARGV("--proxy.workers"), &req, err), -EINVAL);
+    cr_assert_str_eq(err, "--proxy.workers needs a value");
+    cr_assert_eq(parse_args(&f, ARGV("x"), &req, err), -EINVAL);
+    cr_assert_str_eq(err, "unexpected argument \"x\" (flags start with --)");
+    static const struct flag_def bad_def[] = {{FLAG_DUR, "x.timeout", "soon", "Broken.", 0}};
+    uint64_t v;
+    cr_assert_eq(flags_parse_args(bad_def, 1, &v, 1, ARGV(), &req, err, sizeof(err)), -EINVAL);
+    cr_assert_str_eq(err, "--x.timeout: default \"soon\": not a duration");
+    flags_free_lists();
+}
+
+Test(flags, parse_args_reports_help_and_version_requests)
+{
+    struct test_flags f;
+    enum flags_request req;
+    char err[FLAGS_ERR_MAX];
+    cr_assert_eq(parse_args(&f, ARGV("--proxy.workers=3"), &req, err), 0);
+    cr_assert_eq(req, FLAGS_RUN);
+    cr_assert_eq(f.workers, 3);
+    cr_assert_eq(parse_args(&f, ARGV("--proxy.workers=3", "-h"), &req, err), 0);
+    cr_assert_eq(req, FLAGS_HELP);
+    cr_assert_eq(parse_args(&f, ARGV("--version", "--nope"), &req, err), 0);
+    cr_assert_eq(req, FLAGS_VERSION, "the first request wins, as flags_parse exits there");
+    flags_free_lists();
+}
+
+Test(flags, parse_args_error_message_is_cut_to_the_buffer)
+{
+    struct test_flags f;
+    enum flags_request req;
+    char err[16];
+    char arg[2048] = "--";
+    memset(arg + 2, 'x', sizeof(arg) - 3);
+    arg[sizeof(arg) - 1] = '\0';
+    char *argv[] = {"p", arg, NULL};
+    cr_assert_eq(flags_parse_args(defs, N_DEFS, &f, 2, argv, &req, err, sizeof(err)), -EINVAL);
+    cr_assert_eq(strlen(err), sizeof(err) - 1);
+    cr_assert_eq(strncmp(err, "unknown flag --", 15), 0);
+}
+
+Test(flags, lists_are_freed_on_request)
+{
+    struct test_flags f;
+    enum flags_request req;
+    char err[FLAGS_ERR_MAX];
+    for (int i = 0; i < 1000; i++) {
+        cr_assert_eq(parse_args(&f, ARGV("--label=a", "--label", "b"), &req, err), 0);
+        cr_assert_eq(f.labels.len, 2);
+        cr_assert_str_eq(f.labels.items[1], "b");
+        cr_assert_eq(f.hosts.len, 1);
+        flags_free_lists(); /* under ASan, a list used after this would be reported */
+    }
+}
+
 struct dur_case {
     const char *s;
     uint64_t ms;
