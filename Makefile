@@ -117,7 +117,7 @@ $(BUILD)/obj/%.o: %.c VERSION
 # llhttp is compiled from Debian's sources, with its own (generated) code's warnings off, in
 # its strict mode: CRLF after chunks and header lines, token-only header names, no control
 # characters in targets (common/http.h says what http.c refuses on top of that).
-$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -std=c11 $(OPT) -g -w $(SANFLAGS) -c $< -o $@

@@ -132,7 +132,7 @@ Test(push, exporter_head_drops_its_own_id_and_keeps_its_length)
     cr_assert(p.head_done);
     struct buf b;
     buf_init(&b, 4096);
-    cr_assert_eq(push_inner_head(&b, &h, "ours", 2.0, false, 0), 0);
+    cr_assert_eq(push_inner_head(&b, &h, "ours", 2.0, 0), 0);
     cr_assert_eq(buf_append(&b, "", 1), 0);
     cr_assert_str_eq(b.base, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Other: 1\r\n"
                              "Id: ours\r\nX-Prometheus-Scrape-Timeout: 2.000000\r\n\r\n");
