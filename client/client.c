@@ -158,3 +158,23 @@ int client_write_metrics(struct client *cl, struct buf *out)
         rc = metrics_write_process(out);
     return rc;
 }
+
+int client_use_http_proxy(struct client *cl)
+{
+    struct proxy_url *u = &cl->proxy;
+    char abs[CLIENT_PATH_MAX];
+
+    cl->via_headers[0] = '\0';
+    if (!cl->via.use || u->tls)
+        return 0;
+    if (snprintf(abs, sizeof(abs), "http://%s%s", u->host_header, u->poll_path) >= (int)sizeof(abs))
+        return -E2BIG;
+    memcpy(u->poll_path, abs, strlen(abs) + 1);
+    if (snprintf(abs, sizeof(abs), "http://%s%s", u->host_header, u->push_path) >= (int)sizeof(abs))
+        return -E2BIG;
+    memcpy(u->push_path, abs, strlen(abs) + 1);
+    if (cl->via.auth[0])
+        snprintf(cl->via_headers, sizeof(cl->via_headers), "Proxy-Authorization: %s\r\n",
+                 cl->via.auth);
+    return 0;
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "announce.h"
 #include "flags.h"
 #include "httpc.h"
 #include "list.h"
@@ -72,8 +73,17 @@ struct client {
     const char *fqdns[CLIENT_MAX_FQDNS];
     size_t n_fqdns;
     struct proxy_url proxy;
-    struct tls_conf proxy_tls, scrape_tls;
-    bool proxy_tls_on, scrape_tls_on;
+    /* TLS to the proxy (NULL: plain) and to https exporters (NULL: off). Heap confs: a
+     * rotation (tls_watch.c) swaps in a new one, connections keep theirs until they close. */
+    struct tls_conf *proxy_tls, *scrape_tls;
+    /* Header lines every poll carries after its own X-PushProx-FQDN: the client's labels
+     * and exporters (announce.h), which upstream's proxy ignores. */
+    struct buf announce;
+    /* The HTTP proxy --proxy-url is reached through (proxyenv.h); via.use false: direct.
+     * For an http --proxy-url through it, the Proxy-Authorization line every request to
+     * the proxy carries (else ""). */
+    struct httpc_via via;
+    char via_headers[HTTPC_VIA_AUTH_MAX + 32];
     struct transport_env env; /* every connection's, through both pools */
     struct httpc_pool proxy_pool, scrape_pool;
     struct target_allowlist allow;
@@ -88,6 +98,15 @@ struct client {
     struct client_metrics m;
     uint64_t rng;
 };
+
+/* Most bytes of the announcement headers (two, each bounded by ANNOUNCE_HEADER_MAX). */
+#define CLIENT_ANNOUNCE_MAX_BYTES (2 * ANNOUNCE_HEADER_MAX + 64)
+
+/* Sets --proxy-url's requests up for an HTTP proxy (cl->via) on the way: for an http URL
+ * the request targets become absolute ("http://host:port/poll") and carry the proxy's
+ * credentials; an https URL goes through a CONNECT tunnel and needs nothing here. Returns 0
+ * or -E2BIG when the absolute targets do not fit. */
+int client_use_http_proxy(struct client *cl);
 
 /* Parses an http(s) proxy URL into u, with the /poll and /push paths resolved against it
  * as upstream does (Go's URL.ResolveReference: "http://p:8080/a/" gives /a/poll,

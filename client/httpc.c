@@ -46,6 +46,11 @@ struct httpc_conn {
     bool idle;
     bool reused;
     bool broken; /* must not go back to the pool */
+    /* Through an HTTP proxy (req->via): where to connect, and the CONNECT tunnel's state. */
+    const struct httpc_via *via;
+    int connect_port;
+    enum { TUNNEL_NONE, TUNNEL_CONNECTING, TUNNEL_ASKED, TUNNEL_TLS } tunnel;
+    struct buf tunnel_answer;
 };
 
 static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res);
@@ -53,6 +58,7 @@ static void on_connect(struct transport *t, int status);
 static void on_read(struct transport *t, ssize_t nread, const uv_buf_t *b);
 static void on_written(struct transport *t, int status);
 static void on_closed(struct transport *t);
+static void ask_tunnel(struct httpc_conn *c);
 static void on_timer_closed(uv_handle_t *h);
 static void on_timeout(uv_timer_t *t);
 static int on_res_head(struct http_parser *p);
@@ -119,6 +125,8 @@ static void idle_unlink(struct httpc_conn *c)
 
 static bool conn_matches(const struct httpc_conn *c, const struct httpc_req *r)
 {
+    if (c->via != r->via)
+        return false;
     const char *ch = r->connect_host ? r->connect_host : r->host;
     return c->port == r->port && c->tls_conf == r->tls && strcmp(c->host, r->host) == 0 &&
            strcmp(c->connect_host, ch) == 0;
@@ -250,6 +258,7 @@ static void maybe_free(struct httpc_conn *c)
         return;
     if (c->ai_list)
         uv_freeaddrinfo(c->ai_list);
+    buf_close(&c->tunnel_answer);
     free(c);
 }
 
@@ -373,8 +382,10 @@ static void set_keepalive(struct httpc_conn *c)
 static int connect_addr(struct httpc_conn *c, const struct sockaddr *addr)
 {
     struct transport_env *env = c->pool->env;
-    int rc = c->tls_conf ? transport_tls_connect(&c->tr, env, NULL, addr, c->tls_conf, c->host)
-                         : transport_plain_connect(&c->tr, env, NULL, addr);
+    /* Through a CONNECT tunnel, TLS starts once the proxy has opened it (on_connect). */
+    int rc = c->tls_conf && c->tunnel == TUNNEL_NONE
+                 ? transport_tls_connect(&c->tr, env, NULL, addr, c->tls_conf, c->host)
+                 : transport_plain_connect(&c->tr, env, NULL, addr);
     if (c->tr.open)
         c->open_handles++; /* on_closed follows its close, whether or not this failed */
     if (rc == 0) {
@@ -456,7 +467,70 @@ static void on_connect(struct transport *t, int status)
         conn_fail(c, rc, "read from %s:%d: %s", c->host, c->port, uv_strerror(rc));
         return;
     }
+    if (c->tunnel == TUNNEL_CONNECTING) {
+        ask_tunnel(c);
+        return;
+    }
+    c->tunnel = TUNNEL_NONE;
     conn_ready(c);
+}
+
+/* Connected to the HTTP proxy: ask it for a tunnel to the host. */
+static void ask_tunnel(struct httpc_conn *c)
+{
+    char req[HTTPC_HOST_MAX + HTTPC_VIA_AUTH_MAX + 128];
+    bool v6 = strchr(c->host, ':') != NULL;
+    int n =
+        snprintf(req, sizeof(req), "CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\n%s%s%s\r\n",
+                 v6 ? "[" : "", c->host, v6 ? "]" : "", c->port, v6 ? "[" : "", c->host,
+                 v6 ? "]" : "", c->port, c->via->auth[0] ? "Proxy-Authorization: " : "",
+                 c->via->auth, c->via->auth[0] ? "\r\n" : "");
+    uv_buf_t b = uv_buf_init(req, (unsigned)n);
+    int rc = transport_write_copy(&c->tr, &b, 1);
+
+    c->tunnel = TUNNEL_ASKED;
+    if (rc < 0)
+        conn_fail(c, rc, "write to the HTTP proxy %s:%d: %s", c->connect_host, c->connect_port,
+                  uv_strerror(rc));
+}
+
+/* The HTTP proxy's answer to CONNECT, as it arrives: a 2xx opens the tunnel, and TLS starts
+ * in it; anything else fails the request, naming the proxy and its status line. */
+static void tunnel_answer(struct httpc_conn *c, const char *data, size_t len)
+{
+    const char *end;
+    int rc;
+
+    if (buf_append(&c->tunnel_answer, data, len) != 0) {
+        conn_fail(c, UV_EPROTO, "HTTP proxy %s:%d: answer to CONNECT longer than %d bytes",
+                  c->connect_host, c->connect_port, HTTPC_CONNECT_ANSWER_MAX);
+        return;
+    }
+    end = memmem(c->tunnel_answer.base, c->tunnel_answer.len, "\r\n\r\n", 4);
+    if (!end)
+        return;
+    const char *line = c->tunnel_answer.base, *eol = memchr(line, '\r', c->tunnel_answer.len);
+    size_t line_len = (size_t)(eol - line);
+    if (line_len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || line[9] != '2') {
+        c->broken = true;
+        if (c->req)
+            c->req->retried = true;
+        conn_fail(c, UV_ECONNREFUSED, "HTTP proxy %s:%d refused CONNECT %s:%d: %.*s",
+                  c->connect_host, c->connect_port, c->host, c->port,
+                  (int)(line_len > 120 ? 120 : line_len), line);
+        return;
+    }
+    if ((size_t)(end + 4 - c->tunnel_answer.base) != c->tunnel_answer.len) {
+        conn_fail(c, UV_EPROTO, "HTTP proxy %s:%d sent bytes after its answer to CONNECT",
+                  c->connect_host, c->connect_port);
+        return;
+    }
+    buf_close(&c->tunnel_answer);
+    c->tunnel = TUNNEL_TLS;
+    transport_read_stop(&c->tr);
+    if ((rc = transport_tls_upgrade(&c->tr, c->tls_conf, c->host, c->port)) != 0)
+        conn_fail(c, rc, "tls to %s:%d through the HTTP proxy: %s", c->host, c->port,
+                  uv_strerror(rc));
 }
 
 /* Makes a new connection for r. Returns 0 or a negative code (err_text set). */
@@ -470,10 +544,18 @@ static int conn_new(struct httpc_req *r)
     }
     c->pool = p;
     c->port = r->port;
+    c->connect_port = r->port;
     c->tls_conf = r->tls;
+    c->via = r->via;
     snprintf(c->host, sizeof(c->host), "%s", r->host);
     snprintf(c->connect_host, sizeof(c->connect_host), "%s",
              r->connect_host ? r->connect_host : r->host);
+    buf_init(&c->tunnel_answer, HTTPC_CONNECT_ANSWER_MAX);
+    if (c->via) {
+        snprintf(c->connect_host, sizeof(c->connect_host), "%s", c->via->host);
+        c->connect_port = c->via->port;
+        c->tunnel = c->tls_conf ? TUNNEL_CONNECTING : TUNNEL_NONE;
+    }
     uv_timer_init(p->loop, &c->timer);
     c->timer.data = c;
     c->gai.data = c;
@@ -485,8 +567,8 @@ static int conn_new(struct httpc_req *r)
     r->active = true;
 
     struct sockaddr_storage ss;
-    if (uv_ip4_addr(c->connect_host, c->port, (struct sockaddr_in *)&ss) == 0 ||
-        uv_ip6_addr(c->connect_host, c->port, (struct sockaddr_in6 *)&ss) == 0) {
+    if (uv_ip4_addr(c->connect_host, c->connect_port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(c->connect_host, c->connect_port, (struct sockaddr_in6 *)&ss) == 0) {
         int rc = connect_addr(c, (struct sockaddr *)&ss);
         if (rc != 0) {
             conn_detach(c);
@@ -497,7 +579,7 @@ static int conn_new(struct httpc_req *r)
         return rc;
     }
     char port_s[8];
-    snprintf(port_s, sizeof(port_s), "%d", c->port);
+    snprintf(port_s, sizeof(port_s), "%d", c->connect_port);
     struct addrinfo hints;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -674,7 +756,18 @@ static void on_read(struct transport *t, ssize_t nread, const uv_buf_t *b)
     if (c->closing)
         return;
     if (nread < 0) {
+        if (c->tunnel == TUNNEL_ASKED) {
+            conn_fail(c, (int)nread,
+                      "HTTP proxy %s:%d closed the connection before opening a "
+                      "tunnel",
+                      c->connect_host, c->connect_port);
+            return;
+        }
         conn_eof(c, (int)nread);
+        return;
+    }
+    if (c->tunnel == TUNNEL_ASKED) {
+        tunnel_answer(c, b->base, (size_t)nread);
         return;
     }
     conn_feed(c, b->base, (size_t)nread);

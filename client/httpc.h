@@ -65,18 +65,35 @@ typedef int (*httpc_head_cb)(struct httpc_req *req);
 typedef int (*httpc_body_cb)(struct httpc_req *req, const char *at, size_t len);
 typedef void (*httpc_done_cb)(struct httpc_req *req, int err);
 
+/* Longest Proxy-Authorization value ("Basic " and the base64 of user:password). */
+#define HTTPC_VIA_AUTH_MAX 512
+/* Longest answer of an HTTP proxy to CONNECT (its head). */
+#define HTTPC_CONNECT_ANSWER_MAX 8192
+
+/* An HTTP proxy between the client and a host (Go's ProxyFromEnvironment, proxyenv.h).
+ * Requests to an https host go through a CONNECT tunnel to it, then TLS inside; requests to
+ * an http host go to the proxy itself, in absolute form (the caller writes the request
+ * line, and adds Proxy-Authorization: the request is the proxy's to read). */
+struct httpc_via {
+    bool use;
+    char host[HTTPC_HOST_MAX]; /* without brackets */
+    int port;
+    char auth[HTTPC_VIA_AUTH_MAX]; /* "Basic <base64>" from the proxy URL, or "" */
+};
+
 struct httpc_req {
     /* Set by the caller before httpc_start(). */
     struct httpc_pool *pool;
     const char *host;         /* for TLS verification/SNI and the connection key */
     const char *connect_host; /* address or name to connect to; NULL: host */
     int port;
-    struct tls_conf *tls;  /* NULL: plain TCP */
-    struct buf out;        /* request bytes; kept until done (for one retry) */
-    bool out_more;         /* more bytes will follow via httpc_write() */
-    uint64_t timeout_ms;   /* whole request, 0 = none */
-    bool head_request;     /* the method is HEAD: the answer has no body, whatever it says */
-    size_t head_max_bytes; /* the answer's head, as read; 0: HTTP_HEAD_MAX_BYTES_DEFAULT */
+    struct tls_conf *tls;        /* NULL: plain TCP */
+    const struct httpc_via *via; /* NULL: straight to host */
+    struct buf out;              /* request bytes; kept until done (for one retry) */
+    bool out_more;               /* more bytes will follow via httpc_write() */
+    uint64_t timeout_ms;         /* whole request, 0 = none */
+    bool head_request;           /* the method is HEAD: the answer has no body, whatever it says */
+    size_t head_max_bytes;       /* the answer's head, as read; 0: HTTP_HEAD_MAX_BYTES_DEFAULT */
     enum http_body_mode body_mode;
     size_t body_max_bytes;
     httpc_head_cb on_head;

@@ -16,6 +16,7 @@
 #include "metrics_http.h"
 #include "poll.h"
 #include "scrape.h"
+#include "proxyenv.h"
 #include "version.h"
 
 #define PROG "pushprox-client"
@@ -125,6 +126,78 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* The TLS configuration for the proxy from --tls.*: a heap one, so a rotation can replace
+ * it while connections keep the old one. NULL with err set. */
+static struct tls_conf *proxy_tls_new(const struct client_flags *f, char *err, size_t err_len)
+{
+    struct tls_client_opts o = {
+        .cacert = f->tls_cacert, .cert = f->tls_cert, .key = f->tls_key, .what = "--tls"};
+    return tls_conf_new_client(&o, err, err_len);
+}
+
+/* What each poll announces (announce.h): the --label pairs, checked as Prometheus checks
+ * label names, and the exporters of --scrape.allow. Exits 2 naming a bad label. */
+static void announce_setup(struct client *c, const struct client_flags *f)
+{
+    struct buf labels, exporters;
+    int rc;
+
+    buf_init(&c->announce, CLIENT_ANNOUNCE_MAX_BYTES);
+    buf_init(&labels, ANNOUNCE_HEADER_MAX);
+    buf_init(&exporters, ANNOUNCE_HEADER_MAX);
+    if (f->label.len > ANNOUNCE_MAX_LABELS)
+        die(2, "--label: at most %d labels", ANNOUNCE_MAX_LABELS);
+    for (size_t i = 0; i < f->label.len; i++) {
+        const char *l = f->label.items[i], *eq = strchr(l, '=');
+        if (!eq)
+            die(2, "--label: \"%s\": not NAME=VALUE", l);
+        rc = announce_add_label(&labels, l, (size_t)(eq - l), eq + 1, strlen(eq + 1));
+        if (rc == -EINVAL)
+            die(2,
+                "--label: \"%s\": the name must match [a-zA-Z_][a-zA-Z0-9_]* (not starting "
+                "with __, up to %d bytes) and the value be UTF-8 text of up to %d bytes",
+                l, ANNOUNCE_LABEL_NAME_MAX, ANNOUNCE_LABEL_VALUE_MAX);
+        if (rc != 0)
+            die(2, "--label: the labels are longer than %d bytes in all", ANNOUNCE_HEADER_MAX);
+    }
+    for (size_t i = 0; i < c->allow.n && i < ANNOUNCE_MAX_EXPORTERS; i++) {
+        const struct target_allow *a = &c->allow.items[i];
+        /* A path prefix announces the exporter's path; a bare port its default /metrics. */
+        announce_add_exporter(&exporters, a->port, a->prefix, strlen(a->prefix));
+    }
+    if (labels.len)
+        buf_printf(&c->announce, "%s: %.*s\r\n", ANNOUNCE_LABELS_HEADER, (int)labels.len,
+                   labels.base);
+    if (exporters.len)
+        buf_printf(&c->announce, "%s: %.*s\r\n", ANNOUNCE_EXPORTERS_HEADER, (int)exporters.len,
+                   exporters.base);
+    buf_close(&labels);
+    buf_close(&exporters);
+}
+
+/* The HTTP proxy to reach --proxy-url through: --proxy.http-proxy-url, else the
+ * environment as Go's clients read it (proxyenv.h). Exits 2 on a value that does not parse. */
+static void via_setup(struct client *c, const struct client_flags *f)
+{
+    const char *why = NULL, *https = proxyenv_getenv("HTTPS_PROXY", "https_proxy"),
+               *http = proxyenv_getenv("HTTP_PROXY", "http_proxy"),
+               *no = proxyenv_getenv("NO_PROXY", "no_proxy");
+
+    if (proxyenv_select(c->proxy.tls, c->proxy.host, c->proxy.port, f->proxy_http_proxy_url, https,
+                        http, no, &c->via, &why) != 0)
+        die(2, "%s: %s",
+            f->proxy_http_proxy_url[0] ? "--proxy.http-proxy-url"
+            : c->proxy.tls             ? "HTTPS_PROXY"
+                                       : "HTTP_PROXY",
+            why);
+    if (client_use_http_proxy(c) != 0)
+        die(2, "--proxy-url: too long to be sent through an HTTP proxy");
+    if (c->via.use)
+        log_info("main", "reaching the proxy through an HTTP proxy",
+                 LOG_STR("http_proxy", c->via.host), LOG_INT("port", c->via.port),
+                 LOG_STR("mode", c->proxy.tls ? "CONNECT" : "forward"));
+}
+
 int main(int argc, char **argv)
 {
     char version[256];
@@ -184,16 +257,14 @@ int main(int argc, char **argv)
                 flags.scrape_allow.items[i]);
     }
 
+    announce_setup(&cl, &flags);
+    via_setup(&cl, &flags);
+
     char err[TLS_ERR_MAX];
     bool tls_flags = flags.tls_cacert[0] || flags.tls_cert[0] || flags.tls_key[0];
     if (cl.proxy.tls) {
-        struct tls_client_opts o = {.cacert = flags.tls_cacert,
-                                    .cert = flags.tls_cert,
-                                    .key = flags.tls_key,
-                                    .what = "--tls"};
-        if (tls_conf_init_client(&cl.proxy_tls, &o, err, sizeof(err)) != 0)
+        if (!(cl.proxy_tls = proxy_tls_new(&flags, err, sizeof(err))))
             die(1, "%s", err);
-        cl.proxy_tls_on = true;
     } else if (tls_flags) {
         log_warn("main", "--tls.* flags are ignored: --proxy-url is not https",
                  LOG_STR("proxy_url", flags.proxy_url));
@@ -202,12 +273,10 @@ int main(int argc, char **argv)
         struct tls_client_opts o = {.cacert = flags.scrape_tls_cacert,
                                     .insecure = flags.scrape_tls_insecure_skip_verify,
                                     .what = "--scrape.tls"};
-        if (tls_conf_init_client(&cl.scrape_tls, &o, err, sizeof(err)) != 0) {
+        if (!(cl.scrape_tls = tls_conf_new_client(&o, err, sizeof(err)))) {
             if (flags.scrape_tls_cacert[0])
                 die(1, "%s", err);
             log_warn("main", "scrapes over https are off", LOG_STR("err", err));
-        } else {
-            cl.scrape_tls_on = true;
         }
     }
 
@@ -248,9 +317,10 @@ int main(int argc, char **argv)
     uv_loop_close(cl.loop);
     transport_env_close(&cl.env);
     free(cl.pollers);
-    if (cl.proxy_tls_on)
-        tls_conf_unref(&cl.proxy_tls);
-    if (cl.scrape_tls_on)
-        tls_conf_unref(&cl.scrape_tls);
+    if (cl.proxy_tls)
+        tls_conf_unref(cl.proxy_tls);
+    if (cl.scrape_tls)
+        tls_conf_unref(cl.scrape_tls);
+    buf_close(&cl.announce);
     return 0;
 }

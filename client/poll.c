@@ -24,8 +24,8 @@
  * evicting each other ten times a second. A poll held longer (--poll.max-hold) resets it. */
 #define POLL_EXPIRED_DELAY_MS 100
 #define POLL_EXPIRED_QUICK_MS 1000
-/* Longest request we send to /poll (the FQDN plus a small head). */
-#define POLL_REQ_MAX_BYTES 2048
+/* Longest request we send to /poll: the FQDN, a small head, the announcement. */
+#define POLL_REQ_MAX_BYTES (4096 + CLIENT_ANNOUNCE_MAX_BYTES)
 /* Bytes of an unexpected answer's body quoted in the log. */
 #define POLL_LOG_BODY_BYTES 200
 
@@ -72,7 +72,6 @@ int poll_start(struct client *cl)
         p->req.pool = &cl->proxy_pool;
         p->req.host = cl->proxy.host;
         p->req.port = cl->proxy.port;
-        p->req.tls = cl->proxy_tls_on ? &cl->proxy_tls : NULL;
         p->req.on_head = on_poll_head;
         p->req.on_done = on_poll_done;
         p->req.body_mode = HTTP_BODY_COLLECT;
@@ -154,14 +153,22 @@ static void poller_poll(struct poller *p)
         return;
     }
     httpc_req_reset(&p->req);
+    /* Taken per poll: a rotated certificate serves the next connection. */
+    p->req.tls = cl->proxy_tls;
+    p->req.via = cl->via.use ? &cl->via : NULL;
     size_t len = strlen(p->fqdn);
+    /* X-PushProx-FQDN lets a load balancer place the poll without reading its body; the
+     * announcement says what the client runs (both ignored by upstream's proxy). */
     int rc = buf_printf(&p->req.out,
                         "POST %s HTTP/1.1\r\n"
                         "Host: %s\r\n"
                         "User-Agent: pushprox-client/" PUSHPROX_VERSION "\r\n"
                         "Content-Type: text/plain\r\n"
+                        "X-PushProx-FQDN: %s\r\n"
+                        "%.*s%s"
                         "Content-Length: %zu\r\n\r\n%s",
-                        cl->proxy.poll_path, cl->proxy.host_header, len, p->fqdn);
+                        cl->proxy.poll_path, cl->proxy.host_header, p->fqdn, (int)cl->announce.len,
+                        cl->announce.base ? cl->announce.base : "", cl->via_headers, len, p->fqdn);
     if (rc == 0)
         rc = httpc_start(&p->req);
     if (rc != 0) {

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "http.h"
 
+struct client;
 struct proxy_url;
 
 /* The most push_inner_head() adds to an exporter's head as read from the wire: a space
@@ -68,7 +69,10 @@ int push_inner_head(struct buf *out, const struct http_head *res, const char *id
 /* A whole inner 500 response whose text/plain body is text. Returns 0 or -E2BIG. */
 int push_inner_error(struct buf *out, const char *id, double remaining_s, const char *text);
 
-/* "POST <push path> HTTP/1.1" with Host, User-Agent and Content-Length. */
-int push_outer_head(struct buf *out, const struct proxy_url *u, size_t content_length);
+/* "POST <push path> HTTP/1.1" with Host, User-Agent and Content-Length, and for a load
+ * balancer X-PushProx-FQDN and X-PushProx-Id (the scrape's), which it can route on without
+ * reading the body; upstream's proxy ignores both. */
+int push_outer_head(struct buf *out, const struct client *cl, const char *fqdn, const char *id,
+                    size_t content_length);
 
 #endif

@@ -98,7 +98,8 @@ static void push_setup(struct scrape *s)
     p->pool = &cl->proxy_pool;
     p->host = cl->proxy.host;
     p->port = cl->proxy.port;
-    p->tls = cl->proxy_tls_on ? &cl->proxy_tls : NULL;
+    p->tls = cl->proxy_tls;
+    p->via = cl->via.use ? &cl->via : NULL;
     p->on_done = on_push_done;
     p->body_mode = HTTP_BODY_COLLECT;
     p->body_max_bytes = PUSH_RES_BODY_MAX_BYTES;
@@ -111,7 +112,7 @@ static void push_setup(struct scrape *s)
 static void push_begin(struct scrape *s, struct buf *inner, size_t more)
 {
     struct httpc_req *p = &s->push;
-    int rc = push_outer_head(&p->out, &s->cl->proxy, inner->len + more);
+    int rc = push_outer_head(&p->out, s->cl, s->fqdn, s->work.id, inner->len + more);
     if (rc == 0)
         rc = buf_append(&p->out, inner->base, inner->len);
     p->out_more = more > 0;
@@ -177,7 +178,7 @@ static void start_exporter(struct scrape *s)
     r->host = t->host;
     r->connect_host = cl->f->scrape_use_localhost ? "127.0.0.1" : NULL;
     r->port = t->port;
-    r->tls = t->https ? &cl->scrape_tls : NULL;
+    r->tls = t->https ? cl->scrape_tls : NULL;
     r->timeout_ms = (uint64_t)s->work.timeout_ms;
     r->head_request = s->work.head.method == HTTP_HEAD;
     r->head_max_bytes = PUSH_EXPORTER_HEAD_MAX_BYTES;
@@ -189,7 +190,7 @@ static void start_exporter(struct scrape *s)
     r->body_mode = HTTP_BODY_COLLECT;
     r->body_max_bytes = cl->f->scrape_max_size;
     char err[SCRAPE_ERR_MAX];
-    if (t->https && !cl->scrape_tls_on) {
+    if (t->https && !cl->scrape_tls) {
         snprintf(err, sizeof(err), "failed to scrape %.512s: https is not set up", s->url);
         push_error(s, err);
         return;
@@ -328,7 +329,8 @@ static void on_ex_done(struct httpc_req *r, int err)
         buf_close(&s->push.out);
         buf_init(&s->push.out, PUSH_HEAD_MAX_BYTES + r->head.body.len + 1024);
         if (rc == 0)
-            rc = push_outer_head(&s->push.out, &cl->proxy, inner.len + r->head.body.len);
+            rc = push_outer_head(&s->push.out, cl, s->fqdn, s->work.id,
+                                 inner.len + r->head.body.len);
         if (rc == 0)
             rc = buf_append(&s->push.out, inner.base, inner.len);
         if (rc == 0)

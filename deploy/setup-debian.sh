@@ -36,5 +36,5 @@ done
 apt-get install -y --no-install-recommends \
     build-essential make git clang libclang-rt-14-dev llvm \
     libuv1-dev libmbedtls-dev libck-dev libcriterion-dev node-llhttp libyaml-dev libcrypt-dev \
-    prometheus prometheus-node-exporter nginx haproxy wrk openssl curl \
+    prometheus prometheus-node-exporter nginx haproxy wrk openssl curl tinyproxy \
     python3 ca-certificates procps gzip shellcheck yamllint
