@@ -613,8 +613,7 @@ Test(http, upgrade_request_is_read_as_http_with_its_body, .init = setup_req, .fi
     cr_assert_eq(memcmp(http_head_str(&h, h.url_off), "/next", 5), 0);
 }
 
-Test(http, upgrade_request_without_body_is_an_ordinary_request, .init = setup_req,
-     .fini = teardown)
+Test(http, upgrade_request_without_body_is_an_ordinary_request, .init = setup_req, .fini = teardown)
 {
     const char *two = "GET /metrics HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
                       "GET /clients HTTP/1.1\r\n\r\n";
