@@ -241,6 +241,11 @@ static struct httpc_req *conn_detach(struct httpc_conn *c)
     return r;
 }
 
+bool httpc_req_held(const struct httpc_req *r)
+{
+    return r->active && r->conn && r->conn->ready && !r->out_more && r->sent == r->out.len;
+}
+
 void httpc_cancel(struct httpc_req *r)
 {
     if (!r->active)

@@ -135,6 +135,10 @@ int httpc_start(struct httpc_req *r);
 int httpc_write(struct httpc_req *r, const void *data, size_t len);
 /* No more request bytes. */
 void httpc_end(struct httpc_req *r);
+/* Whether r is active on a connection that is up (connected, TLS done) and has been
+ * handed all of r's bytes: a poll in this state is held by the proxy. */
+bool httpc_req_held(const struct httpc_req *r);
+
 /* Ends an active request without calling on_done; its connection is closed. */
 void httpc_cancel(struct httpc_req *r);
 

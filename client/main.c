@@ -17,6 +17,7 @@
 #include "poll.h"
 #include "scrape.h"
 #include "proxyenv.h"
+#include "tls_watch.h"
 #include "version.h"
 
 #define PROG "pushprox-client"
@@ -70,9 +71,21 @@ static const char *host_fqdn(void)
     return default_fqdn;
 }
 
+static struct tls_watch tls_watcher;
+
 static int write_metrics(void *ctx, struct buf *out)
 {
-    return client_write_metrics(ctx, out);
+    struct client *c = ctx;
+    int rc = client_write_metrics(c, out);
+
+    if (rc == 0)
+        rc = metrics_write_header(out, "pushprox_client_ready", "gauge",
+                                  "1 when every FQDN has a poll held by the proxy or answered in "
+                                  "the last minute (/-/ready).");
+    if (rc == 0)
+        rc = metrics_write_sample(out, "pushprox_client_ready", NULL,
+                                  !c->stopping && poll_not_ready(c) == NULL);
+    return rc ? rc : tls_watch_write_metrics(&tls_watcher, out);
 }
 
 static void finish(struct client *c)
@@ -83,6 +96,7 @@ static void finish(struct client *c)
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     metrics_http_stop(&mhttp);
+    tls_watch_stop(&tls_watcher);
     httpc_pool_close(&cl.proxy_pool);
     httpc_pool_close(&cl.scrape_pool);
     poll_close(&cl);
@@ -124,6 +138,13 @@ static void close_walk(uv_handle_t *h, void *arg)
     (void)arg;
     if (!uv_is_closing(h))
         uv_close(h, NULL);
+}
+
+/* The client's readiness for /-/ready (metrics_http.h). */
+static const char *client_not_ready(void *ctx)
+{
+    struct client *c = ctx;
+    return c->stopping ? "shutting down" : poll_not_ready(c);
 }
 
 /* The TLS configuration for the proxy from --tls.*: a heap one, so a rotation can replace
@@ -289,7 +310,8 @@ int main(int argc, char **argv)
     httpc_pool_init(&cl.scrape_pool, &cl.env, CLIENT_TCP_KEEPALIVE_S);
 
     if (flags.metrics_addr[0]) {
-        int rc = metrics_http_start(&mhttp, cl.loop, flags.metrics_addr, write_metrics, &cl);
+        int rc = metrics_http_start(&mhttp, cl.loop, flags.metrics_addr, write_metrics,
+                                    client_not_ready, &cl);
         if (rc != 0)
             die(1, "--metrics-addr: \"%s\": cannot listen: %s", flags.metrics_addr,
                 uv_strerror(rc));
@@ -310,6 +332,8 @@ int main(int argc, char **argv)
                  LOG_INT("poll_concurrency", flags.poll_concurrency));
     if (poll_start(&cl) != 0)
         die(1, "out of memory");
+    if (tls_watch_start(&tls_watcher, &cl) != 0)
+        log_warn("main", "cannot watch the --tls.* files; restart to pick up a new certificate");
 
     uv_run(cl.loop, UV_RUN_DEFAULT);
     uv_walk(cl.loop, close_walk, NULL);

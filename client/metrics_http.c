@@ -61,7 +61,7 @@ static void on_handle_closed(uv_handle_t *h)
 }
 
 int metrics_http_start(struct metrics_http *m, uv_loop_t *loop, const char *addr,
-                       metrics_http_write_cb write, void *ctx)
+                       metrics_http_write_cb write, metrics_http_ready_cb ready, void *ctx)
 {
     char host[256];
     int port;
@@ -70,6 +70,7 @@ int metrics_http_start(struct metrics_http *m, uv_loop_t *loop, const char *addr
     list_init(&m->conns);
     m->loop = loop;
     m->write = write;
+    m->ready = ready;
     m->ctx = ctx;
     if (flags_split_hostport(addr, host, sizeof(host), &port) != 0)
         return UV_EINVAL;
@@ -171,6 +172,18 @@ static void respond(struct metrics_http_conn *c)
             buf_reset(&w->out);
             http_write_simple(&w->out, 500, "Connection: close\r\n", "metrics too large\n", 18);
         }
+    } else if (http_str_ieq(url, path_len, "/-/healthy") && h->method == HTTP_GET) {
+        static const char body[] = "pushprox-client is healthy.\n";
+        http_write_simple(&w->out, 200, conn_hdr[0] ? conn_hdr : NULL, body, sizeof(body) - 1);
+    } else if (http_str_ieq(url, path_len, "/-/ready") && h->method == HTTP_GET) {
+        static const char body[] = "pushprox-client is ready.\n";
+        const char *why = c->srv->ready ? c->srv->ready(c->srv->ctx) : NULL;
+        char text[512];
+        int n = why ? snprintf(text, sizeof(text), "not ready: %s\n", why) : 0;
+        if (n >= (int)sizeof(text))
+            n = sizeof(text) - 1;
+        http_write_simple(&w->out, why ? 503 : 200, conn_hdr[0] ? conn_hdr : NULL,
+                          why ? text : body, why ? (size_t)n : sizeof(body) - 1);
     } else {
         static const char body[] = "Not found. The client's metrics are at /metrics.\n";
         http_write_simple(&w->out, 404, conn_hdr[0] ? conn_hdr : NULL, body, sizeof(body) - 1);

@@ -26,6 +26,8 @@
 #define POLL_EXPIRED_QUICK_MS 1000
 /* Longest request we send to /poll: the FQDN, a small head, the announcement. */
 #define POLL_REQ_MAX_BYTES (4096 + CLIENT_ANNOUNCE_MAX_BYTES)
+/* Longest FQDN quoted in a readiness text. */
+#define FQDN_TEXT_MAX 256
 /* Bytes of an unexpected answer's body quoted in the log. */
 #define POLL_LOG_BODY_BYTES 200
 
@@ -36,10 +38,12 @@ struct poller {
     struct httpc_req req;
     uv_timer_t timer;
     struct backoff bo;
-    struct backoff expired; /* the wait after quick 408s */
-    uint64_t started_ms;    /* when the current poll was sent */
-    bool parked;            /* waiting for a free scrape slot */
-    bool waiting;           /* timer running */
+    struct backoff expired;       /* the wait after quick 408s */
+    uint64_t started_ms;          /* when the current poll was sent */
+    uint64_t answered_ms;         /* when the proxy last answered a poll (0: never) */
+    char last_err[HTTPC_ERR_MAX]; /* why the last poll failed, for /-/ready */
+    bool parked;                  /* waiting for a free scrape slot */
+    bool waiting;                 /* timer running */
 };
 
 static void on_poll_done(struct httpc_req *req, int err);
@@ -133,6 +137,8 @@ static void on_retry(uv_timer_t *t)
 
 static void poll_failed(struct poller *p)
 {
+    snprintf(p->last_err, sizeof(p->last_err), "%s",
+             p->req.err_text[0] ? p->req.err_text : "the proxy refused the poll");
     metrics_inc(&p->cl->m.poll_errors);
     uint64_t wait = backoff_next(&p->bo, client_random(p->cl));
     log_debug("poll", "waiting before the next poll", LOG_STR("fqdn", p->fqdn),
@@ -194,6 +200,7 @@ static void on_poll_done(struct httpc_req *req, int err)
         return;
     }
     int status = req->head.status;
+    p->answered_ms = uv_now(cl->loop);
     if (status == 200) {
         const char *why = NULL;
         if (scrape_start(cl, p->fqdn, req->head.body.base, req->head.body.len, &why) != 0) {
@@ -241,4 +248,31 @@ static void on_poll_done(struct httpc_req *req, int err)
              LOG_STR("proxy", cl->proxy.host_header), LOG_INT("status", status),
              LOG_STRN("body", req->head.body.base, n));
     poll_failed(p);
+}
+
+const char *poll_not_ready(struct client *cl)
+{
+    static char why[HTTPC_ERR_MAX + FQDN_TEXT_MAX + 96];
+    uint64_t now = uv_now(cl->loop);
+    size_t conc = (size_t)cl->f->poll_concurrency;
+
+    for (size_t f = 0; f < cl->n_fqdns; f++) {
+        const struct poller *last = NULL;
+        bool ok = false;
+        for (size_t i = f * conc; i < (f + 1) * conc && !ok; i++) {
+            const struct poller *p = &cl->pollers[i];
+            ok = httpc_req_held(&p->req) ||
+                 (p->answered_ms && now - p->answered_ms < cl->f->ready_poll_window);
+            last = p;
+        }
+        if (!ok) {
+            snprintf(why, sizeof(why),
+                     "no poll for %s is held by the proxy or was answered in "
+                     "the last %.3g s (%s)",
+                     cl->fqdns[f], (double)cl->f->ready_poll_window / 1000,
+                     last && last->last_err[0] ? last->last_err : "not connected yet");
+            return why;
+        }
+    }
+    return NULL;
 }

@@ -16,4 +16,10 @@ void poll_stop(struct client *cl);
  * timers' close callbacks. */
 void poll_close(struct client *cl);
 
+/* Readiness: for every FQDN, a poll held by the proxy now, or one it answered within
+ * --ready.poll-window (a minute by default: a few retry waits, so a proxy restart does not
+ * flap readiness, but a client cut off from its proxy turns unready). Returns NULL when
+ * ready, else why not (a static buffer). */
+const char *poll_not_ready(struct client *cl);
+
 #endif
