@@ -99,10 +99,17 @@ assert_contains "$(curl -fsS "$M/metrics")" "pushprox_client_tls_last_reload_suc
 scrape 200 # the configuration in force still works
 
 # --- rotation: a certificate from another CA is picked up -----------------------------------
+# node1.example.com from ca2, valid 45 days (tls_certs.sh's are valid 30: the expiry differs).
+R="$TEST_TMP/rotated"
+openssl ecparam -name prime256v1 -genkey -noout -out "$R.key"
+openssl req -new -key "$R.key" -subj "/CN=$FQDN" -out "$R.csr"
+printf 'subjectAltName=DNS:%s\nextendedKeyUsage=clientAuth\n' "$FQDN" >"$R.ext"
+openssl x509 -req -in "$R.csr" -CA "$C/ca2.crt" -CAkey "$C/ca2.key" -set_serial 4243 -days 45 \
+    -extfile "$R.ext" -out "$R.crt" 2>/dev/null || fail "cannot make the rotated certificate"
 # Key first, then certificate, as a careless writer would: the reload waits for both.
-cp "$C/otherca.key" "$TEST_TMP/client-tls/node1.key.tmp"
+cp "$R.key" "$TEST_TMP/client-tls/node1.key.tmp"
 mv "$TEST_TMP/client-tls/node1.key.tmp" "$TEST_TMP/client-tls/node1.key"
-cp "$C/otherca.crt" "$TEST_TMP/client-tls/node1.crt.tmp"
+cp "$R.crt" "$TEST_TMP/client-tls/node1.crt.tmp"
 mv "$TEST_TMP/client-tls/node1.crt.tmp" "$TEST_TMP/client-tls/node1.crt"
 reloaded() { curl -fsS "$M/metrics" | grep -q '^pushprox_client_tls_last_reload_successful 1'; }
 wait_until 20 "the new certificate to be loaded" reloaded

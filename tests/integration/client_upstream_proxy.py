@@ -13,7 +13,9 @@ It behaves as upstream's proxy does on the wire (see shared/PROTOCOL.md):
   - POST /push with an unknown or expired Id answers 500 "Error pushing: ...".
   - GET /clients lists the FQDNs seen.
 Extra knobs for tests: --bad-polls N answers the first N polls with a 200 whose body is
-not a request; --counters FILE rewrites FILE with event counts after each event.
+not a request; --counters FILE rewrites FILE with event counts after each event (and, as
+listening_ms and first_<event>_ms, when it started listening and when each event first
+happened, in Unix ms).
 
   client_upstream_proxy.py --port P [--bad-polls N] [--counters FILE]
 """
@@ -38,6 +40,7 @@ PENDING = collections.defaultdict(list)  # fqdn -> [Scrape] not yet taken by a p
 SCRAPES = {}                            # id -> Scrape (taken, waiting for a push)
 KNOWN = {}                              # fqdn -> last poll time
 COUNTS = collections.Counter()
+FIRST_MS = {}                           # event -> Unix time in ms of its first occurrence
 ARGS = None
 
 
@@ -45,11 +48,16 @@ def count(what):
     # Under the lock, file and all: handler threads share one temporary file name.
     with LOCK:
         COUNTS[what] += 1
-        if ARGS.counters:
-            tmp = ARGS.counters + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(dict(COUNTS), f)
-            os.replace(tmp, ARGS.counters)
+        FIRST_MS.setdefault("first_" + what + "_ms", int(time.time() * 1000))
+        write_counters()
+
+
+def write_counters():
+    if ARGS.counters:
+        tmp = ARGS.counters + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(dict(COUNTS, **FIRST_MS), f)
+        os.replace(tmp, ARGS.counters)
 
 
 class Slot:
@@ -237,6 +245,9 @@ def main():
     ap.add_argument("--counters", default="")
     ARGS = ap.parse_args()
     srv = Server(("127.0.0.1", ARGS.port), Handler)
+    with LOCK:
+        FIRST_MS["listening_ms"] = int(time.time() * 1000)
+        write_counters()
     sys.stderr.write("upstream-proxy: listening on 127.0.0.1:%d\n" % ARGS.port)
     sys.stderr.flush()
     srv.serve_forever()
