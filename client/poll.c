@@ -155,8 +155,9 @@ static void poller_poll(struct poller *p)
                         "Host: %s\r\n"
                         "User-Agent: pushprox-client/" PUSHPROX_VERSION "\r\n"
                         "Content-Type: text/plain\r\n"
+                        "X-PushProx-FQDN: %s\r\n"
                         "Content-Length: %zu\r\n\r\n%s",
-                        cl->proxy.poll_path, cl->proxy.host_header, len, p->fqdn);
+                        cl->proxy.poll_path, cl->proxy.host_header, p->fqdn, len, p->fqdn);
     if (rc == 0)
         rc = httpc_start(&p->req);
     if (rc != 0) {

@@ -50,12 +50,15 @@ int push_inner_error(struct buf *out, const char *id, double remaining_s, const 
     return rc;
 }
 
-int push_outer_head(struct buf *out, const struct proxy_url *u, size_t content_length)
+int push_outer_head(struct buf *out, const struct proxy_url *u, const char *fqdn, const char *id,
+                    size_t content_length)
 {
     return buf_printf(out,
                       "POST %s HTTP/1.1\r\n"
                       "Host: %s\r\n"
                       "User-Agent: pushprox-client/" PUSHPROX_VERSION "\r\n"
+                      "X-PushProx-FQDN: %s\r\n"
+                      "X-PushProx-Id: %s\r\n"
                       "Content-Length: %zu\r\n\r\n",
-                      u->push_path, u->host_header, content_length);
+                      u->push_path, u->host_header, fqdn, id, content_length);
 }

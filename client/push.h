@@ -32,7 +32,11 @@ int push_inner_head(struct buf *out, const struct http_head *res, const char *id
 /* A whole inner 500 response whose text/plain body is text. Returns 0 or -E2BIG. */
 int push_inner_error(struct buf *out, const char *id, double remaining_s, const char *text);
 
-/* "POST <push path> HTTP/1.1" with Host, User-Agent and Content-Length. */
-int push_outer_head(struct buf *out, const struct proxy_url *u, size_t content_length);
+/* "POST <push path> HTTP/1.1" with Host, User-Agent, Content-Length, and X-PushProx-FQDN
+ * and X-PushProx-Id naming the poll's FQDN and the scrape's Id, so a load balancer can
+ * route the push to the replica that issued the Id without reading the body (upstream's
+ * proxy ignores both). Returns 0 or -E2BIG. */
+int push_outer_head(struct buf *out, const struct proxy_url *u, const char *fqdn, const char *id,
+                    size_t content_length);
 
 #endif

@@ -103,7 +103,7 @@ static void push_setup(struct scrape *s)
 static void push_begin(struct scrape *s, struct buf *inner, size_t more)
 {
     struct httpc_req *p = &s->push;
-    int rc = push_outer_head(&p->out, &s->cl->proxy, inner->len + more);
+    int rc = push_outer_head(&p->out, &s->cl->proxy, s->fqdn, s->work.id, inner->len + more);
     if (rc == 0)
         rc = buf_append(&p->out, inner->base, inner->len);
     p->out_more = more > 0;
@@ -318,7 +318,8 @@ static void on_ex_done(struct httpc_req *r, int err)
         buf_close(&s->push.out);
         buf_init(&s->push.out, PUSH_HEAD_MAX_BYTES + r->head.body.len + 1024);
         if (rc == 0)
-            rc = push_outer_head(&s->push.out, &cl->proxy, inner.len + r->head.body.len);
+            rc = push_outer_head(&s->push.out, &cl->proxy, s->fqdn, s->work.id,
+                                 inner.len + r->head.body.len);
         if (rc == 0)
             rc = buf_append(&s->push.out, inner.base, inner.len);
         if (rc == 0)
