@@ -9,6 +9,9 @@
   GET /chunked         the same, chunked (no Content-Length)
   GET /big?n=BYTES     BYTES of comment lines, no Content-Length, ends by closing
   GET /stats           JSON: {"connections": <TCP connections accepted>, "requests": N}
+  GET /echo            one metric naming the Host header it was asked with:
+                       echo_host{host="<Host>"} 1 (so a scrape's answer shows which
+                       target's request the client served)
 """
 
 import argparse
@@ -87,6 +90,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 sent += len(line)
             self.close_connection = True
             return None
+        if u.path == "/echo":
+            host = (self.headers.get("Host") or "").replace("\\", "").replace('"', "")
+            return self.send_body(b'echo_host{host="%s"} 1\n' % host.encode("latin-1"))
         if u.path == "/stats":
             with LOCK:
                 return self.send_body(json.dumps(STATS).encode(), "application/json")
