@@ -11,7 +11,9 @@
 #      and places nothing new there; wait for its exit, start it, wait until HAProxy marks
 #      it up, next replica): not one scrape fails from the first SIGTERM until 3 s after
 #      the last replica is back;
-#   4. (root, with ip and nft) replica 3 runs in its own network namespace; every packet
+#   4. two clients killed (kill -9) and started again 2 s later: not one scrape fails
+#      (the ones sent meanwhile wait at the replica for the new poll);
+#   5. (root, with ip and nft) replica 3 runs in its own network namespace; every packet
 #      in and out of it is dropped (no RST, no ICMP): every FQDN is scraped ok again
 #      within LB_VANISH_BOUND_S (6 s: see below), and no scrape started 4 s or more
 #      after it fails;
@@ -37,7 +39,7 @@ vanish=0
 if lb_netns_setup 3; then
     vanish=1
 else
-    log "not root, or no ip/nft: phase 4 (a replica's host vanishes) is skipped"
+    log "not root, or no ip/nft: phase 5 (a replica's host vanishes) is skipped"
 fi
 lb_start_replicas
 lb_start_haproxy
@@ -90,13 +92,29 @@ lb_settle 3
 t3=$(lb_now)
 lb_check "$t_roll" "$t3" 0
 
-# --- 4. a replica's host vanishes --------------------------------------------------------
+# --- 4. two clients restart ------------------------------------------------------------------
+# kill -9 of an upstream-like client and of ours, 2 s away, then each starts again: a
+# scrape sent meanwhile waits at the replica (HAProxy's abortonclose ended the dead
+# client's poll there, so nothing takes the scrape but the new poll) and is answered
+# once the client is back: not one scrape fails, theirs or anyone's.
+gone=(c01.lbtest c11.lbtest)
+log "phase 4: kill -9 of the clients of ${gone[*]}"
+t_gone=$(lb_now)
+for f in "${gone[@]}"; do lb_kill9 "${CLIENT_PID[$f]}"; done
+lb_settle 2
+for f in "${gone[@]}"; do lb_client_start "$f"; done
+lb_wait_scraped "$t_gone" 20 "${gone[@]}"
+log "phase 4: both back and scraped $(lb_elapsed "$t_gone") s after the kill"
+lb_settle 3
+lb_check "$t_gone" "$(lb_now)" 0
+
+# --- 5. a replica's host vanishes --------------------------------------------------------
 if [ "$vanish" = 1 ]; then
-    log "phase 4: replica 3's host vanishes; it holds: $(lb_replica_fqdns 3)"
+    log "phase 5: replica 3's host vanishes; it holds: $(lb_replica_fqdns 3)"
     t_van=$(lb_now)
     lb_netns_vanish || fail "nft in namespace $LB_NETNS"
     wait_until 15 "haproxy marks replica 3 down" lb_server_down 3
-    log "phase 4: replica 3's held requests cut $(lb_cut_after "$t_van" pushprox_r3/r3) s after it vanished"
+    log "phase 5: replica 3's held requests cut $(lb_cut_after "$t_van" pushprox_r3/r3) s after it vanished"
     lb_wait_scraped "$t_van" $((LB_VANISH_BOUND_S + 10))
     lb_recovery "$t_van" $((LB_VANISH_BOUND_S * WAIT_SCALE))
     lb_settle 2

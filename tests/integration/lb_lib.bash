@@ -12,9 +12,11 @@
 LB_SCRAPE="$ROOT/tests/integration/lb_scrape.py"
 EXPORTER="$ROOT/tests/integration/client_exporter.py"
 LB_REPLICAS=3
-# The proxies run with the flags deploy/kubernetes/ gives them: HAProxy marks a draining
-# replica down within inter + fastinter (1.25 s), well inside --shutdown.delay.
-LB_PROXY_FLAGS=(--shutdown.delay=5s --shutdown.timeout=15s --poll.max-hold=9m)
+# The proxies run with the flags deploy/kubernetes/ gives them: HAProxy sees a draining
+# replica within its check interval (1 s), well inside --shutdown.delay; one poll per
+# FQDN, so a restarted client's first poll ends any its old process left behind.
+LB_PROXY_FLAGS=(--shutdown.delay=5s --shutdown.timeout=15s --poll.max-hold=9m
+    --poll.max-per-fqdn=1)
 LB_FQDNS=()
 REPLICA_ADDR=()
 REPLICA_PID=()
@@ -49,13 +51,7 @@ lb_replica_start() {
 }
 
 # lb_replica_kill I: kill -9 replica I and reap it (its status 137 is expected here).
-lb_replica_kill() {
-    local pid=${REPLICA_PID[$1]} i
-    kill -KILL "$pid"
-    wait "$pid" 2>/dev/null
-    # shellcheck disable=SC2034 # lib.sh's list
-    i=$(bg_index "$pid") && BG_PIDS[i]=""
-}
+lb_replica_kill() { lb_kill9 "${REPLICA_PID[$1]}"; }
 
 # lb_cut_after T SERVER: seconds from T to the first request HAProxy ended because SERVER
 # (e.g. pushprox_r1/r1) went down (termination state D...), from its log; "-" if none.
@@ -156,6 +152,35 @@ lb_server_up() { [ "$(lb_server_state "$1")" = 2 ]; }
 lb_server_nolb() { [ "$(lb_server_state "$1")" = 3 ]; }
 lb_server_down() { [ "$(lb_server_state "$1")" = 0 ]; }
 
+# lb_client_start FQDN: (re)start the client of FQDN, cNN.lbtest: NN <= 10 upstream-like
+# (testclient.py --upstream-timing), else ours. Sets CLIENT_PID[FQDN]; each start logs to
+# its own file.
+declare -A CLIENT_PID CLIENT_STARTS
+lb_client_start() {
+    local f=$1 n name
+    n=${f#c}
+    n=$((10#${n%%.*}))
+    CLIENT_STARTS[$f]=$((${CLIENT_STARTS[$f]:-0} + 1))
+    name="client_$f.${CLIENT_STARTS[$f]}"
+    if [ "$n" -le 10 ]; then
+        start_bg "$name" python3 "$TESTCLIENT" client --proxy-url "http://$LB_ADDR" \
+            --fqdn "$f" --use-localhost --upstream-timing --max-seconds 900
+    else
+        start_bg "$name" "$CLIENT_BIN" --proxy-url="http://$LB_ADDR" --fqdn="$f" \
+            --scrape.use-localhost --metrics-addr= --log.level=info
+    fi
+    CLIENT_PID[$f]=$BG_PID
+}
+
+# lb_kill9 PID: kill -9 a process started by start_bg and reap it (137 is expected here).
+lb_kill9() {
+    local i
+    kill -KILL "$1"
+    wait "$1" 2>/dev/null
+    # shellcheck disable=SC2034 # lib.sh's list
+    i=$(bg_index "$1") && BG_PIDS[i]=""
+}
+
 # lb_start_fleet: the exporter and 20 clients (c01..c10: testclient.py, upstream-like;
 # c11..c20: pushprox-client), all through HAProxy, then the scraper. Sets LB_FQDNS,
 # SCRAPE_LOG, SCRAPER_PID, and waits until every FQDN has been scraped ok.
@@ -167,13 +192,7 @@ lb_start_fleet() {
     for n in $(seq 1 20); do
         f=$(printf 'c%02d.lbtest' "$n")
         LB_FQDNS+=("$f")
-        if [ "$n" -le 10 ]; then
-            start_bg "client_$f" python3 "$TESTCLIENT" client --proxy-url "http://$LB_ADDR" \
-                --fqdn "$f" --use-localhost --upstream-timing --max-seconds 900
-        else
-            start_bg "client_$f" "$CLIENT_BIN" --proxy-url="http://$LB_ADDR" --fqdn="$f" \
-                --scrape.use-localhost --metrics-addr= --log.level=info
-        fi
+        lb_client_start "$f"
     done
     SCRAPE_LOG="$TEST_TMP/scrapes.jsonl"
     local args=()
@@ -211,13 +230,16 @@ lb_busiest() {
     echo "$best"
 }
 
-# lb_check SINCE UNTIL [MAX_FAILED]: the scrapes started in [SINCE, UNTIL) failed at most
-# MAX_FAILED times (default 0) and none was answered with another FQDN's metrics.
+# lb_check SINCE UNTIL [MAX_FAILED [SKIP_FQDN...]]: the scrapes started in [SINCE, UNTIL)
+# (but the skipped FQDNs') failed at most MAX_FAILED times (default 0), and none was
+# answered with another FQDN's metrics.
 lb_check() {
-    local out
-    out=$(python3 "$LB_SCRAPE" check --log "$SCRAPE_LOG" --since "$1" --until "$2" \
-        --max-failed "${3:-0}") || fail "scrapes between $1 and $2: $out"
-    log "scrapes between $1 and $2: $out"
+    local out since=$1 until=$2 max=${3:-0} skip=() f
+    shift 3 2>/dev/null || shift $#
+    for f in "$@"; do skip+=(--skip-fqdn "$f"); done
+    out=$(python3 "$LB_SCRAPE" check --log "$SCRAPE_LOG" --since "$since" --until "$until" \
+        --max-failed "$max" "${skip[@]}") || fail "scrapes between $since and $until: $out"
+    log "scrapes between $since and $until${skip[*]:+ (but ${*})}: $out"
 }
 
 # lb_recovery EVENT WITHIN: every FQDN scraped ok again within WITHIN s of EVENT.
@@ -229,12 +251,15 @@ lb_recovery() {
     [ "$rc" = 0 ] || fail "not every FQDN was scraped again within $2 s"
 }
 
-# lb_wait_scraped SINCE SECONDS: every FQDN scraped ok by a scrape started after SINCE.
+# lb_wait_scraped SINCE SECONDS [FQDN...]: every FQDN (default: all) scraped ok by a
+# scrape started after SINCE.
 lb_wait_scraped() {
-    local args=() f
-    for f in "${LB_FQDNS[@]}"; do args+=(--fqdn "$f"); done
-    python3 "$LB_SCRAPE" wait --log "$SCRAPE_LOG" --since "$1" --seconds "$2" "${args[@]}" ||
-        fail "not every FQDN scraped ok within $2 s after $1"
+    local since=$1 secs=$2 args=() f
+    shift 2
+    [ $# -gt 0 ] || set -- "${LB_FQDNS[@]}"
+    for f in "$@"; do args+=(--fqdn "$f"); done
+    python3 "$LB_SCRAPE" wait --log "$SCRAPE_LOG" --since "$since" --seconds "$secs" \
+        "${args[@]}" || fail "not every FQDN scraped ok within $secs s after $since"
 }
 
 # lb_settle SECONDS: an observation window: the scrapes keep going while the test waits

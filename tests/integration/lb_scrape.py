@@ -13,8 +13,9 @@
       ok = status 200 and the answer names F (client_exporter.py's /echo: the Host the
       client was asked to scrape). Runs until SIGTERM or SIGINT.
 
-  lb_scrape.py check --log FILE [--since T] [--until T] [--max-failed N]
-      Counts the scrapes that started in [since, until): ok, failed (by status) and
+  lb_scrape.py check --log FILE [--since T] [--until T] [--max-failed N] [--skip-fqdn F]...
+      Counts the scrapes that started in [since, until) (but those of the skipped
+      FQDNs): ok, failed (by status) and
       misrouted (a 200 naming another FQDN: always fatal, whatever the window). Exits 1 if
       failed > --max-failed (default 0) or anything was misrouted.
 
@@ -146,7 +147,8 @@ def misrouted(recs):
 def cmd_check(args):
     recs = load(args.log)
     bad = misrouted(recs)
-    win = [r for r in recs if args.since <= r["start"] < args.until]
+    win = [r for r in recs if args.since <= r["start"] < args.until and
+           r["fqdn"] not in args.skip_fqdn]
     failed = [r for r in win if not r["ok"]]
     by_status = {}
     for r in failed:
@@ -216,6 +218,8 @@ def main():
     c.add_argument("--since", type=float, default=0)
     c.add_argument("--until", type=float, default=float("inf"))
     c.add_argument("--max-failed", type=int, default=0)
+    c.add_argument("--skip-fqdn", action="append", default=[],
+                   help="leave this FQDN's scrapes out of the window's counts")
     v = sub.add_parser("recovery")
     v.add_argument("--log", required=True)
     v.add_argument("--event", type=float, required=True)
