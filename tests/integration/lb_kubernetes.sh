@@ -170,7 +170,7 @@ for a in "${ds_args[@]}"; do
 done
 log "client arguments, as the DaemonSet's: ${args[*]}"
 k8s_run client env NODE_NAME="$NODE" "$CLIENT_BIN" "${args[@]}"
-CLIENT_PID=$BG_PID
+DS_CLIENT_PID=$BG_PID
 
 # Which replica holds the node (HAProxy placed it); another one gets a poll for it too
 # (straight to it, as a poll placed there before a move would be), so two list it.
@@ -235,7 +235,7 @@ for p in "${probes[@]}"; do
     *) fail "${p% *} GET $path on the client's --metrics-addr: $code" ;;
     esac
 done
-kill -0 "$CLIENT_PID" 2>/dev/null || fail "the client exited"
+kill -0 "$DS_CLIENT_PID" 2>/dev/null || fail "the client exited"
 if [ -n "$missing" ]; then
     # The client's health endpoints are being added elsewhere; until then this is all.
     skip "the client does not serve$missing yet (404); everything else passed"
