@@ -109,27 +109,29 @@ lb_start_replicas() {
     done
 }
 
-# lb_start_haproxy: deploy/haproxy/haproxy.cfg as shipped, addresses from the environment.
-# Sets LB_PORT, LB_ADDR, LB_ADMIN_PORT, HAPROXY_PID.
+# lb_start_haproxy [NAME [PEER_ENV...]]: deploy/haproxy/haproxy.cfg as shipped, addresses
+# from the environment, instance NAME (default haproxy; with PEER_ENV, the
+# PUSHPROX_LB_PEER_* settings, it is the peer called NAME). Sets LB_PORT, LB_ADDR,
+# LB_ADMIN_PORT, HAPROXY_PID for it (the last one started is the one lb_hacmd talks to).
 lb_start_haproxy() {
-    local ports
+    local name=${1:-haproxy} ports i
+    shift 2>/dev/null
     mapfile -t ports < <(lb_free_ports 3)
     LB_PORT=${ports[0]}
     LB_ADDR="127.0.0.1:$LB_PORT"
     LB_ADMIN_PORT=${ports[2]}
-    export PUSHPROX_LB_BIND="$LB_ADDR"
-    export PUSHPROX_LB_STATS_BIND="127.0.0.1:${ports[1]}"
-    export PUSHPROX_LB_ADMIN_SOCKET="ipv4@127.0.0.1:$LB_ADMIN_PORT"
-    export PUSHPROX_REPLICA_1=${REPLICA_ADDR[1]} PUSHPROX_REPLICA_2=${REPLICA_ADDR[2]}
-    export PUSHPROX_REPLICA_3=${REPLICA_ADDR[3]}
-    haproxy -c -q -f "$ROOT/deploy/haproxy/haproxy.cfg" || fail "haproxy -c on haproxy.cfg"
-    start_bg haproxy haproxy -db -f "$ROOT/deploy/haproxy/haproxy.cfg"
+    local env=(PUSHPROX_LB_BIND="$LB_ADDR" PUSHPROX_LB_STATS_BIND="127.0.0.1:${ports[1]}"
+        PUSHPROX_LB_ADMIN_SOCKET="ipv4@127.0.0.1:$LB_ADMIN_PORT"
+        PUSHPROX_REPLICA_1="${REPLICA_ADDR[1]}" PUSHPROX_REPLICA_2="${REPLICA_ADDR[2]}"
+        PUSHPROX_REPLICA_3="${REPLICA_ADDR[3]}" "$@")
+    env "${env[@]}" haproxy -c -q -L "$name" -f "$ROOT/deploy/haproxy/haproxy.cfg" ||
+        fail "haproxy -c on haproxy.cfg"
+    start_bg "$name" env "${env[@]}" haproxy -db -L "$name" -f "$ROOT/deploy/haproxy/haproxy.cfg"
     # shellcheck disable=SC2034 # for the scenarios
     HAPROXY_PID=$BG_PID
-    wait_until 20 "haproxy's admin socket" lb_hacmd show info
-    local i
+    wait_until 20 "$name's admin socket" lb_hacmd show info
     for i in $(seq 1 "$LB_REPLICAS"); do
-        wait_until 20 "haproxy sees replica $i up" lb_server_up "$i"
+        wait_until 20 "$name sees replica $i up" lb_server_up "$i"
     done
 }
 
@@ -156,17 +158,21 @@ lb_server_down() { [ "$(lb_server_state "$1")" = 0 ]; }
 # (testclient.py --upstream-timing), else ours. Sets CLIENT_PID[FQDN]; each start logs to
 # its own file.
 declare -A CLIENT_PID CLIENT_STARTS
+LB_CLIENT_ADDRS=()
 lb_client_start() {
     local f=$1 n name
     n=${f#c}
     n=$((10#${n%%.*}))
     CLIENT_STARTS[$f]=$((${CLIENT_STARTS[$f]:-0} + 1))
     name="client_$f.${CLIENT_STARTS[$f]}"
+    local lb=$LB_ADDR
+    # With several HAProxy instances (LB_CLIENT_ADDRS), the clients take turns.
+    [ "${#LB_CLIENT_ADDRS[@]}" -eq 0 ] || lb=${LB_CLIENT_ADDRS[$((n % ${#LB_CLIENT_ADDRS[@]}))]}
     if [ "$n" -le 10 ]; then
-        start_bg "$name" python3 "$TESTCLIENT" client --proxy-url "http://$LB_ADDR" \
+        start_bg "$name" python3 "$TESTCLIENT" client --proxy-url "http://$lb" \
             --fqdn "$f" --use-localhost --upstream-timing --max-seconds 900
     else
-        start_bg "$name" "$CLIENT_BIN" --proxy-url="http://$LB_ADDR" --fqdn="$f" \
+        start_bg "$name" "$CLIENT_BIN" --proxy-url="http://$lb" --fqdn="$f" \
             --scrape.use-localhost --metrics-addr= --log.level=info
     fi
     CLIENT_PID[$f]=$BG_PID
