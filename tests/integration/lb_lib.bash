@@ -154,9 +154,9 @@ lb_server_up() { [ "$(lb_server_state "$1")" = 2 ]; }
 lb_server_nolb() { [ "$(lb_server_state "$1")" = 3 ]; }
 lb_server_down() { [ "$(lb_server_state "$1")" = 0 ]; }
 
-# lb_client_start FQDN: (re)start the client of FQDN, cNN.lbtest: NN <= 10 upstream-like
-# (testclient.py --upstream-timing), else ours. Sets CLIENT_PID[FQDN]; each start logs to
-# its own file.
+# lb_client_start FQDN: (re)start the client of FQDN, cNN.lbtest: odd NN upstream-like
+# (testclient.py --upstream-timing), even NN ours. Sets CLIENT_PID[FQDN]; each start logs
+# to its own file.
 declare -A CLIENT_PID CLIENT_STARTS
 LB_CLIENT_ADDRS=()
 lb_client_start() {
@@ -167,8 +167,9 @@ lb_client_start() {
     name="client_$f.${CLIENT_STARTS[$f]}"
     local lb=$LB_ADDR
     # With several HAProxy instances (LB_CLIENT_ADDRS), the clients take turns.
-    [ "${#LB_CLIENT_ADDRS[@]}" -eq 0 ] || lb=${LB_CLIENT_ADDRS[$((n % ${#LB_CLIENT_ADDRS[@]}))]}
-    if [ "$n" -le 10 ]; then
+    [ "${#LB_CLIENT_ADDRS[@]}" -eq 0 ] ||
+        lb=${LB_CLIENT_ADDRS[$((n / 2 % ${#LB_CLIENT_ADDRS[@]}))]}
+    if [ $((n % 2)) = 1 ]; then
         start_bg "$name" python3 "$TESTCLIENT" client --proxy-url "http://$lb" \
             --fqdn "$f" --use-localhost --upstream-timing --max-seconds 900
     else
@@ -187,15 +188,16 @@ lb_kill9() {
     i=$(bg_index "$1") && BG_PIDS[i]=""
 }
 
-# lb_start_fleet: the exporter and 20 clients (c01..c10: testclient.py, upstream-like;
-# c11..c20: pushprox-client), all through HAProxy, then the scraper. Sets LB_FQDNS,
-# SCRAPE_LOG, SCRAPER_PID, and waits until every FQDN has been scraped ok.
+# lb_start_fleet: the exporter and LB_N_CLIENTS clients (default 20: c01..c20, half
+# testclient.py upstream-like, half pushprox-client), all through HAProxy, then the
+# scraper. Sets LB_FQDNS, SCRAPE_LOG, SCRAPER_PID, and waits until every FQDN has been
+# scraped ok.
 lb_start_fleet() {
     local n i f t0 scrape_timeout=${LB_SCRAPE_TIMEOUT:-10}
     EXPORTER_PORT=$(lb_free_ports 1)
     start_bg exporter python3 "$EXPORTER" --port "$EXPORTER_PORT"
     wait_http "http://127.0.0.1:$EXPORTER_PORT/echo" 20
-    for n in $(seq 1 20); do
+    for n in $(seq 1 "${LB_N_CLIENTS:-20}"); do
         f=$(printf 'c%02d.lbtest' "$n")
         LB_FQDNS+=("$f")
         lb_client_start "$f"
@@ -271,6 +273,13 @@ lb_wait_scraped() {
 # lb_settle SECONDS: an observation window: the scrapes keep going while the test waits
 # (what happened in it is asserted afterwards, from the scrape log).
 lb_settle() { sleep "$1"; }
+
+# lb_settle_past T: an observation window lasting until wall-clock time T.
+lb_settle_past() {
+    while awk -v t="$1" -v now="$(lb_now)" 'BEGIN { exit !(now < t) }'; do
+        sleep 0.2
+    done
+}
 
 # lb_elapsed T: seconds since T, two decimals.
 lb_elapsed() { awk -v t="$1" -v now="$(lb_now)" 'BEGIN { printf "%.2f", now - t }'; }

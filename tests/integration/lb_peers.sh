@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lb_peers.sh - two HAProxy instances running deploy/haproxy/haproxy.cfg as shipped, with
 # its optional "peers" section on (PUSHPROX_LB_PEER_*: they share their tables), in front
-# of three replicas. Half the twenty clients poll through one instance, half through the
+# of three replicas. Half of eight clients poll through one instance, half through the
 # other; Prometheus (lb_scrape.py) scrapes every FQDN through the first one only, so half
 # the scrapes find their poll through a table entry the other instance wrote.
 #   1. nothing fails in steady state, nothing is answered with another client's metrics;
@@ -25,9 +25,10 @@ lb_start_haproxy lb2 "${peers[@]}"
 LB2=$LB_ADDR
 lb_start_haproxy lb1 "${peers[@]}" # the one the scraper and lb_hacmd use
 LB_CLIENT_ADDRS=("$LB2" "$LB_ADDR")
+LB_N_CLIENTS=8
 lb_start_fleet
-synced() { [ "$(lb_hacmd show table pushprox_fqdns | grep -c 'key=c[0-9]*\.lbtest')" = 20 ]; }
-wait_until 10 "lb1's table holding all 20 FQDNs (half written through lb2)" synced
+synced() { [ "$(lb_hacmd show table pushprox_fqdns | grep -c 'key=c[0-9]*\.lbtest')" = 8 ]; }
+wait_until 10 "lb1's table holding all 8 FQDNs (half written through lb2)" synced
 
 # --- 1. steady state -------------------------------------------------------------------------
 t0=$(lb_now)
