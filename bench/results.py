@@ -205,6 +205,49 @@ w("Goal: ours <= 1.5x nginx. CPU time is read from /proc in clock ticks (10 ms),
   "runs carry a few percent of rounding.")
 w("")
 
+# 5. Through the load balancer.
+w("## 5. Through the load balancer: three replicas behind HAProxy")
+w("")
+w("bench/lb-bench.sh: three replicas (`--workers 1` each) behind HAProxy running "
+  "deploy/haproxy/haproxy.cfg as shipped (addresses only, HAProxy's default 2 threads), "
+  "1,000 clients, 20 KB bodies; beside it the same open-loop load on one proxy and no "
+  "HAProxy. The simulated clients are upstream-like (FQDN in the poll body, Id in the push "
+  "body), so HAProxy buffers and searches every poll and push: its slower path (our "
+  "client names both in headers). HAProxy CPU us per scrape = its utime+stime during the "
+  "scrape phase / scrapes answered; replicas' = the three proxies' together. Everything "
+  "shares the 2 cores, so the closed loop measures the whole set-up, not HAProxy alone.")
+w("")
+w("| run | path | scrapes/s | p50 ms | p99 ms | p99.9 ms | HAProxy CPU us/scrape | replicas CPU us/scrape | errors |")
+w("|---|---|---:|---:|---:|---:|---:|---:|---|")
+lbrows = {}
+for name, path in (("lb-direct", "one proxy, no HAProxy, open loop"),
+                   ("lb-open", "HAProxy + 3 replicas, open loop"),
+                   ("lb-closed", "HAProxy + 3 replicas, closed loop, 64 scrapers")):
+    d = load(name)
+    lbrows[name] = d
+    if not d:
+        w("| %s | %s | n/a | | | | | | |" % (name, path))
+        continue
+    l = d["latency_ms"]
+    rep = None
+    try:
+        ticks, hz = map(int, open(os.path.join(tmp, name + ".cpu")).read().split())
+        rep = ticks / hz * 1e6 / d["scrapes_ok"] if d["scrapes_ok"] else None
+    except (OSError, ValueError):
+        pass
+    lbcpu = d.get("proxy", {}).get("cpu_us_per_scrape") if name != "lb-direct" else None
+    w("| %s | %s | %.0f | %.3f | %.3f | %.3f | %s | %s | %s |" % (
+        name, path, d["scrapes_per_s"], l["p50"], l["p99"], l["p99_9"],
+        f(lbcpu, "%.1f") if name != "lb-direct" else "-", f(rep, "%.1f"), errs(d)))
+w("")
+dd, do = lbrows.get("lb-direct"), lbrows.get("lb-open")
+if dd and do:
+    w("Added by HAProxy at %.0f scrapes/s: **%+.3f ms at p50, %+.3f ms at p99** (open loop, "
+      "latency from the intended send time)." % (
+          do["rate"], do["latency_ms"]["p50"] - dd["latency_ms"]["p50"],
+          do["latency_ms"]["p99"] - dd["latency_ms"]["p99"]))
+    w("")
+
 w("## Exact commands")
 w("")
 w("`make bench` = `bench/run-suite.sh` (env: BUILD, QUICK, FLEET_SECONDS, CLOSED_SECONDS, "

@@ -6,7 +6,10 @@
 #   2. closed loop: 1,000 clients, 20 KB bodies, 16/64/256 scrapers, --workers 1 and 2;
 #   3. fleet: the most clients, open loop at 6,700 scrapes/s, 20 KB, 60 s;
 #   4. the one-hop floor: nginx reverse-proxying the same 20 KB body from a static nginx,
-#      driven by wrk; nginx's CPU us per request beside ours.
+#      driven by wrk; nginx's CPU us per request beside ours;
+#   5. through the load balancer (bench/lb-bench.sh): three replicas behind HAProxy with
+#      deploy/haproxy/haproxy.cfg, against one proxy alone: scrapes/s, added latency,
+#      HAProxy's CPU per scrape.
 #
 # Everything runs on 127.0.0.1 with free ports and is stopped by PID. Under 10 minutes on
 # 2 cores. Environment: BUILD (binaries, default build), RESULTS (output file, default
@@ -222,6 +225,9 @@ for w in 1 2; do
     say "nginx workers=$w: $(grep -E 'Requests/sec' "$TMP/nginx-w$w.wrk") cpu_ticks=$((t1 - t0))"
     stop "$npid"
 done
+
+# 5. Through the load balancer.
+LB_SECONDS=${LB_SECONDS:-$CLOSED_SECONDS} BUILD="$BUILD" "$ROOT/bench/lb-bench.sh" "$TMP"
 
 SUITE_SECONDS=$(($(date +%s) - SUITE_START))
 say "suite ran ${SUITE_SECONDS}s; writing $RESULTS"

@@ -2,7 +2,8 @@
 # deploy/setup-debian.sh - installs what building, running and testing pushprox-c needs on
 # Debian 12 (bookworm): compilers, the libraries (libuv, mbedTLS, Concurrency Kit, llhttp,
 # libyaml, libxcrypt, Criterion) and the real components the tests start (prometheus,
-# node_exporter, nginx, haproxy, openssl). make asan and make fuzz need clang and
+# node_exporter, nginx, haproxy, openssl, tinyproxy), kubectl for the manifests' dry run, ip
+# and nft to make a replica's host vanish. make asan and make fuzz need clang and
 # libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes) and llvm (llvm-symbolizer:
 # readable sanitizer stack traces). Services those packages ship are not started: the tests
 # and the demo run their own instances on loopback. Runs apt-get as root, through sudo if
@@ -37,4 +38,5 @@ apt-get install -y --no-install-recommends \
     build-essential make git clang libclang-rt-14-dev llvm \
     libuv1-dev libmbedtls-dev libck-dev libcriterion-dev node-llhttp libyaml-dev libcrypt-dev \
     prometheus prometheus-node-exporter nginx haproxy wrk openssl curl tinyproxy \
-    python3 ca-certificates procps gzip shellcheck yamllint
+    python3 ca-certificates procps gzip shellcheck yamllint \
+    kubernetes-client iproute2 nftables

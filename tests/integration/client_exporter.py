@@ -12,6 +12,9 @@
   GET /notmodified     304 with the Content-Length the metrics would have, and no body
   GET /nocontent       204 with a Content-Length, and no body
   HEAD /metrics        the head GET would get (its Content-Length), and no body
+  GET /echo            one metric naming the Host header it was asked with:
+                       echo_host{host="<Host>"} 1 (so a scrape's answer shows which
+                       target's request the client served)
 """
 
 import argparse
@@ -98,6 +101,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(BODY)))
             self.end_headers()
             return None
+        if u.path == "/echo":
+            host = (self.headers.get("Host") or "").replace("\\", "").replace('"', "")
+            return self.send_body(b'echo_host{host="%s"} 1\n' % host.encode("latin-1"))
         if u.path == "/stats":
             with LOCK:
                 return self.send_body(json.dumps(STATS).encode(), "application/json")

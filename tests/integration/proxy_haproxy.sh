@@ -1,45 +1,30 @@
 #!/usr/bin/env bash
-# proxy_haproxy.sh - two proxy replicas behind HAProxy configured with
-# deploy/haproxy/haproxy.cfg: every scrape reaches the replica holding its FQDN's poll,
-# and every push the replica that issued its Id.
+# proxy_haproxy.sh - three proxy replicas behind HAProxy running deploy/haproxy/haproxy.cfg
+# as shipped (only the addresses given, through the environment variables it reads):
+# every scrape reaches the replica holding its FQDN's poll, every push the replica that
+# issued its Id, for upstream-like clients (FQDN and Id read from the bodies) and ours
+# (X-PushProx-FQDN and X-PushProx-Id headers).
 #
-# Six test clients, each polling for its own FQDN (from its own loopback address, as
-# separate hosts would), all through HAProxy; one node_exporter serves them all
-# (--use-localhost). Each FQDN is then scraped through HAProxy and must answer 200 with
-# node_exporter's metrics. Also logs how the FQDNs were spread over the replicas (all on
-# one replica would not exercise the routing; with six names that is about 3% likely).
+# Three upstream-like test clients and three of ours, each polling for its own FQDN, all
+# through HAProxy; one real node_exporter serves them all (--use-localhost). Each FQDN is
+# scraped twice through HAProxy and must answer 200 with node_exporter's metrics; HAProxy's
+# table must place each FQDN at the replica that lists it in /clients. The failure cases
+# (a replica killed, returning, restarted, vanishing) are lb_failover.sh's.
 # tsan: no
 set -u
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lb_lib.bash
+. "$(dirname "$0")/lb_lib.bash"
 
-require_bin "$PROXY_BIN"
-command -v haproxy >/dev/null || skip "haproxy not installed"
+lb_require
 [ -x /usr/bin/prometheus-node-exporter ] || skip "prometheus-node-exporter not installed"
+trap lb_exit EXIT
+lb_start_replicas
+lb_start_haproxy
+LB="http://$LB_ADDR"
 
-# Two replicas.
-P1=$(free_port)
-P2=$(free_port)
-start_bg proxy1 "$PROXY_BIN" --web.listen-address="127.0.0.1:$P1" --log.level=debug
-start_bg proxy2 "$PROXY_BIN" --web.listen-address="127.0.0.1:$P2" --log.level=debug
-wait_http "http://127.0.0.1:$P1/metrics" 20
-wait_http "http://127.0.0.1:$P2/metrics" 20
-
-# The deployed config, with our addresses: the frontend on a free port, the two replicas.
-HP=$(free_port)
-sed -e "s|^    bind :8080|    bind 127.0.0.1:$HP|" \
-    -e "s|10\.0\.0\.1:8080|127.0.0.1:$P1|" \
-    -e "s|10\.0\.0\.2:8080|127.0.0.1:$P2|" \
-    -e '/10\.0\.0\.3:8080/d' -e '/use-server proxy3/d' \
-    -e 's|^    maxconn 200000|    maxconn 1000|' \
-    "$ROOT/deploy/haproxy/haproxy.cfg" >"$TEST_TMP/haproxy.cfg"
-grep -q "bind 127.0.0.1:$HP" "$TEST_TMP/haproxy.cfg" || fail "could not rewrite haproxy.cfg"
-haproxy -c -f "$TEST_TMP/haproxy.cfg" >/dev/null 2>&1 || fail "rewritten haproxy.cfg invalid"
-start_bg haproxy haproxy -db -f "$TEST_TMP/haproxy.cfg"
-LB="http://127.0.0.1:$HP"
-wait_until 20 "haproxy listening" curl -s -o /dev/null --max-time 2 "$LB/metrics"
-
-NE_PORT=$(free_port)
+NE_PORT=$(lb_free_ports 1)
 start_bg node_exporter /usr/bin/prometheus-node-exporter \
     --web.listen-address="127.0.0.1:$NE_PORT" \
     --collector.disable-defaults --collector.loadavg
@@ -47,24 +32,37 @@ wait_http "http://127.0.0.1:$NE_PORT/metrics" 20
 
 N=6
 for i in $(seq 1 $N); do
-    start_bg "client$i" python3 "$TESTCLIENT" client --proxy-url "$LB" --fqdn "c$i.test" \
-        --use-localhost --source-address "127.0.0.$((10 + i))" --max-seconds 200
+    if [ "$i" -le 3 ]; then
+        start_bg "client$i" python3 "$TESTCLIENT" client --proxy-url "$LB" --fqdn "c$i.test" \
+            --use-localhost --source-address "127.0.0.$((10 + i))" --max-seconds 200
+    else
+        start_bg "client$i" "$CLIENT_BIN" --proxy-url="$LB" --fqdn="c$i.test" \
+            --scrape.use-localhost --metrics-addr= --scrape.allow="$NE_PORT"
+    fi
 done
 
-# Every FQDN is known to one of the replicas.
-fqdn_known() {
-    curl -fsS --max-time 2 "http://127.0.0.1:$P1/clients" "http://127.0.0.1:$P2/clients" \
-        2>/dev/null | grep -q "\"$1\""
+# Every FQDN polls one replica, the one HAProxy's table names.
+placed() {
+    local f=$1 i
+    for i in 1 2 3; do
+        case " $(lb_replica_fqdns "$i")" in
+        *" $f "*)
+            curl -fsS --max-time 2 "http://${REPLICA_ADDR[$i]}/clients" 2>/dev/null |
+                grep -q "\"$f\""
+            return
+            ;;
+        esac
+    done
+    return 1
 }
 for i in $(seq 1 $N); do
-    wait_until 20 "c$i.test polling one of the replicas" fqdn_known "c$i.test"
+    wait_until 20 "c$i.test polling the replica haproxy's table names" placed "c$i.test"
 done
-n1=$(curl -fsS "http://127.0.0.1:$P1/clients" | grep -o '"c[0-9]*\.test"' | sort -u | wc -l)
-n2=$(curl -fsS "http://127.0.0.1:$P2/clients" | grep -o '"c[0-9]*\.test"' | sort -u | wc -l)
-log "clients per replica: proxy1=$n1 proxy2=$n2"
-if [ "$n1" = 0 ] || [ "$n2" = 0 ]; then
-    log "all FQDNs hashed onto one replica: routing between replicas not exercised"
-fi
+spread=""
+for i in 1 2 3; do
+    spread="$spread replica$i=[$(lb_replica_fqdns "$i")]"
+done
+log "FQDNs per replica:$spread"
 
 # Each FQDN, twice, through HAProxy.
 for round in 1 2; do

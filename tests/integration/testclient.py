@@ -9,10 +9,15 @@ independently of) pushprox-client.
                        [--poll-header "Name: value"]...
       Behaves like an upstream PushProx client for one FQDN: POST /poll with the FQDN,
       parse the returned request (absolute URI, Id, X-Prometheus-Scrape-Timeout-Seconds),
-      GET the target (hostname replaced by 127.0.0.1 with --use-localhost), POST /push
-      with the serialized HTTP/1.1 response. A poll answered with anything but a
-      parsable request (e.g. 408 on an idle poll) is followed by a short delay and a new
-      poll. Exits 0 after --max-scrapes scrapes or --max-seconds seconds.
+      GET the target (hostname replaced by 127.0.0.1 with --use-localhost, the Host
+      header kept as Go's client keeps req.Host), POST /push with the serialized
+      HTTP/1.1 response. A poll answered with anything but a parsable request (e.g. 408
+      on an idle poll) is followed by a short delay and a new poll. With
+      --upstream-timing it behaves as upstream's client does: each scrape runs in the
+      background while the next poll goes out at once, and a poll without work is
+      followed by upstream's wait: 1 s growing x1.5 up to 5 s, each randomized by +-50%,
+      reset by a poll that brings work (cenkalti/backoff's defaults as upstream's client
+      sets them up). Exits 0 after --max-scrapes scrapes or --max-seconds seconds.
 
   testclient.py raw --port P [--host H] [--quiet-timeout S] [--shut-wr]
       Sends stdin as-is to H:P and copies whatever the server answers to stdout until the
@@ -26,8 +31,10 @@ independently of) pushprox-client.
 
 import argparse
 import http.client
+import random
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -132,6 +139,8 @@ def scrape(args, method, url, headers, body):
     local_url = urllib.parse.urlunsplit(("http", netloc, target.path, target.query, ""))
     fwd = {k: v for k, v in headers
            if k.lower() not in HOP_BY_HOP and k.lower() != "id"}
+    # Go's client sends req.Host, the request's own Host header, whatever it connects to.
+    fwd["Host"] = header(headers, "Host") or target.netloc
     req = urllib.request.Request(local_url, data=body or None, headers=fwd, method=method)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
@@ -144,9 +153,33 @@ def scrape(args, method, url, headers, body):
     return serialize_response(status, reason, rh, rb, scrape_id, timeout_s)
 
 
+class Backoff:
+    """Upstream's retry schedule (cenkalti/backoff ExponentialBackOff as its client sets
+    it up): the n-th wait is initial * 1.5^n capped at max_wait, times a random factor in
+    [0.5, 1.5]; a successful poll resets it."""
+
+    def __init__(self, initial, max_wait):
+        self.initial, self.max_wait, self.interval = initial, max_wait, initial
+
+    def next(self):
+        wait = self.interval * random.uniform(0.5, 1.5)
+        self.interval = min(self.interval * 1.5, self.max_wait)
+        return wait
+
+    def reset(self):
+        self.interval = self.initial
+
+
 def run_client(args):
     deadline = time.monotonic() + args.max_seconds
     scrapes = 0
+    workers = []
+    bo = Backoff(1.0, 5.0)
+
+    def pause(default_s):
+        wait = bo.next() if args.upstream_timing else default_s
+        time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+
     while scrapes < args.max_scrapes:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -157,31 +190,46 @@ def run_client(args):
                                 args.source_address, args.poll_header)
         except (OSError, http.client.HTTPException) as e:
             log("poll error: %s" % e)
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            pause(0.5)
             continue
         if status != 200:
             log("poll answered %d: %r; polling again" % (status, data[:100]))
-            time.sleep(0.1)
+            pause(0.1)
             continue
         try:
             method, url, headers, body = parse_request(data)
         except ValueError as e:
             log("poll body is not a request: %s" % e)
-            time.sleep(0.5)
+            pause(0.5)
             continue
-        try:
-            push_body = scrape(args, method, url, headers, body)
-        except ValueError as e:
-            log("bad scrape request: %s" % e)
-            continue
-        try:
-            pstatus, pdata = post(args.proxy_url, "/push", push_body, 30, args.source_address)
-            log("scraped %s %s, push answered %d %r" % (method, url, pstatus, pdata[:80]))
-        except (OSError, http.client.HTTPException) as e:
-            log("push error: %s" % e)
+        bo.reset()
         scrapes += 1
+        if args.upstream_timing:
+            # Upstream scrapes in a goroutine and polls again at once.
+            t = threading.Thread(target=scrape_and_push, daemon=True,
+                                 args=(args, method, url, headers, body))
+            t.start()
+            workers.append(t)
+            workers = [w for w in workers if w.is_alive()]
+        else:
+            scrape_and_push(args, method, url, headers, body)
+    for w in workers:
+        w.join(35)
     log("done after %d scrapes" % scrapes)
     return 0
+
+
+def scrape_and_push(args, method, url, headers, body):
+    try:
+        push_body = scrape(args, method, url, headers, body)
+    except ValueError as e:
+        log("bad scrape request: %s" % e)
+        return
+    try:
+        pstatus, pdata = post(args.proxy_url, "/push", push_body, 30, args.source_address)
+        log("scraped %s %s, push answered %d %r" % (method, url, pstatus, pdata[:80]))
+    except (OSError, http.client.HTTPException) as e:
+        log("push error: %s" % e)
 
 
 def run_raw(args):
@@ -264,6 +312,9 @@ def main():
     c.add_argument("--max-seconds", type=float, default=600)
     c.add_argument("--poll-header", action="append", default=[],
                    help="an extra header on every poll, \"Name: value\" (repeatable)")
+    c.add_argument("--upstream-timing", action="store_true",
+                   help="scrape in the background and poll again at once, and wait after "
+                        "a poll without work, as upstream's client does")
     r = sub.add_parser("raw")
     r.add_argument("--host", default="127.0.0.1")
     r.add_argument("--port", type=int, required=True)
