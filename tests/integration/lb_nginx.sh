@@ -9,7 +9,11 @@
 # replica whose /clients lists it is scraped directly (one job per replica), and every
 # scrape must answer 200 with that FQDN's own metrics. Also: a poll without the header
 # (upstream's client) is placed by its body on the same replica as one with the header;
-# a client without a certificate is refused by nginx (400).
+# a client without a certificate is refused by nginx (400). The replicas trust nginx's
+# X-PushProx-Client-Cert (--web.trusted-proxy=127.0.0.1), so a certificate binds the FQDNs
+# it may poll for through nginx as it does with native mutual TLS: a client polling for an
+# FQDN its certificate does not name is refused (403, naming both), and a header the client
+# forges is replaced by nginx with the certificate it verified.
 # tsan: no
 set -u
 # shellcheck source=tests/integration/lib.sh
@@ -38,12 +42,14 @@ mkcert() { # mkcert NAME CN SAN: key + certificate signed by the CA
         fail "openssl x509 $1"
 }
 mkcert server localhost "DNS:localhost"
+mkcert any "any.test" "DNS:*.test" # polls for the hashing checks below, under many names
 N=6
 for i in $(seq 1 $N); do
     mkcert "n$i" "n$i.test" "DNS:n$i.test"
 done
 
 # --- replicas, exporter, nginx as shipped --------------------------------------------------
+LB_PROXY_FLAGS+=(--web.trusted-proxy=127.0.0.1)
 lb_start_replicas
 EXPORTER_PORT=$(lb_free_ports 1)
 start_bg exporter python3 "$EXPORTER" --port "$EXPORTER_PORT"
@@ -109,7 +115,7 @@ curl_poll() { # curl_poll NAME FQDN [CURL ARGS...]: a poll held in the backgroun
     local name=$1 fqdn=$2
     shift 2
     start_bg "$name" curl -sS -o "$TEST_TMP/$name.out" -w '%{http_code}' --max-time 60 \
-        --cacert "$C/ca.crt" --cert "$C/n1.crt" --key "$C/n1.key" \
+        --cacert "$C/ca.crt" --cert "$C/any.crt" --key "$C/any.key" \
         -X POST --data-binary "$fqdn" "$@" "$NGX/poll"
 }
 # Three FQDNs, so a match by chance (1 in 3 each) cannot pass for all.
@@ -122,6 +128,20 @@ for k in 1 2 3; do
         "replica of a poll hashed by its body u$k.test vs one by header X-PushProx-FQDN: u$k.test"
 done
 log "a poll's body and its X-PushProx-FQDN header hash to the same replica"
+
+# --- the certificate nginx verified binds the FQDN ----------------------------------------
+http_code_body POST "$NGX/poll" --cacert "$C/ca.crt" --cert "$C/n1.crt" --key "$C/n1.key" \
+    --data-binary n2.test
+assert_eq 403 "$HTTP_CODE" "n1.test's certificate polling for n2.test through nginx"
+assert_contains "$HTTP_BODY" 'does not name FQDN "n2.test"' "the refusal"
+assert_contains "$HTTP_BODY" "n1.test" "the refusal names the certificate"
+# A forged header: nginx sets X-PushProx-Client-Cert itself, from the verified certificate.
+forged=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read()))' \
+    "$C/n2.crt")
+http_code_body POST "$NGX/poll" --cacert "$C/ca.crt" --cert "$C/n1.crt" --key "$C/n1.key" \
+    -H "X-PushProx-Client-Cert: $forged" --data-binary n2.test
+assert_eq 403 "$HTTP_CODE" "n1.test's certificate with n2.test's forged in the header"
+log "through nginx, a certificate polls only for the FQDNs it names; a forged header is replaced"
 
 # --- no certificate, no entry -----------------------------------------------------------
 http_code_body POST "$NGX/poll" --cacert "$C/ca.crt" --data-binary n1.test
