@@ -39,4 +39,9 @@ apt-get install -y --no-install-recommends \
     libuv1-dev libmbedtls-dev libck-dev libcriterion-dev node-llhttp libyaml-dev libcrypt-dev \
     prometheus prometheus-node-exporter nginx haproxy wrk openssl curl tinyproxy \
     python3 ca-certificates procps gzip shellcheck yamllint \
-    kubernetes-client iproute2 nftables
+    iproute2 nftables
+# kubectl only when none is installed: some images ship Google's kubectl package, which
+# owns /usr/bin/kubectl and makes Debian's kubernetes-client fail to unpack.
+if ! command -v kubectl >/dev/null; then
+    apt-get install -y --no-install-recommends kubernetes-client
+fi
