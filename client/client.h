@@ -32,8 +32,8 @@ struct client_flags {
 #define CLIENT_FQDN_MAX 254
 /* Most target ports with their own scrape duration series; more share port="other". */
 #define CLIENT_METRICS_MAX_PORTS 32
-/* TCP keepalive idle time on every connection (proxy and exporters), in seconds. */
-#define CLIENT_TCP_KEEPALIVE_S 30
+/* TCP keepalive idle time on exporter connections (those to the proxy: --proxy.tcp-keepalive). */
+#define CLIENT_SCRAPE_TCP_KEEPALIVE_MS 30000
 /* Largest poll answer: one forwarded request with its head and body. */
 #define CLIENT_POLL_BODY_MAX_BYTES (WORK_BODY_MAX_BYTES + HTTP_HEAD_MAX_BYTES_DEFAULT)
 /* Longest proxy URL path prefix. */

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +16,6 @@
 
 #include "log.h"
 #include "transport_tls.h"
-
-/* TCP keepalive probes after the idle time: every 10 s, 3 unanswered ones kill the
- * connection, so a dead NAT mapping is noticed within keepalive_s + 30 s. */
-#define HTTPC_KEEPALIVE_INTVL_S 10
-#define HTTPC_KEEPALIVE_CNT 3
 
 struct httpc_conn {
     struct transport tr;
@@ -96,12 +90,12 @@ int httpc_env_init(struct transport_env *env, uv_loop_t *loop)
     return transport_env_init(env, loop, &httpc_transport_cb, HTTPC_READ_BUF_BYTES);
 }
 
-void httpc_pool_init(struct httpc_pool *p, struct transport_env *env, unsigned keepalive_s)
+void httpc_pool_init(struct httpc_pool *p, struct transport_env *env, uint64_t keepalive_ms)
 {
     memset(p, 0, sizeof(*p));
     p->loop = env->loop;
     p->env = env;
-    p->keepalive_s = keepalive_s;
+    p->keepalive_ms = keepalive_ms;
     list_init(&p->idle);
 }
 
@@ -369,18 +363,11 @@ static void conn_ready(struct httpc_conn *c)
         req_flush(c->req);
 }
 
+/* Keepalive probes after keepalive_ms idle, and TCP_USER_TIMEOUT: a dead NAT mapping
+ * fails the connection within 2 x keepalive_ms (transport_tcp_keepalive()). */
 static void set_keepalive(struct httpc_conn *c)
 {
-    unsigned ka = c->pool->keepalive_s;
-    if (ka == 0)
-        return;
-    uv_tcp_keepalive(&c->tr.tcp, 1, ka);
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tr.tcp, &fd) == 0) {
-        int intvl = HTTPC_KEEPALIVE_INTVL_S, cnt = HTTPC_KEEPALIVE_CNT;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    }
+    (void)transport_tcp_keepalive(&c->tr, c->pool->keepalive_ms);
 }
 
 /* Connects the conn's transport to addr, plain or TLS. Returns 0 or a UV_E* code. */

@@ -53,8 +53,8 @@ struct httpc_pool {
     struct transport_env *env; /* httpc_env_init()'s, shared by the pools of one loop */
     struct list idle;          /* struct httpc_conn, most recently used first */
     size_t n_idle;
-    size_t n_conns;       /* open connections, idle or busy, for metrics */
-    unsigned keepalive_s; /* TCP keepalive idle time, 0 = off */
+    size_t n_conns;        /* open connections, idle or busy, for metrics */
+    uint64_t keepalive_ms; /* TCP keepalive idle time, 0 = off */
     bool closing;
 };
 
@@ -118,7 +118,7 @@ struct httpc_req {
 int httpc_env_init(struct transport_env *env, uv_loop_t *loop);
 
 /* Sets up a pool on env; can't fail. */
-void httpc_pool_init(struct httpc_pool *p, struct transport_env *env, unsigned keepalive_s);
+void httpc_pool_init(struct httpc_pool *p, struct transport_env *env, uint64_t keepalive_ms);
 /* Closes idle connections; busy ones close when their request ends. */
 void httpc_pool_close(struct httpc_pool *p);
 

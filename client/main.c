@@ -306,8 +306,8 @@ int main(int argc, char **argv)
     cl.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32);
     if (httpc_env_init(&cl.env, cl.loop) != 0)
         die(1, "out of memory");
-    httpc_pool_init(&cl.proxy_pool, &cl.env, CLIENT_TCP_KEEPALIVE_S);
-    httpc_pool_init(&cl.scrape_pool, &cl.env, CLIENT_TCP_KEEPALIVE_S);
+    httpc_pool_init(&cl.proxy_pool, &cl.env, flags.proxy_tcp_keepalive);
+    httpc_pool_init(&cl.scrape_pool, &cl.env, CLIENT_SCRAPE_TCP_KEEPALIVE_MS);
 
     if (flags.metrics_addr[0]) {
         int rc = metrics_http_start(&mhttp, cl.loop, flags.metrics_addr, write_metrics,

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -76,4 +77,29 @@ int transport_peer_addr(const struct transport *t, struct sockaddr_storage *addr
 {
     int len = sizeof(*addr);
     return uv_tcp_getpeername(&t->tcp, (struct sockaddr *)addr, &len);
+}
+
+int transport_tcp_keepalive(struct transport *t, uint64_t idle_ms)
+{
+    if (idle_ms == 0)
+        return 0;
+    uint64_t idle_s64 = (idle_ms + 999) / 1000;
+    /* The kernel takes at most 32767 s for TCP_KEEPIDLE and TCP_KEEPINTVL. */
+    int idle_s = idle_s64 > 32767 ? 32767 : (int)idle_s64;
+    int intvl = idle_s / TRANSPORT_KEEPALIVE_PROBES, cnt = TRANSPORT_KEEPALIVE_PROBES;
+    if (intvl < 1)
+        intvl = 1;
+    unsigned user_ms = (unsigned)(idle_s + intvl * cnt) * 1000u;
+    uv_os_fd_t fd;
+    int rc = uv_fileno((const uv_handle_t *)&t->tcp, &fd);
+    if (rc != 0)
+        return rc;
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms)) != 0)
+        return uv_translate_sys_error(errno);
+    return 0;
 }

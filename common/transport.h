@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -39,6 +40,8 @@
 
 /* Write requests kept for reuse per env; more are freed. */
 #define TRANSPORT_WRITE_POOL_MAX 4096
+/* Keepalive probes unanswered before a connection is dead (transport_tcp_keepalive()). */
+#define TRANSPORT_KEEPALIVE_PROBES 3
 /* Most buffers in one transport_write(); the proxy writes a head and a body. */
 #define TRANSPORT_WRITE_BUFS_MAX 8
 
@@ -186,6 +189,15 @@ static inline bool transport_is_open(const struct transport *t)
 
 /* The peer's address. Returns 0 or a UV_E* code. */
 int transport_peer_addr(const struct transport *t, struct sockaddr_storage *addr);
+
+/* TCP keepalive probes after the connection has been idle idle_ms (rounded up to whole
+ * seconds), then TRANSPORT_KEEPALIVE_PROBES more, idle/TRANSPORT_KEEPALIVE_PROBES apart (at
+ * least 1 s): a peer that went silent (a NAT mapping dropped, a host gone, no RST, no FIN)
+ * is found and the connection fails within 2 x idle. TCP_USER_TIMEOUT is set to the same
+ * 2 x idle, so data written into such a connection (a scrape handed to a dead poll) fails
+ * it as soon, instead of after the kernel's ~15 minutes of retransmissions. 0 = off.
+ * Returns 0 or a UV_E* code. */
+int transport_tcp_keepalive(struct transport *t, uint64_t idle_ms);
 
 /* The struct that embeds the transport as `member`. */
 #define transport_owner(t, type, member) ((type *)((char *)(t)-offsetof(type, member)))

@@ -307,8 +307,7 @@ int conn_accept(struct conn_table *t, int fd, unsigned l)
         return rc;
     }
     uv_tcp_nodelay(&c->tr.tcp, 1);
-    if (config.web_tcp_keepalive)
-        uv_tcp_keepalive(&c->tr.tcp, 1, (unsigned)((config.web_tcp_keepalive + 999) / 1000));
+    (void)transport_tcp_keepalive(&c->tr, config.web_tcp_keepalive);
     if ((rc = transport_read_start(&c->tr)) != 0) {
         conn_close(c, "read start failed");
         return 0;
