@@ -231,7 +231,7 @@ static void on_timeout(uv_timer_t *timer)
              LOG_UINT("timeout_ms", timeout_ms));
     conn_respond_text(c, 500, NULL,
                       "Error scraping \"%.*s\": no answer from the client within %.3gs (is it "
-                      "polling this proxy under that name?)\n",
+                      "polling this proxy under that name? is its exporter that slow?)\n",
                       (int)h->url_len, http_head_str(h, h->url_off), (double)timeout_ms / 1000);
 }
 

@@ -12,6 +12,9 @@
   GET /notmodified     304 with the Content-Length the metrics would have, and no body
   GET /nocontent       204 with a Content-Length, and no body
   HEAD /metrics        the head GET would get (its Content-Length), and no body
+  GET /garbage         not HTTP: a line of bytes no HTTP parser takes, then close
+  GET /endless         200 without a length, comment lines for ever (until the peer
+                       closes): a reader must bound it
   GET /echo            one metric naming the Host header it was asked with:
                        echo_host{host="<Host>"} 1 (so a scrape's answer shows which
                        target's request the client served)
@@ -100,6 +103,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("ETag", '"v1"')
             self.send_header("Content-Length", str(len(BODY)))
             self.end_headers()
+            return None
+        if u.path == "/garbage":
+            self.wfile.write(b"\x00\x01 SSH-2.0-not-http \xff\xfe\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        if u.path == "/endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            line = b"# " + b"y" * 97 + b"\n"
+            try:
+                while True:
+                    self.wfile.write(line * 100)
+            except OSError:
+                pass
+            self.close_connection = True
             return None
         if u.path == "/echo":
             host = (self.headers.get("Host") or "").replace("\\", "").replace('"', "")
