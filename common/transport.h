@@ -195,7 +195,8 @@ int transport_peer_addr(const struct transport *t, struct sockaddr_storage *addr
  * least 1 s): a peer that went silent (a NAT mapping dropped, a host gone, no RST, no FIN)
  * is found and the connection fails within 2 x idle. TCP_USER_TIMEOUT is set to the same
  * 2 x idle, so data written into such a connection (a scrape handed to a dead poll) fails
- * it as soon, instead of after the kernel's ~15 minutes of retransmissions. 0 = off.
+ * it as soon, instead of after the kernel's ~15 minutes of retransmissions; so does a peer
+ * that keeps its receive window shut (takes no data) that long. 0 = off.
  * Returns 0 or a UV_E* code. */
 int transport_tcp_keepalive(struct transport *t, uint64_t idle_ms);
 
