@@ -193,8 +193,9 @@ int transport_peer_addr(const struct transport *t, struct sockaddr_storage *addr
 /* TCP keepalive probes after the connection has been idle idle_ms (rounded up to whole
  * seconds), then TRANSPORT_KEEPALIVE_PROBES more, idle/TRANSPORT_KEEPALIVE_PROBES apart (at
  * least 1 s): a peer that went silent (a NAT mapping dropped, a host gone, no RST, no FIN)
- * is found and the connection fails within 2 x idle. TCP_USER_TIMEOUT is set to the same
- * 2 x idle, so data written into such a connection (a scrape handed to a dead poll) fails
+ * is found and the connection fails idle + 3 x max(1 s, idle/3) after the last packet came
+ * (2 x idle from 3 s up, idle + 3 s below). TCP_USER_TIMEOUT is set to the same total
+ * (the kernel then ends the connection at the first probe past it), so data written into such a connection (a scrape handed to a dead poll) fails
  * it as soon, instead of after the kernel's ~15 minutes of retransmissions; so does a peer
  * that keeps its receive window shut (takes no data) that long. 0 = off.
  * Returns 0 or a UV_E* code. */

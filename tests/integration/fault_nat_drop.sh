@@ -5,11 +5,12 @@
 # veth pair (lb_lib.bash's lb_netns_setup); the proxy listens on this side's address. With
 # the client's poll held, every packet in and out of the namespace is dropped (nftables in
 # the namespace: no RST, no FIN, no ICMP), as when a NAT box forgets the mapping.
-#   1. The proxy's TCP keepalive (--web.tcp-keepalive=K: probes after K idle, 3 more K/3
-#      apart, TCP_USER_TIMEOUT the same) fails the dead poll connection within 2K, and
-#      /clients drops the FQDN --registration.timeout later:
-#      bound NAT_PROXY_BOUND_S = 2K + registration timeout + 1 s slack.
-#      The client's own keepalive fails its poll within 2K + 1 s.
+#   1. The proxy's TCP keepalive (--web.tcp-keepalive=K: a probe after K idle, 3 more
+#      max(1 s, K/3) apart, TCP_USER_TIMEOUT the same total) fails the dead poll connection
+#      DEAD_S = K + 3 x max(1, K/3) after the last packet (2K from 3 s up; 5 s for K = 2 s),
+#      and /clients drops the FQDN --registration.timeout later:
+#      bound NAT_PROXY_BOUND_S = DEAD_S + registration timeout + 1 s slack.
+#      The client's own keepalive fails its poll by the same rule: DEAD_S + 1 s.
 #   2. A scrape while the client is unreachable is answered 500 at its timeout, naming why.
 #   3. The drop is lifted (a new mapping): the client has failed its own poll connection by
 #      then (--proxy.tcp-keepalive=K, same scheme) and polls again within
@@ -29,7 +30,9 @@ set -u
 KEEPALIVE_S=2
 REGISTRATION_S=1
 RETRY_MAX_S=2
-NAT_PROXY_BOUND_S=$((2 * KEEPALIVE_S + REGISTRATION_S + 1))
+intvl=$((KEEPALIVE_S / 3 > 1 ? KEEPALIVE_S / 3 : 1))
+DEAD_S=$((KEEPALIVE_S + 3 * intvl))
+NAT_PROXY_BOUND_S=$((DEAD_S + REGISTRATION_S + 1))
 NAT_CLIENT_BOUND_S=$((10 + RETRY_MAX_S + 1))
 FQDN=nat.test
 
@@ -96,14 +99,14 @@ awk -v m="$gone" -v b="$((NAT_PROXY_BOUND_S * WAIT_SCALE))" 'BEGIN { exit !(m <=
     fail "the proxy dropped $FQDN after $gone s, over the bound $NAT_PROXY_BOUND_S s"
 grep -q 'reason="connection timed out"' "$TEST_TMP/proxy.log" ||
     fail "the proxy's log does not say the poll connection timed out"
-# The client fails its held poll by its own keepalive, within 2K.
+# The client fails its held poll by its own keepalive, within DEAD_S.
 client_failed() { grep -q 'msg="poll failed".*timed out' "$TEST_TMP/client.log"; }
-wait_until $((2 * KEEPALIVE_S + 10)) "the client to fail its dead poll" client_failed
+wait_until $((DEAD_S + 10)) "the client to fail its dead poll" client_failed
 ts=$(grep -m1 'msg="poll failed".*timed out' "$TEST_TMP/client.log" | sed 's/^ts=\([^ ]*\) .*/\1/')
 detect=$(awk -v t="$(date -d "$ts" +%s.%N)" -v d="$t_drop" 'BEGIN { printf "%.2f", t - d }')
-echo "FIGURE nat_client_detect_s=$detect bound=$((2 * KEEPALIVE_S + 1))"
-awk -v m="$detect" -v b="$(((2 * KEEPALIVE_S + 1) * WAIT_SCALE))" 'BEGIN { exit !(m <= b) }' ||
-    fail "the client found its poll dead $detect s after the drop, over $((2 * KEEPALIVE_S + 1)) s"
+echo "FIGURE nat_client_detect_s=$detect bound=$((DEAD_S + 1))"
+awk -v m="$detect" -v b="$(((DEAD_S + 1) * WAIT_SCALE))" 'BEGIN { exit !(m <= b) }' ||
+    fail "the client found its poll dead $detect s after the drop, over $((DEAD_S + 1)) s"
 
 # --- 2. a scrape while the client is unreachable: answered at its timeout, naming why ----
 start_scrape hole "http://$FQDN:$EXPORTER_PORT/echo" 3
