@@ -9,7 +9,7 @@
 #      max(1 s, K/3) apart, TCP_USER_TIMEOUT the same total) fails the dead poll connection
 #      DEAD_S = K + 3 x max(1, K/3) after the last packet (2K from 3 s up; 5 s for K = 2 s),
 #      and /clients drops the FQDN --registration.timeout later:
-#      bound NAT_PROXY_BOUND_S = DEAD_S + registration timeout + 1 s slack.
+#      bound NAT_PROXY_BOUND_S = DEAD_S + registration timeout + 2 s (the 0.2 s checks, slack).
 #      The client's own keepalive fails its poll by the same rule: DEAD_S + 1 s.
 #   2. A scrape while the client is unreachable is answered 500 at its timeout, naming why.
 #   3. The drop is lifted (a new mapping): the client has failed its own poll connection by
@@ -32,7 +32,7 @@ REGISTRATION_S=1
 RETRY_MAX_S=2
 intvl=$((KEEPALIVE_S / 3 > 1 ? KEEPALIVE_S / 3 : 1))
 DEAD_S=$((KEEPALIVE_S + 3 * intvl))
-NAT_PROXY_BOUND_S=$((DEAD_S + REGISTRATION_S + 1))
+NAT_PROXY_BOUND_S=$((DEAD_S + REGISTRATION_S + 2))
 NAT_CLIENT_BOUND_S=$((10 + RETRY_MAX_S + 1))
 FQDN=nat.test
 
