@@ -1,11 +1,11 @@
 /* poll.c - a client's long poll on the worker holding its connection (W).
  *
- * Owner: each worker's list of waiting polls (wk->holds, oldest first) and the polls on it
- * belong to that worker. The poll's FQDN is owned by another worker's shard (O), which
- * hears of it through POLL_WAIT and POLL_GONE and answers with DELIVER, POLL_EVICT or
- * POLL_REFUSE, each naming the poll by ref; a ref that no longer matches a waiting poll
- * (answered, closed, moved on) means the poll is gone, and a DELIVER for it goes back to
- * O as REDELIVER so the scrape tries another poll. */
+ * Owner: each worker's list of waiting polls (wk->holds, oldest first), the polls on it and
+ * its hold timer (--poll.max-hold) belong to that worker. The poll's FQDN is owned by another
+ * worker's shard (O), which hears of it through POLL_WAIT and POLL_GONE and answers with DELIVER,
+ * POLL_EVICT or POLL_REFUSE, each naming the poll by ref; a ref that no longer matches a waiting
+ * poll (answered, closed, moved on) means the poll is gone, and a DELIVER for it goes back to O as
+ * REDELIVER so the scrape tries another poll. */
 #include "poll.h"
 
 #include <stdio.h>
@@ -29,10 +29,31 @@
 /* Upstream's text for a poll replaced by a newer one; clients may match on it. */
 #define POLL_EXPIRED_TEXT "Error WaitForScrapeInstruction: request is expired"
 
+static void on_hold_timer(uv_timer_t *t)
+{
+    struct worker *wk = t->data;
+    poll_expire(wk, uv_now(&wk->loop));
+}
+
+/* With --poll.max-hold, the worker's hold timer is due when the oldest poll's hold ends
+ * (polls join the list in time order, so the first one is always the next due): a poll is
+ * answered 408 on time, not up to a housekeeping tick later. */
+static void hold_timer_arm(struct worker *wk, uint64_t now_ms)
+{
+    struct list *l = list_first(&wk->holds);
+    if (!config.poll_max_hold || !l || uv_is_closing((uv_handle_t *)&wk->hold_timer))
+        return;
+    const struct conn *c = list_entry(l, struct conn, link);
+    uint64_t due = c->link_since_ms + config.poll_max_hold;
+    (void)uv_timer_start(&wk->hold_timer, on_hold_timer, due > now_ms ? due - now_ms : 0, 0);
+}
+
 static void hold_add(struct worker *wk, struct conn *c)
 {
     c->link_since_ms = uv_now(&wk->loop);
     list_push_back(&wk->holds, &c->link);
+    if (!uv_is_active((uv_handle_t *)&wk->hold_timer))
+        hold_timer_arm(wk, c->link_since_ms);
 }
 
 /* Safe on a conn that is not held (an out-of-memory path may close one twice). */
@@ -236,6 +257,7 @@ void poll_expire(struct worker *wk, uint64_t now_ms)
         send_gone(wk, c);
         conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
     }
+    hold_timer_arm(wk, now_ms);
 }
 
 unsigned poll_release_all(struct worker *wk)

@@ -292,6 +292,9 @@ static int worker_setup(struct worker *wk, uint16_t i, const struct server_addre
     wk->reconf.data = wk;
     for (unsigned a = 0; a < n_addrs; a++)
         conn_table_set_listener(&wk->conns, a, addrs[a].planes, confs[a]);
+    if ((rc = uv_timer_init(&wk->loop, &wk->hold_timer)) != 0)
+        return rc;
+    wk->hold_timer.data = wk;
     if ((rc = uv_timer_init(&wk->loop, &wk->tick)) != 0)
         return rc;
     wk->tick.data = wk;
@@ -411,6 +414,7 @@ static void on_stop(uv_async_t *handle)
             uv_close((uv_handle_t *)&wk->listeners[a].poll, NULL);
         uv_close((uv_handle_t *)&wk->accept_resume, NULL);
         uv_close((uv_handle_t *)&wk->tick, NULL);
+        uv_close((uv_handle_t *)&wk->hold_timer, NULL);
         conn_table_close_all(&wk->conns, "shutting down");
         uv_sem_post(&quiesced);
         return;

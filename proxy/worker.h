@@ -69,6 +69,7 @@ struct worker {
     uv_async_t reconf; /* new web configurations wait in pending_conf (server.c) */
     struct webconf *pending_conf[WORKER_MAX_LISTENERS]; /* atomic exchange; one reference */
     uv_timer_t tick;
+    uv_timer_t hold_timer; /* --poll.max-hold: due when the oldest waiting poll is (poll.c) */
     struct counters counters;
     struct inbox inbox;
     struct conn_table conns;

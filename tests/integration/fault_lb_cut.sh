@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # fault_lb_cut.sh - a load balancer that cuts idle polls.
 #
-# HAProxy in front of the proxy with `timeout server 3s` (a generic LB config, not
+# HAProxy in front of the proxy with `timeout server 2s` (a generic LB config, not
 # deploy/'s), our client and an upstream-like client (testclient.py --upstream-timing)
 # polling through it; Prometheus (curl) scrapes the proxy directly, as from inside the
 # network. Two proxies side by side, each behind its own HAProxy backend:
-#   A. --poll.max-hold off: HAProxy cuts every idle poll after 3 s (504). Over 5 idle
-#      rounds of 4 s each client has at least 3 polls cut, makes each again, and the
+#   A. --poll.max-hold off: HAProxy cuts every idle poll after 2 s (504). Over 5 idle
+#      rounds of 3 s each client has at least 3 polls cut, makes each again, and the
 #      scrape after each round succeeds with its own exporter's answer.
-#   B. --poll.max-hold=1s, under the LB's timeout by more than the proxy's 1 s check
-#      interval (a poll is answered 1 to 2 s after it came): no poll is cut at all (no
-#      504); idle polls are answered 408 by the proxy and made again (at least 3 per
-#      client), and the scrapes succeed.
+#   B. --poll.max-hold=1s, under the LB's timeout (the proxy answers each idle poll when
+#      its hold ends, on a timer of its own): no poll is cut at all (no 504); idle polls
+#      are answered 408 and made again (at least 3 per client), and the scrapes succeed.
 # HAProxy's log (one line per request) is what counts the cuts and the 408s:
 # `FIGURE lb_cut_polls=N` and `FIGURE lb_maxhold_cuts=0 lb_maxhold_408=N`.
 # tsan: no
@@ -23,7 +22,7 @@ require_bin "$PROXY_BIN"
 require_bin "$CLIENT_BIN"
 command -v haproxy >/dev/null || skip "haproxy not installed"
 EXPORTER="$ROOT/tests/integration/client_exporter.py"
-LB_TIMEOUT_S=3
+LB_TIMEOUT_S=2
 ROUNDS=5
 
 # Two proxies: A without --poll.max-hold, B with 1 s.
