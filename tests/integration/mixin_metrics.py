@@ -8,8 +8,9 @@
                                    not-firing case in the promtool unit tests
   dashboard DASHBOARD              fail unless the dashboard is a Grafana dashboard with
                                    panels, each querying ${datasource}, and the variables
-  exprs DASHBOARD                  print each dashboard query, one JSON string a line, with
-                                   the variables replaced so Prometheus can run it
+  query DASHBOARD API              run each dashboard query (variables at "All") as an
+                                   instant query at Prometheus's API (http://host:port/api/v1)
+                                   and fail naming each one Prometheus refuses
 
 Names are found by a small PromQL scan: string literals, {label matchers}, [ranges],
 grouping clauses (by/without/on/ignoring/group_left/group_right (...)) are removed; what
@@ -20,6 +21,9 @@ Python stdlib and PyYAML only.
 import json
 import re
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import yaml
 
@@ -184,21 +188,40 @@ def cmd_dashboard(dash_path):
     sys.exit(1 if errs else 0)
 
 
-def cmd_exprs(dash_path):
+def runnable(expr):
+    """A dashboard query with Grafana's variables replaced, every one at "All"."""
+    m = LABEL_VALUES.match(expr)
+    if m:
+        expr = m.group(1)
+    expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
+    return re.sub(r"\$\{?\w+\}?", ".*", expr)
+
+
+def cmd_query(dash_path, api):
     with open(dash_path) as f:
         dash = json.load(f)
-    for _, expr in dashboard_exprs(dash):
-        m = LABEL_VALUES.match(expr)
-        if m:
-            expr = m.group(1)
-        expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
-        expr = re.sub(r"\$\{?\w+\}?", ".*", expr)  # every variable at "All"
-        print(json.dumps(expr))
+    queries = dashboard_exprs(dash)
+    bad = 0
+    for where, expr in queries:
+        url = api + "/query?" + urllib.parse.urlencode({"query": runnable(expr)})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                status = json.load(r).get("status")
+                err = ""
+        except urllib.error.HTTPError as e:
+            status, err = "error", e.read().decode(errors="replace")[:300]
+        except OSError as e:
+            status, err = "error", str(e)
+        if status != "success":
+            print("QUERY FAILED (%s): %s: %s" % (where, runnable(expr), err))
+            bad += 1
+    print("%d dashboard queries run, %d failed" % (len(queries), bad))
+    sys.exit(1 if bad or not queries else 0)
 
 
 def main(argv):
     cmds = {"names": (cmd_names, 2), "check": (cmd_check, 3), "coverage": (cmd_coverage, 2),
-            "dashboard": (cmd_dashboard, 1), "exprs": (cmd_exprs, 1)}
+            "dashboard": (cmd_dashboard, 1), "query": (cmd_query, 2)}
     if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 < cmds[argv[1]][1]:
         sys.exit(__doc__)
     fn, n = cmds[argv[1]]
