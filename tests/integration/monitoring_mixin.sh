@@ -38,6 +38,12 @@ out=$(cd "$MON" && promtool test rules pushprox-rules.test.yml 2>&1) ||
 log "promtool test rules: SUCCESS"
 out=$(python3 "$MM" coverage "$RULES" "$MON/pushprox-rules.test.yml" 2>&1) || fail "$out"
 log "$out"
+# ... and the coverage check fails for an alert without tests.
+printf 'rule_files: [pushprox-rules.yml]\ntests: []\n' >"$TEST_TMP/empty.test.yml"
+rc=0
+out=$(python3 "$MM" coverage "$RULES" "$TEST_TMP/empty.test.yml" 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "the coverage check passed alerts without tests: $out"
+assert_contains "$out" "NO FIRING CASE for PushProxProxyDown" "the coverage check's answer"
 out=$(python3 "$MM" dashboard "$DASH" 2>&1) || fail "dashboard.json: $out"
 log "dashboard.json: $out"
 
