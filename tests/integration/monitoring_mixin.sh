@@ -3,7 +3,8 @@
 # metrics that exist:
 # - yamllint on the rules and their tests; promtool check rules; promtool test rules; every
 #   alert has a firing and a not-firing unit test (mixin_metrics.py coverage);
-# - dashboard.json is a Grafana dashboard with panels querying ${datasource};
+# - dashboard.json is what dashboard.py writes, a Grafana dashboard with panels querying
+#   ${datasource};
 # - every metric name in the rules and the dashboard is on the /metrics page of a running
 #   proxy (TLS and mutual TLS on its client plane, one client polling, one scrape done, so
 #   lazily created series exist) or of a running client (with --tls.cert), or is a
@@ -44,6 +45,8 @@ rc=0
 out=$(python3 "$MM" coverage "$RULES" "$TEST_TMP/empty.test.yml" 2>&1) || rc=$?
 [ "$rc" = 1 ] || fail "the coverage check passed alerts without tests: $out"
 assert_contains "$out" "NO FIRING CASE for PushProxProxyDown" "the coverage check's answer"
+python3 "$MON/dashboard.py" | cmp -s - "$DASH" ||
+    fail "deploy/monitoring/dashboard.json is not what dashboard.py writes: regenerate it"
 out=$(python3 "$MM" dashboard "$DASH" 2>&1) || fail "dashboard.json: $out"
 log "dashboard.json: $out"
 
