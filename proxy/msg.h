@@ -23,8 +23,9 @@
  *   S -> X  PUSH_RESULT    whether it was taken; X answers the client
  *   S -> O  SCRAPE_ERROR   that scrape failed (timed out, or the client pushed a 5xx):
  *                          counted for the client's detail in /clients
- *   W -> O  CONN_GONE      a connection counted by a POLL_WAIT's flag closed (or went on to
- *                          poll for another FQDN, or to scrape): one fewer for fqdn
+ *   W -> O  CONN_GONE      a connection counted by a POLL_WAIT's flag closed (flagged when
+ *                          its poll was waiting), or went on to poll for another FQDN or to
+ *                          scrape: one fewer for fqdn
  *   S -> *  CLIENTS_REQ    list your shard's live FQDNs for /clients
  *   * -> S  CLIENTS_REPLY  the list, as JSON array elements
  *
@@ -89,6 +90,7 @@ struct msg {
         } push;
         struct {
             bool new_conn; /* POLL_WAIT: the first poll for fqdn on its connection */
+            bool waiting;  /* CONN_GONE: it closed while its poll waited */
         } poll;
         struct {
             int status;         /* PUSH_RESULT: 200 taken, else refused; SCRAPE_FAIL: 503, 502 */

@@ -10,7 +10,9 @@
  * A connection's first poll for an FQDN is flagged in its POLL_WAIT, and the connection
  * remembers it (c->polled, c->fqdn kept between requests): O counts the connections of each
  * FQDN, and hears CONN_GONE when one closes or polls for another FQDN, so it can tell that
- * a client is gone (registry.c). */
+ * a client is gone (registry.c): CONN_GONE says whether the connection closed while its
+ * poll waited (an upstream-like client always has one waiting, even mid-scrape; a client
+ * that polls again only after pushing closes its connections between polls in order). */
 #include "poll.h"
 
 #include <stdio.h>
@@ -144,7 +146,7 @@ void poll_on_request(struct conn *c)
         return;
     }
     if (c->polled && (fqdn_len != c->fqdn_len || memcmp(name, c->fqdn, fqdn_len) != 0))
-        worker_forget_poller(wk, c); /* the same connection, another FQDN */
+        worker_forget_poller(wk, c, false); /* the same connection, another FQDN */
     memcpy(c->fqdn, name, fqdn_len + 1);
     c->fqdn_len = (uint16_t)fqdn_len;
     if (wk->conns.draining) {
@@ -186,8 +188,11 @@ void poll_on_conn_close(struct conn *c)
 {
     struct worker *wk = worker_of(c);
 
+    /* Its poll, if one waited, was just cancelled; the request is still the poll's. */
+    bool waiting = c->state == CONN_WAITING && conn_route(c)->on_request == poll_on_request;
+
     if (!wk->conns.draining)
-        worker_forget_poller(wk, c);
+        worker_forget_poller(wk, c, waiting);
 }
 
 /* Work for a poll: the scrape request, in proxy form, becomes the poll's response body. */

@@ -15,8 +15,9 @@ struct worker;
 void poll_on_request(struct conn *c);
 void poll_on_cancel(struct conn *c);
 /* Any connection closing: one that polled tells its FQDN's owner it is gone (CONN_GONE),
- * so scrapes delivered to it need not wait for their timeout (registry.h). Not while the
- * process drains: its clients are being sent elsewhere on purpose, and push from there. */
+ * and whether its poll was waiting, so scrapes delivered to it need not wait for their
+ * timeout (registry.h). Not while the process drains: its clients are being sent
+ * elsewhere on purpose, and push from there. */
 void poll_on_conn_close(struct conn *c);
 
 /* Messages for W (msg.h). Each takes m. */

@@ -14,8 +14,11 @@
  *   - how many connections have polled for it (n_conns: a connection counts from its first
  *     poll for the FQDN, flagged in POLL_WAIT, until CONN_GONE), and the scrapes handed to
  *     its polls lately (at most REGISTRY_DELIVERED_MAX, until their deadlines). When the
- *     last connection goes while such scrapes may still wait for their push, the record
- *     joins the shard's gone list; if no connection polls for the FQDN within
+ *     last connection goes while such scrapes may still wait for their push, and one of
+ *     them closed with its poll waiting since the FQDN last polled (a client that keeps
+ *     polling while it scrapes, as upstream's does, was cut off; a client that polls only
+ *     after it pushed and closes its connection in between is not taken for gone), the
+ *     record joins the shard's gone list; if no connection polls for the FQDN within
  *     --scrape.client-gone-grace, each of those scrapes is failed (SCRAPE_FAIL, 502) rather
  *     than left to its timeout: the process that would have pushed is gone. A scrape already
  *     answered is left alone by its worker (the slot's generation has moved on). This costs
@@ -60,6 +63,7 @@ struct record {
     uint32_t n_conns;      /* connections that polled for it and are still open */
     struct delivered *dlv; /* [cap_dlv], oldest first; made at the first delivery */
     uint8_t n_dlv, cap_dlv;
+    bool lost_poll;        /* a connection closed with its poll waiting, since the last poll */
     struct list gone_link; /* on the shard's gone list while the grace runs */
     uint64_t gone_at_ms;   /* when it runs out */
     uint16_t fqdn_len;
@@ -327,8 +331,11 @@ void registry_on_conn_gone(struct registry *r, struct msg *m)
 {
     struct record *rec = record_find(r, m->fqdn, m->fqdn_len);
 
-    if (rec && rec->n_conns > 0 && --rec->n_conns == 0)
-        gone_start(r, rec, uv_now(r->loop));
+    if (rec && rec->n_conns > 0) {
+        rec->lost_poll |= m->u.poll.waiting;
+        if (--rec->n_conns == 0 && rec->lost_poll)
+            gone_start(r, rec, uv_now(r->loop));
+    }
     msg_free(m);
 }
 
@@ -396,6 +403,7 @@ void registry_on_poll_wait(struct registry *r, struct msg *m)
     if (m->u.poll.new_conn)
         rec->n_conns++;
     list_remove(&rec->gone_link); /* it polls: not gone */
+    rec->lost_poll = false;
     if ((job = queue_pop_live(rec, now)) != NULL) {
         deliver(r, rec, job, m->ref);
         msg_free(m);

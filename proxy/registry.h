@@ -66,8 +66,9 @@ void registry_close(struct registry *r);
 void registry_on_poll_wait(struct registry *r, struct msg *m);
 void registry_on_poll_gone(struct registry *r, struct msg *m);
 void registry_on_scrape(struct registry *r, struct msg *m);
-/* A connection that polled for m's FQDN closed. When none is left and scrapes delivered to
- * the FQDN's polls may still wait for their push, the grace period starts: if no connection
+/* A connection that polled for m's FQDN closed. When none is left, one closed with its poll
+ * waiting since the FQDN's last poll, and scrapes delivered to the FQDN's polls may still
+ * wait for their push, the grace period starts: if no connection
  * polls for it again within --scrape.client-gone-grace, those scrapes are failed (502) at
  * once instead of waiting for their timeouts. */
 void registry_on_conn_gone(struct registry *r, struct msg *m);

@@ -164,7 +164,7 @@ void scrape_on_request(struct conn *c)
                           (int)h->url_len, url);
         return;
     }
-    worker_forget_poller(wk, c); /* a client's connection that now scrapes (rare) */
+    worker_forget_poller(wk, c, false); /* a client's connection that now scrapes (rare) */
     if ((bad = fqdn_normalize(host, host_len, c->fqdn, &fqdn_len)) != NULL) {
         log_warn("scrape", "bad scrape target", LOG_STRN("fqdn", host, host_len),
                  LOG_STR("reason", bad));

@@ -383,10 +383,20 @@ static struct msg *first_poll(uint32_t conn, const char *name)
     return m;
 }
 
+/* A counted connection closed, with its poll waiting (as a killed client's does). */
 static struct msg *conn_gone(const char *name)
 {
     struct msg *m = msg_new(MSG_CONN_GONE, name, strlen(name));
     m->from = 1;
+    m->u.poll.waiting = true;
+    return m;
+}
+
+/* The same, closed between requests (no poll waiting). */
+static struct msg *conn_closed_idle(const char *name)
+{
+    struct msg *m = conn_gone(name);
+    m->u.poll.waiting = false;
     return m;
 }
 
@@ -594,4 +604,37 @@ Test(proxy_registry, record_with_an_open_connection_is_not_swept)
     registry_on_conn_gone(r, conn_gone(fqdn));
     registry_sweep(r, now() + 10 * config.registration_timeout);
     cr_assert_eq(r->n_records, 0);
+}
+
+/* A client that polls only after it pushed, and closes its connection after each poll's
+ * answer, has no connection open while it scrapes: that is not a client gone. */
+Test(proxy_registry, orderly_close_between_polls_is_not_gone)
+{
+    struct registry *r = &shards[0];
+    deliver_one(1, true, 5, now() + 60000);
+    registry_on_conn_gone(r, conn_closed_idle(fqdn));
+    registry_expire_gone(r, now() + 10000);
+    cr_assert_null(take(1), "no poll was cut off: the scrape waits for its push");
+}
+
+/* A killed client closes its waiting poll's connection and its idle one, in any order. */
+Test(proxy_registry, cut_poll_then_idle_close_is_gone)
+{
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, first_poll(2, fqdn)); /* an idle keep-alive connection */
+    struct msg *g = poll_wait(1, 2, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(r, g);
+    deliver_one(1, true, 5, now() + 60000);
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn)); /* polls again at once */
+    g = poll_wait(1, 1, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(r, g);
+    registry_on_conn_gone(r, conn_gone(fqdn));        /* the poll's, cut */
+    registry_on_conn_gone(r, conn_closed_idle(fqdn)); /* then the idle one */
+    registry_expire_gone(r, now() + 3000);
+    struct msg *f = take(1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->ref.idx, 5);
+    msg_free(f);
 }
