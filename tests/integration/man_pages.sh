@@ -19,8 +19,19 @@ have_man=0
 command -v man >/dev/null && command -v lexgrog >/dev/null && have_man=1
 [ "$have_man" = 1 ] || log "man-db is not installed: its checks are skipped"
 
-# Wide lines, so a flag's term (and a default with spaces) never wraps in the rendering.
-render() { groff -man -Tutf8 -rLL=300n -P-cbou "$1"; }
+# render PAGE: the page as text, lines wide enough that a flag's term never wraps. groff's
+# man macros print hyphens, apostrophes and backquotes as ASCII on a UTF-8 terminal, which
+# would hide an unescaped one; here, as groff does elsewhere (and as Debian's man.local
+# suggests for checking pages), they print as a hyphen, quotes, and '^' '~' as modifier
+# letters: only \-, \(aq, \(ga, \(ha and \(ti come out as ASCII.
+render() {
+    sed '/^\.TH /a\
+.char - \\[u2010]\
+.char '"'"' \\[u2019]\
+.char ` \\[u2018]\
+.char ^ \\[u02C6]\
+.char ~ \\[u02DC]' "$1" | groff -man -Tutf8 -rLL=300n -P-cbou
+}
 
 checked=0
 for name in proxy client bench; do
