@@ -5,9 +5,9 @@
 # node_exporter, nginx, haproxy, openssl, tinyproxy), kubectl for the manifests' dry run, ip
 # and nft to make a replica's host vanish, groff and man-db to check the man pages. make
 # asan and make fuzz need clang and libclang-rt-14-dev (libFuzzer and the sanitizers'
-# runtimes) and llvm (llvm-symbolizer: readable sanitizer stack traces). Services those packages ship are not started: the tests
-# and the demo run their own instances on loopback. Runs apt-get as root, through sudo if
-# need be.
+# runtimes) and llvm (llvm-symbolizer: readable sanitizer stack traces). Services those
+# packages ship are not started: the tests and the demo run their own instances on
+# loopback. Runs apt-get as root, through sudo if need be.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
