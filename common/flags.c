@@ -747,8 +747,11 @@ int flags_write_usage(FILE *out, const struct flag_def *defs, size_t n_defs,
     if (long_help) {
         for (const struct flags_doc_section *s = prog->sections; s && s->title; s++) {
             fprintf(out, "\n%s:\n", s->title);
-            if (s->intro != NULL)
+            if (s->intro != NULL) {
                 put_wrapped(out, s->intro, 2);
+                if (s->items != NULL && s->items[0].term != NULL)
+                    fputc('\n', out);
+            }
             for (const struct flags_doc_item *it = s->items; it && it->term; it++) {
                 fprintf(out, "  %s\n", it->term);
                 put_wrapped(out, it->text ? it->text : "", 6);

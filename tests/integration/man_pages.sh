@@ -64,15 +64,17 @@ for name in proxy client bench; do
     assert_contains "$(tr -s ' \n' '  ' <<<"$text")" "This page describes $version." \
         "$name: VERSION"
 
-    # Every flag of --help, with its default: its term line ("--name=DEFAULT", "--[no-]name",
-    # "-h, --[no-]help") is a line of the rendered page, as --help writes it.
+    # Every flag of --help, with its default: its term ("--name=DEFAULT", "--[no-]name",
+    # "-h, --[no-]help") starts a line of the rendered page, as --help writes it, alone or
+    # followed by spaces and its text (roff puts a term narrower than the indent there).
     help=$("$bin" --help) || fail "$name: --help exited $?"
     terms=$(grep -oE -- '^ +(-h, )?--(\[no-\])?[a-z0-9][a-z0-9._-]*(=.*)?$|^ +(-h, )?--(\[no-\])?[a-z0-9][a-z0-9._-]*' \
         <<<"$help" | sed 's/^ *//')
     n=0
     while IFS= read -r term; do
         [ -n "$term" ] || continue
-        grep -qxF -- "       $term" <<<"$text" ||
+        awk -v t="       $term" 'index($0, t) == 1 && substr($0, length(t) + 1) ~ /^( .*)?$/ \
+            { found = 1 } END { exit !found }' <<<"$text" ||
             fail "$name: --help's [$term] is not a term of the man page"
         n=$((n + 1))
     done <<<"$terms"

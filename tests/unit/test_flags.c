@@ -704,7 +704,7 @@ Test(flags, help_long_is_help_with_description_and_sections)
         "\n      --retry.wait=1m30s\n",
         "\n      --label=LABEL\n                             A label to add. (repeatable)\n",
         "\n      --[no-]version         Show application version.\n\nEnvironment:\n"
-        "  Read at start.\n  HTTPS_PROXY\n      The proxy for https URLs.\n\n"
+        "  Read at start.\n\n  HTTPS_PROXY\n      The proxy for https URLs.\n\n"
         "      .A second paragraph.\n  NO_PROXY\n      Hosts reached directly.\n\n"
         "Signals:\n  SIGHUP\n      Reloads.\n\nSee also: pushprox-client(1), prometheus(1)\n",
     };
