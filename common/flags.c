@@ -596,16 +596,25 @@ static void put_str(struct sink *o, const char *s)
     put_text(o, s, strlen(s));
 }
 
-/* A macro argument in double quotes, escaped as text, with '"' as \(dq. */
+/* Text inside a quoted macro argument: escaped as text, '"' as \(dq, newlines dropped. */
+static void put_arg_text(struct sink *o, const char *s)
+{
+    while (*s != '\0') {
+        size_t len = strcspn(s, "\"\n");
+        put_text(o, s, len);
+        s += len;
+        if (*s == '"')
+            put_raw(o, "\\(dq");
+        if (*s != '\0')
+            s++;
+    }
+}
+
+/* A macro argument: a space, then the text in double quotes. */
 static void put_arg(struct sink *o, const char *s)
 {
     put_raw(o, " \"");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            put_raw(o, "\\(dq");
-        else if (*p != '\n')
-            put_text(o, p, 1);
-    }
+    put_arg_text(o, s);
     put_raw(o, "\"");
 }
 
@@ -628,20 +637,34 @@ static int put_term(struct sink *o, const struct flag_def *d)
     n++;
     if (o->man)
         put_raw(o, "\\fI");
+    /* Text goes to put_text in runs, never split inside a UTF-8 character. */
     if (def[0] == '\0') {
         /* kingpin's placeholder for a flag without default: its name in capitals. */
-        for (const char *p = d->name; *p; p++, n++) {
-            char up = *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
-            put_text(o, &up, 1);
+        for (const char *p = d->name; *p;) {
+            size_t len = strcspn(p, "abcdefghijklmnopqrstuvwxyz");
+            put_text(o, p, len);
+            if (p[len] != '\0') {
+                char up = (char)(p[len] - 'a' + 'A');
+                put_text(o, &up, 1);
+                len++;
+            }
+            p += len;
+            n += (int)len;
         }
     } else if (d->type == FLAG_STR || d->type == FLAG_LIST) {
+        /* Quoted, '"' and '\\' escaped with '\\', as kingpin shows a string. */
         put_str(o, "\"");
-        for (const char *p = def; *p; p++, n++) {
-            if (*p == '"' || *p == '\\') {
+        for (const char *p = def; *p;) {
+            size_t len = strcspn(p, "\"\\");
+            put_text(o, p, len);
+            n += (int)len;
+            p += len;
+            if (*p != '\0') {
                 put_str(o, "\\");
-                n++;
+                put_text(o, p, 1);
+                n += 2;
+                p++;
             }
-            put_text(o, p, 1);
         }
         put_str(o, "\"");
         n += 2;
@@ -907,7 +930,7 @@ int flags_write_man(FILE *out, const struct flag_def *defs, size_t n_defs,
                 name[len] = '\0';
                 put_arg(&o, name);
                 put_raw(&o, " \"");
-                put_str(&o, paren);
+                put_arg_text(&o, paren);
                 put_raw(&o, p[1] ? ",\"\n" : "\"\n");
             } else {
                 put_arg(&o, *p);

@@ -14,7 +14,8 @@
  * description and an extra section of a program, written as --help-long and as a man page
  * (--help-man). Checked on the page: it is printable ASCII, lines end with a newline and
  * none is empty, a line starting with '.' or an apostrophe is one of the requests the
- * writer makes, and every backslash starts one of the escapes it writes. */
+ * writer makes with its arguments' quotes paired, and every backslash starts one of the
+ * escapes it writes. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -125,6 +126,12 @@ static bool man_line_ok(const char *line, size_t len)
                               (requests[i][n - 1] == ' ' || len == n));
         }
         if (!known)
+            return false;
+        /* Arguments are quoted: an odd '"' would split or join them. */
+        size_t quotes = 0;
+        for (size_t i = 0; i < len; i++)
+            quotes += line[i] == '"';
+        if (quotes % 2 != 0)
             return false;
     }
     for (size_t i = 0; i < len; i++) {

@@ -679,6 +679,37 @@ Test(flags, man_page_escapes_what_roff_would_misread)
     free(man);
 }
 
+Test(flags, man_page_keeps_utf8_whole_in_defaults_names_and_arguments)
+{
+    static const struct flag_def utf8_defs[] = {
+        {FLAG_STR, "site.name", "Z\xc3\xbcrich \"\xe2\x82\xac\"", "Where.", 0},
+        {FLAG_STR, "caf\xc3\xa9", "", "A name beyond ASCII.", 0},
+    };
+    const struct flags_program p = {
+        .name = "tool",
+        .source = "\xc3\x9c"
+                  "ber \"1\"",
+        .sections = (const struct flags_doc_section[]){{"\xc3\x9c"
+                                                        "ber",
+                                                        NULL, NULL},
+                                                       {NULL, NULL, NULL}},
+        .see_also = (const char *const[]){"na\xc3\xafve(7\")", NULL},
+    };
+    char *man = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&man, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(flags_write_man(f, utf8_defs, 2, &p), 0);
+    cr_assert_eq(fclose(f), 0);
+    assert_has(man, "\\fB\\-\\-site.name\\fR=\\fI\"Z\\[u00FC]rich \\e\"\\[u20AC]\\e\"\"\\fR\n");
+    assert_has(man, "\\fB\\-\\-caf\\[u00E9]\\fR=\\fICAF\\[u00E9]\\fR\n");
+    assert_has(man, " 1 \"\" \"\\[u00DC]ber \\(dq1\\(dq\" \"User Commands\"\n");
+    assert_has(man, "\n.SH \"\\[u00DC]BER\"\n");
+    assert_has(man, "\n.BR \"na\\[u00EF]ve\" \"(7\\(dq)\"\n");
+    cr_assert_null(strstr(man, "FFFD"), "a character was split:\n%s", man);
+    free(man);
+}
+
 Test(flags, man_page_of_a_bare_program)
 {
     const struct flags_program bare = {.name = "tool"};
