@@ -99,7 +99,7 @@ struct flags_program {
 enum flags_request { FLAGS_RUN = 0, FLAGS_HELP, FLAGS_VERSION, FLAGS_HELP_LONG, FLAGS_HELP_MAN };
 
 /* Sets every flag to its default, then applies argv (argv[0] is the program and is
- * skipped). Returns 0 with *req saying whether --help or --version came first, or -EINVAL
+ * skipped). Returns 0 with *req saying which request (enum flags_request) came first, or -EINVAL
  * (a bad value or default, an unknown flag, a missing value, a positional argument) with
  * err holding a message that names the flag and the value, as flags_parse() prints it
  * after "prog: ". Never exits and never writes to stdout or stderr. The fields of dst may
@@ -131,7 +131,8 @@ int flags_write_usage(FILE *out, const struct flag_def *defs, size_t n_defs,
  * OPTIONS (every flag of the table and the meta flags, each with its default, as --help
  * shows them), the program's extra sections, SEE ALSO and VERSION. Text is escaped for
  * roff: backslashes, hyphens (so options render as ASCII minus signs and can be copied),
- * a '.' or an apostrophe that would start a line, and characters beyond ASCII (\[uXXXX]).
+ * apostrophes, backquotes, '^' and '~' (roff would typeset them), a '.' or a space that
+ * would start a line, '"' in macro arguments, and characters beyond ASCII (\[uXXXX]).
  * Returns 0, or -EIO when out reports an error. */
 int flags_write_man(FILE *out, const struct flag_def *defs, size_t n_defs,
                     const struct flags_program *prog);
