@@ -40,7 +40,8 @@ for name in proxy client bench; do
     page="$TEST_TMP/pushprox-$name.1"
 
     "$bin" --help-man >"$page" 2>"$TEST_TMP/$name.err" || fail "$name: --help-man exited $?"
-    [ -s "$TEST_TMP/$name.err" ] && fail "$name: --help-man wrote to stderr: $(cat "$TEST_TMP/$name.err")"
+    [ -s "$TEST_TMP/$name.err" ] &&
+        fail "$name: --help-man wrote to stderr: $(cat "$TEST_TMP/$name.err")"
     assert_starts_with "$(head -c 3 "$page")" '.\"' "$name: the page's first line"
 
     warn=$(groff -man -Tutf8 -ww -z "$page" 2>&1) || fail "$name: groff exited $?: $warn"
@@ -68,8 +69,9 @@ for name in proxy client bench; do
     # "-h, --[no-]help") starts a line of the rendered page, as --help writes it, alone or
     # followed by spaces and its text (roff puts a term narrower than the indent there).
     help=$("$bin" --help) || fail "$name: --help exited $?"
-    terms=$(grep -oE -- '^ +(-h, )?--(\[no-\])?[a-z0-9][a-z0-9._-]*(=.*)?$|^ +(-h, )?--(\[no-\])?[a-z0-9][a-z0-9._-]*' \
-        <<<"$help" | sed 's/^ *//')
+    # A term alone on its line (with its default), or a meta flag's name before its help.
+    flag_re='(-h, )?--(\[no-\])?[a-z0-9][a-z0-9._-]*'
+    terms=$(grep -oE -- "^ +$flag_re(=.*)?\$|^ +$flag_re" <<<"$help" | sed 's/^ *//')
     n=0
     while IFS= read -r term; do
         [ -n "$term" ] || continue
