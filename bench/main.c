@@ -50,6 +50,21 @@ static uint64_t raise_nofile(void)
     return (uint64_t)rl.rlim_cur;
 }
 
+/* What --help-long and the man page (--help-man) say besides the flags. */
+static const char bench_description[] =
+    "pushprox-bench runs against a pushprox-proxy that is already running (--proxy.address). "
+    "It simulates --clients clients, each holding a long poll under the FQDN c<N>.bench (by "
+    "default) and "
+    "pushing a --body-size response that names its FQDN and the scrape's Id, and --scrapers "
+    "Prometheus-style scrapers of http://c<N>.bench:9100/metrics through the proxy: closed "
+    "loop (that many scrapes in flight) or open loop at --rate scrapes a second, latency "
+    "then counted from the intended send time.\n\n"
+    "Every answer is checked: status, length, the FQDN in the body, each Id delivered to one "
+    "client once and answering one scrape once. It prints throughput, latency percentiles and "
+    "errors by kind (--json: one JSON object) and, with --proxy-pid, the proxy's memory per "
+    "idle client and CPU per scrape from /proc. It exits 1 on a misrouted, lost or duplicated "
+    "scrape (--strict: on any error).";
+
 int main(int argc, char **argv)
 {
     struct bench_flags f;
@@ -62,6 +77,9 @@ int main(int argc, char **argv)
                    "pushprox-proxy; checks every scrape and reports throughput, latency, "
                    "errors and the proxy's memory and CPU.",
         .version = version,
+        .source = "pushprox-c " PUSHPROX_VERSION,
+        .description = bench_description,
+        .see_also = (const char *const[]){"pushprox-proxy(1)", NULL},
     };
     flags_parse(bench_flag_defs, sizeof(bench_flag_defs) / sizeof(bench_flag_defs[0]), &f, &prog,
                 argc, argv);
