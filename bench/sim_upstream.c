@@ -546,9 +546,10 @@ static void on_closed(struct transport *t)
         return;
     /* A connection that never came up was counted as a connect error already. */
     if (kind == SIM_UP_POLL) {
-        if (was_up)
+        if (was_up) {
             env->st->errors[STATS_ERR_POLL]++;
-        log_warn("client", "poll connection lost", LOG_STR("fqdn", c->fqdn));
+            log_warn("client", "poll connection lost", LOG_STR("fqdn", c->fqdn));
+        }
         retry_after(c, SIM_UP_RETRY_MS);
     } else if (kind == SIM_UP_PUSH && was_up) {
         env->st->errors[STATS_ERR_PUSH]++;
