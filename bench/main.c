@@ -29,6 +29,9 @@ static const struct flag_def bench_flag_defs[] = {
 #undef FLAG
 };
 
+/* Longest --scrape.plain-path (it goes into a scraper's SCRAPER_REQ_MAX_BYTES request). */
+#define BENCH_PLAIN_PATH_MAX 256
+
 static void die(const char *flag, const char *value, const char *what)
 {
     fprintf(stderr, "pushprox-bench: --%s: \"%s\": %s\n", flag, value, what);
@@ -117,7 +120,22 @@ int main(int argc, char **argv)
     run.scrapes = f.scrapes > 0 ? (uint64_t)f.scrapes : 0;
     if (run.duration_ms == 0 && run.scrapes == 0 && run.scrapers > 0)
         die("duration", "0", "needs --scrapes when the duration is 0");
-    if (run.clients == 0 && run.scrapers > 0)
+    if (f.scrape_plain_path && f.scrape_plain_path[0]) {
+        if (f.scrape_plain_path[0] != '/' || strlen(f.scrape_plain_path) > BENCH_PLAIN_PATH_MAX ||
+            strpbrk(f.scrape_plain_path, " \r\n"))
+            die("scrape.plain-path", f.scrape_plain_path,
+                "not a path starting with / (at most 256 bytes, no spaces)");
+        run.plain_path = f.scrape_plain_path;
+        run.clients = 0; /* nothing to poll: the scrapers talk to the server itself */
+    }
+    if (strcmp(f.client_mode, "pipelined") == 0)
+        run.client_mode = RUN_CLIENTS_PIPELINED;
+    else if (strcmp(f.client_mode, "upstream") == 0)
+        run.client_mode = RUN_CLIENTS_UPSTREAM;
+    else
+        die("client-mode", f.client_mode, "not one of pipelined, upstream");
+    run.scrape_delay_ms = f.client_scrape_delay;
+    if (run.clients == 0 && run.scrapers > 0 && !run.plain_path)
         die("scrapers", "?", "scrapers need --clients > 0");
     run.scrape_timeout_ms = f.scrape_timeout ? f.scrape_timeout : 10000;
     run.grace_ms = f.grace;
@@ -154,7 +172,11 @@ int main(int argc, char **argv)
     check_fill(run.filler, run.filler_len);
 
     uint64_t nofile = raise_nofile();
-    uint64_t per_proc = (run.clients + run.procs - 1) / run.procs + run.scrapers / run.procs + 64;
+    /* An upstream-like client holds two connections in steady state and a third while
+     * a push overlaps the previous one. */
+    uint64_t conns_per_client = run.client_mode == RUN_CLIENTS_UPSTREAM ? 3 : 1;
+    uint64_t per_proc = (run.clients + run.procs - 1) / run.procs * conns_per_client +
+                        run.scrapers / run.procs + 64;
     log_info("main", "open-file limit raised to the hard limit", LOG_UINT("nofile", nofile),
              LOG_UINT("fds_needed_per_proc", per_proc));
     if (per_proc > nofile)
