@@ -17,8 +17,10 @@
 #      NAT_CLIENT_BOUND_S = the client's connect timeout (10 s: a connect in flight when the
 #      mapping returns either gets through on a SYN retransmission or times out) +
 #      --proxy.retry.max-wait + 1 s slack.
-#   4. Scrapes of the FQDN succeed again, answered by its own exporter (the Host it names),
-#      and the proxy still serves another client on loopback.
+#   4. Scrapes of the FQDN succeed again, answered by its own exporter (the Host it names).
+#   5. Dropped again with a poll held, a scrape at once goes into the dead poll: answered
+#      500 at its timeout (3 s), and the FQDN is scraped again once the mapping returns.
+#   Then the proxy still serves another client.
 # Each measured figure is printed as `FIGURE name=value` (seconds).
 # tsan: no
 set -u
@@ -128,6 +130,33 @@ awk -v m="$back" -v b="$((NAT_CLIENT_BOUND_S * WAIT_SCALE))" 'BEGIN { exit !(m <
 
 # --- 4. served again -----------------------------------------------------------------------
 for i in 1 2 3; do scrape_ok "after_$i"; done
+# --- 5. a scrape handed to a held poll whose mapping is gone ------------------------------
+# The client polls again at once after each scrape, so a poll is held now. Drop again and
+# scrape at once: the proxy writes the scrape into the dead poll's connection; the scrape
+# is answered 500 at its timeout (not held longer), and once the mapping returns the FQDN
+# is scraped again.
+lb_netns_vanish || fail "nft in namespace $LB_NETNS"
+start_scrape dead_poll "http://$FQDN:$EXPORTER_PORT/echo" 3
+t_dp=$(lb_now)
+wait_exit "$BG_PID" $((3 + 10))
+dp=$(lb_elapsed "$t_dp")
+log "scrape into the dead poll: status $(cat "$TEST_TMP/dead_poll.log") after $dp s: $(head -c 300 "$TEST_TMP/dead_poll.body")"
+echo "FIGURE nat_scrape_into_dead_poll_s=$dp bound=4"
+assert_eq 500 "$(cat "$TEST_TMP/dead_poll.log")" "status of a scrape handed to the dead poll"
+assert_contains "$(cat "$TEST_TMP/dead_poll.body")" "no answer from the client within 3s" "its body"
+awk -v m="$dp" -v b="$((4 * WAIT_SCALE))" 'BEGIN { exit !(m <= b) }' ||
+    fail "the scrape handed to the dead poll was answered after $dp s"
+ip netns exec "$LB_NETNS" nft delete table inet ppxlb_vanish || fail "lifting the drop"
+t_lift2=$(lb_now)
+scrape_200() {
+    http_code_body GET "http://$FQDN:$EXPORTER_PORT/echo" -x "$PROXY_URL" \
+        -H 'X-Prometheus-Scrape-Timeout-Seconds: 2'
+    [ "$HTTP_CODE" = 200 ]
+}
+wait_until $((NAT_CLIENT_BOUND_S + DEAD_S + 10)) "$FQDN scraped again after the second drop" scrape_200
+log "scraped again $(lb_elapsed "$t_lift2") s after the second lift"
+scrape_ok after_second_drop
+
 # The proxy still serves a client on loopback (through its own address).
 start_bg other python3 "$TESTCLIENT" client --proxy-url "$PROXY_URL" --fqdn other.test \
     --use-localhost --max-seconds 60
