@@ -39,9 +39,9 @@ static uint64_t handshakes(const struct run_result *res)
 }
 
 /* --handshakes: handshakes per second of the phase, and the proxy's CPU per handshake. */
-static double handshakes_per_s(const struct run_result *res)
+static double handshakes_per_s(const struct run *run, const struct run_result *res)
 {
-    return res->scrape_s > 0 ? (double)handshakes(res) / res->scrape_s : 0;
+    return run->handshakes && res->scrape_s > 0 ? (double)handshakes(res) / res->scrape_s : 0;
 }
 
 static double us_per_handshake(const struct run_result *res)
@@ -72,8 +72,8 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
                 run->tls->resume ? "sessions resumed" : "--no-tls.resume");
     if (run->handshakes) {
         fprintf(out, "  %-20s %.2f s: %.1f handshakes/s; latency ms p50 %.3f p99 %.3f\n",
-                "handshake phase", res->scrape_s, handshakes_per_s(res), ms(hist_percentile(h, 50)),
-                ms(hist_percentile(h, 99)));
+                "handshake phase", res->scrape_s, handshakes_per_s(run, res),
+                ms(hist_percentile(h, 50)), ms(hist_percentile(h, 99)));
         if (res->have_proxy)
             fprintf(out, "  %-20s %.2f s = %.1f us per handshake (%.0f handshakes/s per core)\n",
                     "proxy CPU", res->proxy_cpu_scrape_s, us_per_handshake(res),
@@ -183,7 +183,7 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
             res->harness_cpu_s, run->tls ? "true" : "false",
             run->tls && run->tls->resume ? "true" : "false",
             (unsigned long long)st->handshakes_full, (unsigned long long)st->handshakes_resumed,
-            run->handshakes ? "true" : "false", handshakes_per_s(res));
+            run->handshakes ? "true" : "false", handshakes_per_s(run, res));
     if (res->have_proxy)
         fprintf(out,
                 ",\"proxy\":{\"pid\":%d,\"threads\":%llu,\"rss_before_kib\":%llu,"
