@@ -44,9 +44,9 @@ static double handshakes_per_s(const struct run *run, const struct run_result *r
     return run->handshakes && res->scrape_s > 0 ? (double)handshakes(res) / res->scrape_s : 0;
 }
 
-static double us_per_handshake(const struct run_result *res)
+static double us_per_handshake(const struct run *run, const struct run_result *res)
 {
-    if (!res->have_proxy || handshakes(res) == 0)
+    if (!run->handshakes || !res->have_proxy || handshakes(res) == 0)
         return 0;
     return res->proxy_cpu_scrape_s * 1e6 / (double)handshakes(res);
 }
@@ -76,8 +76,8 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
                 ms(hist_percentile(h, 50)), ms(hist_percentile(h, 99)));
         if (res->have_proxy)
             fprintf(out, "  %-20s %.2f s = %.1f us per handshake (%.0f handshakes/s per core)\n",
-                    "proxy CPU", res->proxy_cpu_scrape_s, us_per_handshake(res),
-                    us_per_handshake(res) > 0 ? 1e6 / us_per_handshake(res) : 0);
+                    "proxy CPU", res->proxy_cpu_scrape_s, us_per_handshake(run, res),
+                    us_per_handshake(run, res) > 0 ? 1e6 / us_per_handshake(run, res) : 0);
     }
     fprintf(out, "  %-20s %.2f s\n", "scrape phase", res->scrape_s);
     fprintf(out, "  %-20s %llu ok of %llu sent (%.1f/s, %.1f MB/s of bodies)\n", "scrapes",
@@ -195,6 +195,6 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
                 (unsigned long long)res->proxy_rss_idle_kib,
                 (unsigned long long)res->proxy_rss_peak_kib, (unsigned long long)res->proxy_hwm_kib,
                 kib_per_client(res), res->proxy_cpu_scrape_s, us_per_scrape(res),
-                us_per_handshake(res));
+                us_per_handshake(run, res));
     fprintf(out, "}\n");
 }

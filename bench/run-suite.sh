@@ -282,6 +282,10 @@ if [ "$TLS_OK" = 1 ]; then
         start_proxy_tls "tls-idle-$n" 2
         bench "tls-idle-$n" "${TLS_ARGS[@]}" --clients="$n" --scrapers=0 --procs="$procs" \
             --idle=2s --registration.wait=120s --connect.concurrency=32
+        # The same fleet again on the same proxy: the heap the first wave freed is reused,
+        # and mbedTLS wiped (touched) every page of its buffers when it freed them.
+        bench "tls-idle-$n-again" "${TLS_ARGS[@]}" --clients="$n" --scrapers=0 --procs="$procs" \
+            --idle=2s --registration.wait=120s --connect.concurrency=32
         stop "$PROXY_PID"
     done
     # (b) Handshakes per second, one worker: full (no session offered), then resumed.
