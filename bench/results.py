@@ -69,6 +69,11 @@ w("**Machine:** %s, %d cores (from /proc/cpuinfo), Linux %s, %d MiB RAM; open-fi
   "per process (hard). Everything on loopback; proxy, bench, nginx and wrk share the cores."
   % (model, cores, platform.release(),
      os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20), nofile))
+w("")
+w("**Load:** the 1, 5 and 15-minute load averages when the suite ended were %.1f, %.1f and "
+  "%.1f on %d cores: anything above the suite's own ~2 means other work shared the host, "
+  "and throughput and latency suffer with it; CPU us per scrape and the ratios taken within "
+  "one run suffer least." % (os.getloadavg() + (cores,)))
 if version:
     w("")
     w("**Proxy:** `%s` (binaries from `%s`)" % (version.splitlines()[0],
@@ -285,12 +290,11 @@ def mbedtls_config():
 
 w("### (a) Proxy memory per idle mTLS client")
 w("")
-w("As section 1 (fresh proxy, `--workers 2`, every client listed by `/clients`, 2 s idle), "
-  "with every client on mTLS. The plain column is section 1's figure for the same count.")
-w("")
-w("Each count runs twice on the same proxy: first on a fresh one, then again once the "
-  "first fleet has gone (the second wave reuses the heap the first freed). KiB per client "
-  "is (RSS idle - the fresh proxy's RSS before any client) / clients, for both waves.")
+w("As section 1 (`--workers 2`, every client listed by `/clients`, 2 s idle), with every "
+  "client on mTLS, and each count run twice on the same proxy: first on a fresh one, then "
+  "again once the first fleet has gone (the second wave reuses the heap the first freed). "
+  "KiB per client is (RSS idle - the fresh proxy's RSS before any client) / clients, for "
+  "both waves. The plain column is section 1's figure for the same count.")
 w("")
 w("| clients | wave | registered | listed | handshakes full / resumed | RSS before | RSS idle | KiB per idle mTLS client | plain KiB per client |")
 w("|---:|---|---:|---:|---|---:|---:|---:|---:|")
