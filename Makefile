@@ -103,7 +103,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 
-.PHONY: all test layers unit threads integration asan asan-gcc tsan bench demo install clean \
+.PHONY: all test layers unit threads integration asan asan-gcc tsan bench soak demo install clean \
         format fuzz fuzz-build fuzz-bins fuzz-ci
 # Objects of tests are kept, so a second `make test` rebuilds nothing.
 .SECONDARY:
@@ -227,6 +227,10 @@ fuzz-ci: fuzz-build
 
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run-suite.sh
+
+# 30 minutes of a steady fleet with clients churning beside it; writes bench/SOAK.md.
+soak: all
+	$(Q)BUILD=$(BUILD) bench/soak.sh
 
 # A proxy, a client and node_exporter on loopback, and one scrape through the proxy.
 demo: all

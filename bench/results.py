@@ -429,6 +429,13 @@ except OSError:
     pass
 w("```")
 w("")
+soak = os.path.join(root, "bench", "SOAK.md")
+if os.path.exists(soak):
+    w("The soak run is not part of `make bench` (it takes 30 minutes): `make soak` writes "
+      "bench/SOAK.md, copied here.")
+    w("")
+    w(open(soak).read().rstrip())
+    w("")
 an = os.path.join(root, "bench", "ANALYSIS.md")
 if os.path.exists(an):
     w(open(an).read().rstrip())

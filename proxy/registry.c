@@ -33,7 +33,8 @@
 struct record {
     struct record *next_dead; /* sweep's list of records to remove */
     uint64_t last_seen_ms;    /* 0: never polled (created by a scrape) */
-    uint64_t since_ms;        /* connected (listed) without a break since */
+    int64_t since_wall_ms;    /* connected (listed) without a break since, on the wall clock:
+                               * read once, so two /clients reads show the same time */
     uint64_t scrapes, scrape_errors;
     char *meta; /* what the client announced: its labels header, '\n', its exporters */
     uint16_t meta_len;
@@ -241,8 +242,12 @@ void registry_on_poll_wait(struct registry *r, struct msg *m)
         inbox_send(r->inbox, m->from, m);
         return;
     }
-    if (!record_listed(rec, now))
-        rec->since_ms = now; /* (re)connected */
+    if (!record_listed(rec, now)) {
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        rec->since_wall_ms =
+            (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000; /* (re)connected */
+    }
     rec->last_seen_ms = now;
     keep_meta(rec, m);
     if ((job = queue_pop_live(rec, now)) != NULL) {
@@ -394,10 +399,11 @@ void registry_on_scrape_error(struct registry *r, struct msg *m)
     msg_free(m);
 }
 
-/* A uv_now() time as RFC 3339 UTC with milliseconds. */
-static int write_time(struct buf *out, uint64_t mono_ms, int64_t wall_offset_ms)
+/* A uv_now() time (or, with a zero offset, a wall-clock one) as RFC 3339 UTC with
+ * milliseconds. */
+static int write_time(struct buf *out, int64_t mono_ms, int64_t wall_offset_ms)
 {
-    int64_t ms = (int64_t)mono_ms + wall_offset_ms;
+    int64_t ms = mono_ms + wall_offset_ms;
     time_t sec = (time_t)(ms / 1000);
     struct tm tm;
     char text[32];
@@ -427,7 +433,7 @@ static int write_meta_labels(struct buf *out, const struct record *rec,
                         "\"__meta_pushprox_connected_since\":\"",
                         rec->fqdn, how->replica_json);
     if (rc == 0)
-        rc = write_time(out, rec->since_ms, how->wall_offset_ms);
+        rc = write_time(out, rec->since_wall_ms, 0);
     if (rc == 0)
         rc = buf_append(out, "\"", 1);
     if (rc == 0 && exporters_len)
@@ -451,11 +457,11 @@ static int write_detail(struct buf *out, const struct record *rec,
     rc = buf_printf(out, "{\"fqdn\":\"%s\",\"replica\":\"%s\",\"connected_since\":\"", rec->fqdn,
                     how->replica_json);
     if (rc == 0)
-        rc = write_time(out, rec->since_ms, how->wall_offset_ms);
+        rc = write_time(out, rec->since_wall_ms, 0);
     if (rc == 0)
         rc = buf_append_str(out, "\",\"last_poll\":\"");
     if (rc == 0)
-        rc = write_time(out, rec->last_seen_ms, how->wall_offset_ms);
+        rc = write_time(out, (int64_t)rec->last_seen_ms, how->wall_offset_ms);
     if (rc == 0)
         rc = buf_printf(out,
                         "\",\"polls_waiting\":%u,\"scrapes_queued\":%u,\"scrapes_total\":%" PRIu64

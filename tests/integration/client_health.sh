@@ -58,6 +58,10 @@ start_bg client "$CLIENT_BIN" --proxy-url="$W" --fqdn="$FQDN" --log.level=debug 
 CLIENT_PID=$BG_PID
 
 # --- health, readiness, labels ---------------------------------------------------------------
+# Its metrics port accepting connections (any answer) before /-/healthy is judged: the
+# client opens it after reading its flags and certificates, slower under ASan.
+answers() { curl -s -o /dev/null "$M/-/healthy"; }
+wait_until 20 "the client's metrics port to accept connections" answers
 http_code_body GET "$M/-/healthy"
 assert_eq 200 "$HTTP_CODE" "/-/healthy of a running client"
 listed() { curl -fsS "${CC[@]}" "$W/clients" | grep -q "$FQDN"; }

@@ -40,6 +40,13 @@ assert_contains "$labels" "\"__meta_pushprox_exporters\": \"$NE_PORT/metrics,918
 since=$(json_get "$PROXY_URL/clients" 'd[0]["labels"]["__meta_pushprox_connected_since"]')
 python3 -c "import datetime,sys; t=datetime.datetime.strptime(sys.argv[1],'%Y-%m-%dT%H:%M:%S.%fZ'); assert abs((datetime.datetime.utcnow()-t).total_seconds()) < 120" "$since" ||
     fail "connected_since is not a recent RFC 3339 time: $since"
+# It is one instant: the same in every view and every read (it moved by a millisecond from
+# read to read when computed from the loop's clock at each read).
+sleep 0.3
+assert_eq "$since" "$(json_get "$PROXY_URL/clients?view=exporters" 'd[0]["labels"]["__meta_pushprox_connected_since"]')" \
+    "connected_since in ?view=exporters, read later"
+assert_eq "$since" "$(json_get "$PROXY_URL/clients?view=detail" 'd[0]["connected_since"]')" \
+    "connected_since in ?view=detail, read later"
 # One target per exporter.
 assert_eq "[\"$FQDN:$NE_PORT\"], [\"$FQDN:9187\"]" \
     "$(json_get "$PROXY_URL/clients?view=exporters" '", ".join(json.dumps(g["targets"]) for g in d)')" "exporter targets"

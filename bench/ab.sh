@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# ab.sh - the same bench against two proxy binaries, alternating, in one sitting: KiB per
+# idle client (1,000 clients) and closed-loop proxy CPU us per scrape (1,000 clients,
+# 64 scrapers, 20 KB, --workers 1 and 2). Ratios from one run are what this noisy 2-core
+# host can compare; absolute figures move with its load.
+#
+#   bench/ab.sh OLD_PROXY NEW_PROXY [ROUNDS]     (env: BENCH, default build/pushprox-bench;
+#                                                 SECONDS_PER_RUN, default 10)
+# Both proxies are driven by the same pushprox-bench. Prints one line per run and a median
+# per cell.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OLD=${1:?usage: ab.sh OLD_PROXY NEW_PROXY [ROUNDS]}
+NEW=${2:?usage: ab.sh OLD_PROXY NEW_PROXY [ROUNDS]}
+ROUNDS=${3:-3}
+BENCH=${BENCH:-$ROOT/build/pushprox-bench}
+SECS=${SECONDS_PER_RUN:-10}
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pushprox-ab.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# run NAME PROXY WORKERS BENCH_ARGS...: one fresh proxy, one bench run; prints the JSON.
+run() {
+    local proxy=$1 workers=$2 port pid i out
+    shift 2
+    port=$(free_port)
+    "$proxy" --web.listen-address="127.0.0.1:$port" --workers="$workers" --log.level=warn \
+        >"$TMP/proxy.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 50; i++)); do
+        curl -fs -o /dev/null "http://127.0.0.1:$port/clients" && break
+        sleep 0.1
+    done
+    out=$("$BENCH" --proxy.address="127.0.0.1:$port" --proxy-pid="$pid" --json \
+        --progress=false "$@" 2>"$TMP/bench.log")
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    printf '%s\n' "$out"
+}
+
+# field NAME: the proxy's figure NAME from a bench JSON on stdin; "nan" when the run had
+# errors or no output, so a broken run shows instead of passing for a figure.
+field() {
+    python3 -c 'import json,sys
+try:
+    d = json.loads(sys.stdin.read())
+    print("nan" if d["errors_total"] else d["proxy"][sys.argv[1]])
+except Exception:
+    print("nan")' "$1"
+}
+
+: >"$TMP/rows"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for which in old new; do
+        if [ "$which" = old ]; then p=$OLD; else p=$NEW; fi
+        kib=$(run "$p" 2 --clients=1000 --scrapers=0 --idle=2s | field kib_per_idle_client)
+        echo "$which idle kib $kib" | tee -a "$TMP/rows"
+        for w in 1 2; do
+            us=$(run "$p" "$w" --clients=1000 --scrapers=64 --body-size=20KB \
+                --duration="${SECS}s" --idle=0s | field cpu_us_per_scrape)
+            echo "$which closed-w$w us $us" | tee -a "$TMP/rows"
+        done
+    done
+done
+python3 - "$TMP/rows" <<'PY'
+import statistics, sys
+cells = {}
+for line in open(sys.argv[1]):
+    which, cell, _, v = line.split()
+    cells.setdefault(cell, {}).setdefault(which, []).append(float(v))
+print("\n| cell | old (median, all) | new (median, all) | new / old |")
+print("|---|---|---|---:|")
+for cell, d in cells.items():
+    o, n = statistics.median(d["old"]), statistics.median(d["new"])
+    fmt = lambda xs: ", ".join(f"{x:.3f}" if cell == "idle" else f"{x:.1f}" for x in xs)
+    print(f"| {cell} | {o:.3f} ({fmt(d['old'])}) | {n:.3f} ({fmt(d['new'])}) | {n / o:.2f}x |")
+PY
