@@ -18,6 +18,20 @@ static double rate_of(const struct run_result *res)
     return res->scrape_s > 0 ? (double)res->st.scrapes_ok / res->scrape_s : 0;
 }
 
+static const char *mode_name(const struct run *run)
+{
+    if (run->plain_path)
+        return "plain";
+    return run->client_mode == RUN_CLIENTS_UPSTREAM ? "upstream" : "pipelined";
+}
+
+/* Client connections dialled during the scrape phase per scrape answered OK. */
+static double conns_per_scrape(const struct run_result *res)
+{
+    return res->st.scrapes_ok ? (double)res->st.conns_opened_scrape / (double)res->st.scrapes_ok
+                              : 0;
+}
+
 static double kib_per_client(const struct run_result *res)
 {
     if (!res->have_proxy || res->registered == 0 ||
@@ -104,6 +118,11 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
             "client traffic", (unsigned long long)st->polls_sent,
             (unsigned long long)st->polls_work, (unsigned long long)st->polls_expired,
             (unsigned long long)st->pushes_sent, (unsigned long long)st->pushes_ok);
+    fprintf(out,
+            "  %-20s %s; %llu connections opened while scraping (%.3f per scrape), %llu closed "
+            "after use (idle pool full)\n",
+            "client mode", mode_name(run), (unsigned long long)st->conns_opened_scrape,
+            conns_per_scrape(res), (unsigned long long)st->conns_closed_extra);
     if (res->have_proxy) {
         fprintf(out, "  %-20s pid %d, %llu threads\n", "proxy", (int)run->proxy_pid,
                 (unsigned long long)res->proxy_threads);
@@ -176,7 +195,7 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
             "\"polls_sent\":%llu,\"polls_work\":%llu,\"polls_expired\":%llu,\"pushes_sent\":%llu,"
             "\"pushes_ok\":%llu,\"nofile_limit\":%llu,\"harness_cpu_s\":%.3f,"
             "\"tls\":%s,\"tls_resume\":%s,\"handshakes_full\":%llu,\"handshakes_resumed\":%llu,"
-            "\"handshake_mode\":%s,\"handshakes_per_s\":%.1f",
+            "\"handshake_mode\":%s,\"handshakes_per_s\":%.1f,",
             (unsigned long long)st->polls_sent, (unsigned long long)st->polls_work,
             (unsigned long long)st->polls_expired, (unsigned long long)st->pushes_sent,
             (unsigned long long)st->pushes_ok, (unsigned long long)res->nofile_limit,
@@ -184,6 +203,11 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
             run->tls && run->tls->resume ? "true" : "false",
             (unsigned long long)st->handshakes_full, (unsigned long long)st->handshakes_resumed,
             run->handshakes ? "true" : "false", handshakes_per_s(run, res));
+    fprintf(out,
+            "\"client_mode\":\"%s\",\"conns_opened_scrape\":%llu,\"conns_closed_extra\":%llu,"
+            "\"conns_per_scrape\":%.4f",
+            mode_name(run), (unsigned long long)st->conns_opened_scrape,
+            (unsigned long long)st->conns_closed_extra, conns_per_scrape(res));
     if (res->have_proxy)
         fprintf(out,
                 ",\"proxy\":{\"pid\":%d,\"threads\":%llu,\"rss_before_kib\":%llu,"

@@ -10,7 +10,12 @@
 #   5. through the load balancer (bench/lb-bench.sh): three replicas behind HAProxy with
 #      deploy/haproxy/haproxy.cfg, against one proxy alone: scrapes/s, added latency,
 #      HAProxy's CPU per scrape;
-#   6. mutual TLS (the proxy's own, bench/tls-certs.sh's ECDSA P-256 certificates, every
+#   6. open loop, one scrape at a time: 1,000 clients, 20 KB, OPEN_RATE scrapes/s, the
+#      pipelined and the upstream-like client mode x --workers 1 and 2 (proxy CPU per
+#      scrape, latency, client connections opened per scrape), and nginx proxying the same
+#      body at the same open-loop rate (pushprox-bench --scrape.plain-path), for ratios
+#      from one run.
+#   7. mutual TLS (the proxy's own, bench/tls-certs.sh's ECDSA P-256 certificates, every
 #      simulated client and scraper presenting *.bench): RSS per idle mTLS client at 1,000
 #      and at the most one process holds; full and resumed handshakes per second with
 #      --workers 1 (--handshakes); the proxy's CPU per 20 KB scrape over mTLS against nginx
@@ -20,8 +25,9 @@
 # 2 cores. Environment: BUILD (binaries, default build), RESULTS (output file, default
 # bench/RESULTS.md), QUICK=1 (short runs, to try the script; still rewrites RESULTS),
 # FLEET_SECONDS (default 60), CLOSED_SECONDS (default 10), MAX_CLIENTS (default: the
-# proxy's fd limit minus 100), HS_SECONDS (default 10: the longest of each handshake run),
-# SKIP_PLAIN=1 (only section 6, e.g. to try it; RESULTS then says n/a for the rest).
+# proxy's fd limit minus 100), OPEN_RATE (default 2000), OPEN_SECONDS (default 20),
+# HS_SECONDS (default 10: the longest of each handshake run), SKIP_PLAIN=1 (only sections 6
+# and 7, e.g. to try them; RESULTS then says n/a for the rest).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +42,10 @@ CLOSED_SECONDS=${CLOSED_SECONDS:-10}
 NGINX_SECONDS=${NGINX_SECONDS:-10}
 HS_SECONDS=${HS_SECONDS:-10}
 SKIP_PLAIN=${SKIP_PLAIN:-0}
+OPEN_RATE=${OPEN_RATE:-2000}
+OPEN_SECONDS=${OPEN_SECONDS:-20}
 if [ "$QUICK" = 1 ]; then
+    OPEN_SECONDS=5
     FLEET_SECONDS=10
     CLOSED_SECONDS=3
     NGINX_SECONDS=3
@@ -244,7 +253,41 @@ if [ "$SKIP_PLAIN" != 1 ]; then
     LB_SECONDS=${LB_SECONDS:-$CLOSED_SECONDS} BUILD="$BUILD" "$ROOT/bench/lb-bench.sh" "$TMP"
 fi
 
-# 6. Mutual TLS.
+# 6. Open loop, one scrape at a time: both client modes x 1 and 2 workers, then nginx at
+#    the same rate (the same 20 KB body through nginx -> origin, plain GETs).
+for w in 1 2; do
+    for m in pipelined upstream; do
+        start_proxy "open-$m-w$w" "$w"
+        bench "open-$m-w$w" --clients=1000 --scrapers=64 --rate="$OPEN_RATE" --body-size=20KB \
+            --duration="${OPEN_SECONDS}s" --idle=1s --client-mode="$m"
+        stop "$PROXY_PID"
+    done
+done
+for w in 1 2; do
+    [ "$NGINX_OK" = 1 ] || break
+    p="$TMP/nginx-open-$w"
+    mkdir -p "$p/tmp" "$p/conf"
+    port=$(free_port)
+    sed -e "s#@PREFIX@#$p#g" -e "s#@PORT@#$port#g" -e "s#@ORIGIN_PORT@#$ORIGIN_PORT#g" \
+        -e "s#@WORKERS@#$w#g" "$ROOT/bench/nginx.conf" >"$p/conf/nginx.conf"
+    nginx -p "$p" -c "$p/conf/nginx.conf" -e "$p/error.log" >"$TMP/nginx-open-$w.log" 2>&1 &
+    npid=$!
+    PIDS+=("$npid")
+    echo "nginx -p \$TMP/nginx-open-$w -c bench/nginx.conf (filled in: port $port, worker_processes $w)" >>"$COMMANDS"
+    wait_http "http://127.0.0.1:$port/metrics" || continue
+    kids=()
+    read -ra kids <"/proc/$npid/task/$npid/children" 2>/dev/null
+    # nginx's CPU over the whole bench run (64 connects and --idle=0s: the scraping).
+    t0=$(cpu_ticks "$npid" "${kids[@]}")
+    PROXY_PORT=$port PROXY_PID=0 bench "nginx-open-w$w" --clients=0 --scrapers=64 \
+        --rate="$OPEN_RATE" --body-size=20KB --duration="${OPEN_SECONDS}s" --idle=0s \
+        --scrape.plain-path=/metrics
+    t1=$(cpu_ticks "$npid" "${kids[@]}")
+    echo "$((t1 - t0)) $(getconf CLK_TCK)" >"$TMP/nginx-open-w$w.cpu"
+    stop "$npid"
+done
+
+# 7. Mutual TLS.
 TLSD="$TMP/tls"
 TLS_OK=0
 if command -v openssl >/dev/null && sh "$ROOT/bench/tls-certs.sh" "$TLSD" >"$TMP/tls-certs.log" 2>&1; then

@@ -10,6 +10,8 @@
 #     any kind; the clients resumed sessions (tickets) after the first full handshakes;
 #   - clients presenting other.example's certificate are refused (403 on every poll), and
 #     the bench reports it as poll errors and exits 1 under --strict;
+#   - 100 upstream-like clients (--client-mode=upstream: each push on a pooled connection
+#     of its own, dialled over mTLS) run 1,000 scrapes without error;
 #   - a wrong --tls.server-name fails the handshake and the bench counts handshake errors;
 #   - the --handshakes phase: full handshakes with --no-tls.resume, resumed ones without.
 # tsan: yes
@@ -81,6 +83,19 @@ assert_eq 2000 "$(field good scrapes_ok)" "scrapes answered correctly"
 assert_eq 0 "$(field good errors_total)" "errors of any kind"
 [ "$(field good handshakes_resumed)" -gt 0 ] || fail "no session was resumed"
 [ "$(field good handshakes_full)" -gt 0 ] || fail "no full handshake was counted"
+
+# --- upstream-like clients (--client-mode=upstream) over mTLS: their pooled connections too --
+run_bench upstream 60 --tls.cert="$C/bench.crt" --tls.key="$C/bench.key" --clients=100 \
+    --scrapers=8 --scrapes=1000 --duration=0 --body-size=2KB --connect.concurrency=16 \
+    --client-mode=upstream --scrape.timeout=20s --grace=5s \
+    --registration.wait=$((30 * WAIT_SCALE))s --idle=0s --strict
+log "upstream: $(field upstream scrapes_ok) ok, $(field upstream conns_opened_scrape) connections opened while scraping, handshakes $(field upstream handshakes_full) full $(field upstream handshakes_resumed) resumed, errors $(field upstream errors)"
+assert_eq 0 "$BENCH_RC" "bench exit status (upstream-like clients over mTLS)"
+assert_eq upstream "$(field upstream client_mode)" "client mode reported"
+assert_eq 1000 "$(field upstream scrapes_ok)" "scrapes answered correctly (upstream-like clients)"
+assert_eq 0 "$(field upstream errors_total)" "errors of any kind (upstream-like clients)"
+[ "$(field upstream conns_opened_scrape)" -ge 1 ] || fail "no push connection dialled over mTLS"
+[ "$(field upstream handshakes_resumed)" -gt 0 ] || fail "no session resumed by upstream-like clients"
 
 # --- a certificate that names none of the FQDNs: every poll refused -----------------------
 EXPECT_FAIL=1 run_bench other 30 --tls.cert="$C/other.crt" --tls.key="$C/other.key" --clients=5 --scrapers=0 \
