@@ -159,6 +159,11 @@ assert_eq 0 "$(upstream_metric "$UM" pushprox_client_poll_errors_total)" \
     "poll errors of upstream's client with its certificate for $FQDN"
 assert_eq 0 "$(proxy_metric 'pushprox_proxy_identity_rejections_total{route="/poll"}')" \
     "identity rejections before the wrong-host client"
+# Go's client keeps its TLS connections alive (one polling, one pushing): ~25 scrapes must
+# not cost a handshake each (a proxy closing TLS connections after each answer would).
+hs=$(proxy_metric pushprox_proxy_tls_handshakes_total)
+log "upstream-client-mtls->our-proxy: $hs full TLS handshakes, $(proxy_metric pushprox_proxy_tls_resumed_handshakes_total) resumed, for ~25 scrapes"
+[ "$hs" -ge 1 ] && [ "$hs" -le 10 ] || fail "upstream's client needed $hs TLS handshakes for ~25 scrapes"
 
 # A certificate for localhost polling as 127.0.0.2: 403, and 127.0.0.2's scrapes never
 # reach it. 127.0.0.2 has an exporter of its own, so a scrape that did reach it would
