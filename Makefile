@@ -1,6 +1,9 @@
 # pushprox-c: one Makefile for the proxy, the client, the bench harness and the tests.
 #
 #   make              release binaries in build/ (pushprox-proxy, pushprox-client, pushprox-bench)
+#                     and their man pages
+#   make man          the man pages alone: build/man/<binary>.1, each written by the binary's
+#                     --help-man from its flag table
 #   make test         unit tests (Criterion) and integration tests (real processes on loopback)
 #   make asan         the same tests against an ASan+UBSan build (pools off), built with clang
 #                     in build/casan when clang is installed, else with $(CC) in build/asan:
@@ -16,7 +19,8 @@
 #   make fuzz-ci      the same, 20 s per target
 #   make bench        the standard benchmark suite; rewrites bench/RESULTS.md
 #   make demo         proxy + client + node_exporter on loopback, one scrape through the proxy
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= (binaries in $(PREFIX)/bin, man pages in
+#                     MANDIR=$(PREFIX)/share/man, section 1)
 #   make clean        removes build/ and nothing else
 #   V=1               shows the commands
 
@@ -24,6 +28,7 @@ CC      ?= cc
 BUILD   ?= build
 SAN     ?=
 PREFIX  ?= /usr/local
+MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 LLHTTP_DIR     ?= /usr/share/llhttp
@@ -85,6 +90,7 @@ endif
 ifneq ($(wildcard bench/main.c),)
 BINS += $(BUILD)/pushprox-bench
 endif
+MANS := $(patsubst $(BUILD)/%,$(BUILD)/man/%.1,$(BINS))
 
 # Unit tests: tests/unit/test_<module>.c, one Criterion binary each. A test named
 # test_proxy_* links the proxy's objects, test_client_* the client's, test_bench_* the
@@ -103,11 +109,20 @@ FUZZ_SECONDS ?= 300
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 
-.PHONY: all test layers unit threads integration asan asan-gcc tsan bench soak demo install clean \
-        format fuzz fuzz-build fuzz-bins fuzz-ci
+.PHONY: all man test layers unit threads integration asan asan-gcc tsan bench soak demo install \
+        clean format fuzz fuzz-build fuzz-bins fuzz-ci
 # Objects of tests are kept, so a second `make test` rebuilds nothing.
 .SECONDARY:
-all: $(BINS)
+all: $(BINS) $(MANS)
+
+man: $(MANS)
+
+# Each binary writes its own man page from its flag table; the page is rewritten when the
+# binary is (a new commit changes its VERSION section).
+$(BUILD)/man/%.1: $(BUILD)/%
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  MAN     $@")
+	$(Q)$< --help-man >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/%.o: %.c VERSION
 	@mkdir -p $(dir $@)
@@ -237,8 +252,9 @@ demo: all
 	$(Q)BUILD=$(BUILD) deploy/demo.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man1/
 
 format:
 	clang-format -i $(wildcard common/*.[ch] proxy/*.[ch] client/*.[ch] bench/*.[ch] tests/unit/*.c \

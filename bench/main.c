@@ -29,6 +29,9 @@ static const struct flag_def bench_flag_defs[] = {
 #undef FLAG
 };
 
+/* Longest --scrape.plain-path (it goes into a scraper's SCRAPER_REQ_MAX_BYTES request). */
+#define BENCH_PLAIN_PATH_MAX 256
+
 static void die(const char *flag, const char *value, const char *what)
 {
     fprintf(stderr, "pushprox-bench: --%s: \"%s\": %s\n", flag, value, what);
@@ -50,6 +53,21 @@ static uint64_t raise_nofile(void)
     return (uint64_t)rl.rlim_cur;
 }
 
+/* What --help-long and the man page (--help-man) say besides the flags. */
+static const char bench_description[] =
+    "pushprox-bench runs against a pushprox-proxy that is already running (--proxy.address). "
+    "It simulates --clients clients, each holding a long poll under the FQDN c<N>.bench (by "
+    "default) and "
+    "pushing a --body-size response that names its FQDN and the scrape's Id, and --scrapers "
+    "Prometheus-style scrapers of http://c<N>.bench:9100/metrics through the proxy: closed "
+    "loop (that many scrapes in flight) or open loop at --rate scrapes a second, latency "
+    "then counted from the intended send time.\n\n"
+    "Every answer is checked: status, length, the FQDN in the body, each Id delivered to one "
+    "client once and answering one scrape once. It prints throughput, latency percentiles and "
+    "errors by kind (--json: one JSON object) and, with --proxy-pid, the proxy's memory per "
+    "idle client and CPU per scrape from /proc. It exits 1 on a misrouted, lost or duplicated "
+    "scrape (--strict: on any error).";
+
 int main(int argc, char **argv)
 {
     struct bench_flags f;
@@ -62,6 +80,9 @@ int main(int argc, char **argv)
                    "pushprox-proxy; checks every scrape and reports throughput, latency, "
                    "errors and the proxy's memory and CPU.",
         .version = version,
+        .source = "pushprox-c " PUSHPROX_VERSION,
+        .description = bench_description,
+        .see_also = (const char *const[]){"pushprox-proxy(1)", NULL},
     };
     flags_parse(bench_flag_defs, sizeof(bench_flag_defs) / sizeof(bench_flag_defs[0]), &f, &prog,
                 argc, argv);
@@ -99,7 +120,22 @@ int main(int argc, char **argv)
     run.scrapes = f.scrapes > 0 ? (uint64_t)f.scrapes : 0;
     if (run.duration_ms == 0 && run.scrapes == 0 && run.scrapers > 0)
         die("duration", "0", "needs --scrapes when the duration is 0");
-    if (run.clients == 0 && run.scrapers > 0)
+    if (f.scrape_plain_path && f.scrape_plain_path[0]) {
+        if (f.scrape_plain_path[0] != '/' || strlen(f.scrape_plain_path) > BENCH_PLAIN_PATH_MAX ||
+            strpbrk(f.scrape_plain_path, " \r\n"))
+            die("scrape.plain-path", f.scrape_plain_path,
+                "not a path starting with / (at most 256 bytes, no spaces)");
+        run.plain_path = f.scrape_plain_path;
+        run.clients = 0; /* nothing to poll: the scrapers talk to the server itself */
+    }
+    if (strcmp(f.client_mode, "pipelined") == 0)
+        run.client_mode = RUN_CLIENTS_PIPELINED;
+    else if (strcmp(f.client_mode, "upstream") == 0)
+        run.client_mode = RUN_CLIENTS_UPSTREAM;
+    else
+        die("client-mode", f.client_mode, "not one of pipelined, upstream");
+    run.scrape_delay_ms = f.client_scrape_delay;
+    if (run.clients == 0 && run.scrapers > 0 && !run.plain_path)
         die("scrapers", "?", "scrapers need --clients > 0");
     run.scrape_timeout_ms = f.scrape_timeout ? f.scrape_timeout : 10000;
     run.grace_ms = f.grace;
@@ -136,7 +172,11 @@ int main(int argc, char **argv)
     check_fill(run.filler, run.filler_len);
 
     uint64_t nofile = raise_nofile();
-    uint64_t per_proc = (run.clients + run.procs - 1) / run.procs + run.scrapers / run.procs + 64;
+    /* An upstream-like client holds two connections in steady state and a third while
+     * a push overlaps the previous one. */
+    uint64_t conns_per_client = run.client_mode == RUN_CLIENTS_UPSTREAM ? 3 : 1;
+    uint64_t per_proc = (run.clients + run.procs - 1) / run.procs * conns_per_client +
+                        run.scrapers / run.procs + 64;
     log_info("main", "open-file limit raised to the hard limit", LOG_UINT("nofile", nofile),
              LOG_UINT("fds_needed_per_proc", per_proc));
     if (per_proc > nofile)

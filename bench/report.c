@@ -17,6 +17,20 @@ static double rate_of(const struct run_result *res)
     return res->scrape_s > 0 ? (double)res->st.scrapes_ok / res->scrape_s : 0;
 }
 
+static const char *mode_name(const struct run *run)
+{
+    if (run->plain_path)
+        return "plain";
+    return run->client_mode == RUN_CLIENTS_UPSTREAM ? "upstream" : "pipelined";
+}
+
+/* Client connections dialled during the scrape phase per scrape answered OK. */
+static double conns_per_scrape(const struct run_result *res)
+{
+    return res->st.scrapes_ok ? (double)res->st.conns_opened_scrape / (double)res->st.scrapes_ok
+                              : 0;
+}
+
 static double kib_per_client(const struct run_result *res)
 {
     if (!res->have_proxy || res->registered == 0 ||
@@ -72,6 +86,11 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
             "client traffic", (unsigned long long)st->polls_sent,
             (unsigned long long)st->polls_work, (unsigned long long)st->polls_expired,
             (unsigned long long)st->pushes_sent, (unsigned long long)st->pushes_ok);
+    fprintf(out,
+            "  %-20s %s; %llu connections opened while scraping (%.3f per scrape), %llu closed "
+            "after use (idle pool full)\n",
+            "client mode", mode_name(run), (unsigned long long)st->conns_opened_scrape,
+            conns_per_scrape(res), (unsigned long long)st->conns_closed_extra);
     if (res->have_proxy) {
         fprintf(out, "  %-20s pid %d, %llu threads\n", "proxy", (int)run->proxy_pid,
                 (unsigned long long)res->proxy_threads);
@@ -142,11 +161,14 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
             (unsigned long long)res->unknown_ids, (unsigned long long)res->st.polls_wrong_host);
     fprintf(out,
             "\"polls_sent\":%llu,\"polls_work\":%llu,\"polls_expired\":%llu,\"pushes_sent\":%llu,"
-            "\"pushes_ok\":%llu,\"nofile_limit\":%llu,\"harness_cpu_s\":%.3f",
+            "\"pushes_ok\":%llu,\"nofile_limit\":%llu,\"harness_cpu_s\":%.3f,"
+            "\"client_mode\":\"%s\",\"conns_opened_scrape\":%llu,\"conns_closed_extra\":%llu,"
+            "\"conns_per_scrape\":%.4f",
             (unsigned long long)st->polls_sent, (unsigned long long)st->polls_work,
             (unsigned long long)st->polls_expired, (unsigned long long)st->pushes_sent,
             (unsigned long long)st->pushes_ok, (unsigned long long)res->nofile_limit,
-            res->harness_cpu_s);
+            res->harness_cpu_s, mode_name(run), (unsigned long long)st->conns_opened_scrape,
+            (unsigned long long)st->conns_closed_extra, conns_per_scrape(res));
     if (res->have_proxy)
         fprintf(out,
                 ",\"proxy\":{\"pid\":%d,\"threads\":%llu,\"rss_before_kib\":%llu,"

@@ -3,7 +3,8 @@
 
 usage: results.py TMPDIR RESULTS_MD SUITE_SECONDS MAX_CLIENTS FLEET_CLIENTS NOFILE QUICK
 
-Reads TMPDIR/<run>.json (pushprox-bench --json), TMPDIR/nginx-w<N>.wrk and .cpu, and
+Reads TMPDIR/<run>.json (pushprox-bench --json), TMPDIR/nginx-w<N>.wrk and .cpu,
+TMPDIR/nginx-open-w<N>.cpu (section 6), and
 TMPDIR/commands.txt; appends bench/ANALYSIS.md (hand-written notes) if it exists.
 """
 import json
@@ -247,6 +248,68 @@ if dd and do:
           do["rate"], do["latency_ms"]["p50"] - dd["latency_ms"]["p50"],
           do["latency_ms"]["p99"] - dd["latency_ms"]["p99"]))
     w("")
+
+# 6. Open loop, one scrape at a time.
+w("## 6. Open loop, one scrape at a time: 1,000 clients, 20 KB bodies")
+w("")
+w("Scrapes go out on schedule at a rate far below saturation, so they reach the proxy one "
+  "at a time, as a Prometheus server's do, and nothing batches the wake-ups. Two kinds of "
+  "simulated clients: **pipelined** (one connection, the next poll written behind the "
+  "push) and **upstream** (`--client-mode=upstream`, what upstream's Go client does on the "
+  "wire: the next poll goes out as soon as the scrape arrives, the push is its own request "
+  "on a pool of at most 2 idle connections, a third dialled when they overlap). "
+  "*Conns/scrape* = client connections dialled during the scrape phase / scrapes (each "
+  "upstream client dials its second connection on its first push). The nginx rows send "
+  "the same 20 KB body through nginx -> origin nginx at the same rate (plain GETs from the "
+  "bench's scrapers, `--scrape.plain-path`); nginx CPU per request is its master and "
+  "workers' utime+stime over the run / requests. Ratios: ours / nginx with the same worker "
+  "count; 2 workers / 1 worker in the same client mode.")
+w("")
+w("| clients | --workers | target/s | achieved/s | p50 ms | p99 ms | p99.9 ms | CPU us/scrape | conns/scrape | errors | / nginx | w2 / w1 |")
+w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+ngx = {}
+for wk in (1, 2):
+    d = load("nginx-open-w%d" % wk)
+    try:
+        ticks, hz = map(int, open(os.path.join(tmp, "nginx-open-w%d.cpu" % wk)).read().split())
+        ngx[wk] = (d, ticks / hz * 1e6 / d["scrapes_ok"] if d and d["scrapes_ok"] else None)
+    except (OSError, ValueError):
+        ngx[wk] = (d, None)
+openrows = {}
+for m in ("pipelined", "upstream"):
+    for wk in (1, 2):
+        openrows[(m, wk)] = load("open-%s-w%d" % (m, wk))
+for m in ("pipelined", "upstream"):
+    for wk in (1, 2):
+        d = openrows[(m, wk)]
+        if not d:
+            w("| %s | %d | n/a | | | | | | | | | |" % (m, wk))
+            continue
+        l = d["latency_ms"]
+        us = d.get("proxy", {}).get("cpu_us_per_scrape")
+        ng = ngx.get(wk, (None, None))[1]
+        d1 = openrows.get((m, 1))
+        us1 = d1.get("proxy", {}).get("cpu_us_per_scrape") if d1 else None
+        w("| %s | %d | %.0f | %.0f | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s |" % (
+            m, wk, d["rate"], d["scrapes_per_s"], l["p50"], l["p99"], l["p99_9"],
+            f(us, "%.1f"), f(d.get("conns_per_scrape"), "%.3f"), errs(d),
+            f(us / ng, "%.2fx") if us and ng else "n/a",
+            f(us / us1, "%.2fx") if wk == 2 and us and us1 else "-"))
+for wk in (1, 2):
+    d, ng = ngx.get(wk, (None, None))
+    if not d:
+        w("| nginx | %d | n/a | | | | | | | | | |" % wk)
+        continue
+    l = d["latency_ms"]
+    w("| nginx | %d | %.0f | %.0f | %.3f | %.3f | %.3f | %s | - | %s | 1.00x | - |" % (
+        wk, d["rate"], d["scrapes_per_s"], l["p50"], l["p99"], l["p99_9"], f(ng, "%.1f"),
+        errs(d)))
+w("")
+w("Goals (issue 12): with the default workers (one per CPU, here 2), CPU per scrape in "
+  "this open loop <= 1.5x nginx's at the same rate; 2 workers no dearer per scrape than 1, "
+  "with either kind of client. bench/profile-open.sh profiles one of these cells (perf, "
+  "strace -c); bench/ANALYSIS.md has what it found.")
+w("")
 
 w("## Exact commands")
 w("")

@@ -9,13 +9,18 @@
 #      driven by wrk; nginx's CPU us per request beside ours;
 #   5. through the load balancer (bench/lb-bench.sh): three replicas behind HAProxy with
 #      deploy/haproxy/haproxy.cfg, against one proxy alone: scrapes/s, added latency,
-#      HAProxy's CPU per scrape.
+#      HAProxy's CPU per scrape;
+#   6. open loop, one scrape at a time: 1,000 clients, 20 KB, OPEN_RATE scrapes/s, the
+#      pipelined and the upstream-like client mode x --workers 1 and 2 (proxy CPU per
+#      scrape, latency, client connections opened per scrape), and nginx proxying the same
+#      body at the same open-loop rate (pushprox-bench --scrape.plain-path), for ratios
+#      from one run.
 #
 # Everything runs on 127.0.0.1 with free ports and is stopped by PID. Under 10 minutes on
 # 2 cores. Environment: BUILD (binaries, default build), RESULTS (output file, default
 # bench/RESULTS.md), QUICK=1 (short runs, to try the script; still rewrites RESULTS),
 # FLEET_SECONDS (default 60), CLOSED_SECONDS (default 10), MAX_CLIENTS (default: the
-# proxy's fd limit minus 100).
+# proxy's fd limit minus 100), OPEN_RATE (default 2000), OPEN_SECONDS (default 20).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +33,10 @@ QUICK=${QUICK:-0}
 FLEET_SECONDS=${FLEET_SECONDS:-60}
 CLOSED_SECONDS=${CLOSED_SECONDS:-10}
 NGINX_SECONDS=${NGINX_SECONDS:-10}
+OPEN_RATE=${OPEN_RATE:-2000}
+OPEN_SECONDS=${OPEN_SECONDS:-20}
 if [ "$QUICK" = 1 ]; then
+    OPEN_SECONDS=5
     FLEET_SECONDS=10
     CLOSED_SECONDS=3
     NGINX_SECONDS=3
@@ -228,6 +236,40 @@ done
 
 # 5. Through the load balancer.
 LB_SECONDS=${LB_SECONDS:-$CLOSED_SECONDS} BUILD="$BUILD" "$ROOT/bench/lb-bench.sh" "$TMP"
+
+# 6. Open loop, one scrape at a time: both client modes x 1 and 2 workers, then nginx at
+#    the same rate (the same 20 KB body through nginx -> origin, plain GETs).
+for w in 1 2; do
+    for m in pipelined upstream; do
+        start_proxy "open-$m-w$w" "$w"
+        bench "open-$m-w$w" --clients=1000 --scrapers=64 --rate="$OPEN_RATE" --body-size=20KB \
+            --duration="${OPEN_SECONDS}s" --idle=1s --client-mode="$m"
+        stop "$PROXY_PID"
+    done
+done
+for w in 1 2; do
+    [ "$NGINX_OK" = 1 ] || break
+    p="$TMP/nginx-open-$w"
+    mkdir -p "$p/tmp" "$p/conf"
+    port=$(free_port)
+    sed -e "s#@PREFIX@#$p#g" -e "s#@PORT@#$port#g" -e "s#@ORIGIN_PORT@#$ORIGIN_PORT#g" \
+        -e "s#@WORKERS@#$w#g" "$ROOT/bench/nginx.conf" >"$p/conf/nginx.conf"
+    nginx -p "$p" -c "$p/conf/nginx.conf" -e "$p/error.log" >"$TMP/nginx-open-$w.log" 2>&1 &
+    npid=$!
+    PIDS+=("$npid")
+    echo "nginx -p \$TMP/nginx-open-$w -c bench/nginx.conf (filled in: port $port, worker_processes $w)" >>"$COMMANDS"
+    wait_http "http://127.0.0.1:$port/metrics" || continue
+    kids=()
+    read -ra kids <"/proc/$npid/task/$npid/children" 2>/dev/null
+    # nginx's CPU over the whole bench run (64 connects and --idle=0s: the scraping).
+    t0=$(cpu_ticks "$npid" "${kids[@]}")
+    PROXY_PORT=$port PROXY_PID=0 bench "nginx-open-w$w" --clients=0 --scrapers=64 \
+        --rate="$OPEN_RATE" --body-size=20KB --duration="${OPEN_SECONDS}s" --idle=0s \
+        --scrape.plain-path=/metrics
+    t1=$(cpu_ticks "$npid" "${kids[@]}")
+    echo "$((t1 - t0)) $(getconf CLK_TCK)" >"$TMP/nginx-open-w$w.cpu"
+    stop "$npid"
+done
 
 SUITE_SECONDS=$(($(date +%s) - SUITE_START))
 say "suite ran ${SUITE_SECONDS}s; writing $RESULTS"

@@ -25,6 +25,9 @@ struct dial_tls; /* dial.h */
 #define RUN_MAX_PROCS 64
 #define RUN_MAX_THREADS 64
 
+/* How the simulated clients talk to the proxy (--client-mode). */
+enum run_client_mode { RUN_CLIENTS_PIPELINED = 0, RUN_CLIENTS_UPSTREAM };
+
 enum run_phase { RUN_PHASE_CONNECT = 0, RUN_PHASE_SCRAPE, RUN_PHASE_STOP };
 
 /* One thread's progress, published from its tick. Padded to a cache line. */
@@ -58,6 +61,9 @@ struct run {
     uint64_t seed;
     int target_port;
     bool pipeline;
+    int client_mode;          /* enum run_client_mode */
+    uint64_t scrape_delay_ms; /* upstream mode: the exporter's answer time */
+    const char *plain_path;   /* NULL: scrape through the proxy; else plain GET of this path */
     bool progress;
     bool check_clients; /* ask the proxy's /clients before the scrape phase */
     pid_t proxy_pid;    /* 0 = not measured */

@@ -114,14 +114,26 @@ void scraper_send(struct scraper *s, uint64_t target, uint64_t intended_ns)
 {
     struct scraper_env *env = s->env;
     const struct run *run = env->run;
-    run_fqdn(run, target, s->fqdn, sizeof(s->fqdn));
-    int n = snprintf(s->req, sizeof(s->req),
+    int n;
+    if (run->plain_path) {
+        /* No proxy: an origin-form GET, as any HTTP client sends to nginx. */
+        snprintf(s->fqdn, sizeof(s->fqdn), "%s", run->proxy_hostport);
+        n = snprintf(s->req, sizeof(s->req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: pushprox-bench\r\n"
+                     "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1\r\n\r\n",
+                     run->plain_path, run->proxy_hostport);
+    } else {
+        run_fqdn(run, target, s->fqdn, sizeof(s->fqdn));
+        n = snprintf(s->req, sizeof(s->req),
                      "GET http://%s:%d/metrics HTTP/1.1\r\nHost: %s:%d\r\n"
                      "User-Agent: pushprox-bench\r\n"
                      "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1\r\n"
                      "X-Prometheus-Scrape-Timeout-Seconds: %.3f\r\n\r\n",
                      s->fqdn, run->target_port, s->fqdn, run->target_port,
                      (double)run->scrape_timeout_ms / 1000.0);
+    }
+    if (n < 0 || (size_t)n >= sizeof(s->req))
+        n = 0; /* main bounds the path; an empty request is answered by nothing: lost */
     s->req_len = (size_t)n;
     s->busy = true;
     s->intended_ns = intended_ns;
@@ -178,14 +190,23 @@ static void on_response(struct scraper *s)
         return;
     }
     st->scrapes_answered++;
-    enum check_result r = check_response(s->fqdn, h->status, h->body.base ? h->body.base : "",
-                                         h->body.len, env->run->body_bytes, &id_hash);
+    enum check_result r;
+    if (env->run->plain_path) {
+        /* Plain GET: no Id to check, only the status and the body's length. */
+        r = h->status != 200                      ? CHECK_STATUS
+            : h->body.len != env->run->body_bytes ? CHECK_BODY
+                                                  : CHECK_OK;
+    } else {
+        r = check_response(s->fqdn, h->status, h->body.base ? h->body.base : "", h->body.len,
+                           env->run->body_bytes, &id_hash);
+    }
     switch (r) {
     case CHECK_OK:
         st->scrapes_ok++;
         st->scrape_body_bytes += h->body.len;
         hist_record(&st->latency_ns, now > s->intended_ns ? now - s->intended_ns : 0);
-        idvec_push(&st->scraped, id_hash);
+        if (!env->run->plain_path)
+            idvec_push(&st->scraped, id_hash);
         break;
     case CHECK_TIMEOUT: st->errors[STATS_ERR_TIMEOUT]++; break;
     case CHECK_STATUS: st->errors[STATS_ERR_STATUS]++; break;

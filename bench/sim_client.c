@@ -102,6 +102,8 @@ static void connect_client(struct sim_client *c)
     c->n_expect = 0;
     c->queued = false;
     c->writing = false;
+    if (env->scraping)
+        env->st->conns_opened_scrape++;
     int rc = dial_connect(&c->tr, &env->tr_env, run->tls, (const struct sockaddr *)srcp,
                           (const struct sockaddr *)&run->proxy);
     if (rc != 0) {

@@ -47,6 +47,7 @@ struct sim_client_env {
     uint64_t registered;           /* clients whose first poll went out */
     uint64_t pushes_answered;      /* pushes whose verdict came back, 200 or not */
     bool stopping;                 /* the thread is stopping: a lost connection is no error */
+    bool scraping;                 /* set by the worker in the scrape phase: count dials */
     /* The scrape request a poll carries, parsed one at a time. */
     struct http_parser req_parser;
     struct http_head req_head;

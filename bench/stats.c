@@ -33,6 +33,8 @@ int stats_merge(struct stats *dst, const struct stats *src)
     dst->pushes_sent += src->pushes_sent;
     dst->pushes_ok += src->pushes_ok;
     dst->connects_ok += src->connects_ok;
+    dst->conns_opened_scrape += src->conns_opened_scrape;
+    dst->conns_closed_extra += src->conns_closed_extra;
     dst->polls_wrong_host += src->polls_wrong_host;
     for (int i = 0; i < STATS_ERR_N; i++)
         dst->errors[i] += src->errors[i];

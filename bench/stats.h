@@ -37,7 +37,9 @@ struct stats {
     uint64_t scrapes_unsent; /* open loop: due but never sent (no idle scraper) */
     uint64_t polls_sent, polls_work, polls_expired, pushes_sent, pushes_ok;
     uint64_t connects_ok;
-    uint64_t polls_wrong_host; /* work for another fqdn (the scraper counts it misrouted) */
+    uint64_t conns_opened_scrape; /* client connections dialled during the scrape phase */
+    uint64_t conns_closed_extra;  /* upstream mode: closed after use, the idle pool full */
+    uint64_t polls_wrong_host;    /* work for another fqdn (the scraper counts it misrouted) */
     uint64_t errors[STATS_ERR_N];
     struct hist latency_ns; /* scrapes answered 200 and judged OK */
     struct idvec pushed;    /* hashes of the Ids clients received (and pushed) */

@@ -23,6 +23,29 @@ static void on_scraper_idle(struct scraper_env *env, struct scraper *s);
 static void issue(struct worker *wk, uint64_t now);
 static void schedule_due(struct worker *wk, uint64_t now);
 
+static bool upstream(const struct worker *wk)
+{
+    return wk->run->client_mode == RUN_CLIENTS_UPSTREAM;
+}
+
+/* The clients' counts, from whichever env the mode uses. */
+static uint64_t clients_connecting(const struct worker *wk)
+{
+    return upstream(wk) ? wk->up_env.connecting : wk->clients_env.connecting;
+}
+static uint64_t clients_connected(const struct worker *wk)
+{
+    return upstream(wk) ? wk->up_env.connected : wk->clients_env.connected;
+}
+static uint64_t clients_registered(const struct worker *wk)
+{
+    return upstream(wk) ? wk->up_env.registered : wk->clients_env.registered;
+}
+static uint64_t pushes_answered(const struct worker *wk)
+{
+    return upstream(wk) ? wk->up_env.pushes_answered : wk->clients_env.pushes_answered;
+}
+
 static struct worker *worker_of_scrapers(struct scraper_env *env)
 {
     return (struct worker *)((char *)env - offsetof(struct worker, scrapers_env));
@@ -44,7 +67,7 @@ int worker_init(struct worker *wk, struct run *run, int id)
     uint64_t sfirst, ns, proc_scrapers;
     run_split(run->scrapers, run->procs, (uint64_t)run->proc, &sfirst, &proc_scrapers);
     run_split(proc_scrapers, run->threads, (uint64_t)id, &sfirst, &ns);
-    wk->n_scrapers = run->n_clients ? ns : 0;
+    wk->n_scrapers = run->n_clients || run->plain_path ? ns : 0;
     if (run->scrapes) {
         uint64_t qf, proc_quota;
         run_split(run->scrapes, run->procs, (uint64_t)run->proc, &qf, &proc_quota);
@@ -61,15 +84,23 @@ int worker_init(struct worker *wk, struct run *run, int id)
     if (rc)
         return rc;
     if ((rc = sim_client_env_init(&wk->clients_env, &wk->loop, run, &wk->st)) != 0 ||
+        (rc = sim_up_env_init(&wk->up_env, &wk->loop, run, &wk->st)) != 0 ||
         (rc = scraper_env_init(&wk->scrapers_env, &wk->loop, run, &wk->st, on_scraper_idle)) != 0)
         return rc;
-    wk->clients = calloc(n ? n : 1, sizeof(*wk->clients));
+    if (upstream(wk))
+        wk->ups = calloc(n ? n : 1, sizeof(*wk->ups));
+    else
+        wk->clients = calloc(n ? n : 1, sizeof(*wk->clients));
     wk->scrapers = calloc(ns ? ns : 1, sizeof(*wk->scrapers));
     wk->idle = calloc(ns ? ns : 1, sizeof(*wk->idle));
-    if (!wk->clients || !wk->scrapers || !wk->idle)
+    if ((!wk->clients && !wk->ups) || !wk->scrapers || !wk->idle)
         return -ENOMEM;
-    for (uint64_t i = 0; i < n; i++)
-        sim_client_init(&wk->clients[i], &wk->clients_env, wk->first_client + i);
+    for (uint64_t i = 0; i < n; i++) {
+        if (wk->ups)
+            sim_up_init(&wk->ups[i], &wk->up_env, wk->first_client + i);
+        else
+            sim_client_init(&wk->clients[i], &wk->clients_env, wk->first_client + i);
+    }
     for (uint64_t i = 0; i < ns; i++)
         scraper_init(&wk->scrapers[i], &wk->scrapers_env, (unsigned)i);
 
@@ -91,15 +122,21 @@ int worker_init(struct worker *wk, struct run *run, int id)
 
 void worker_close(struct worker *wk)
 {
-    for (uint64_t i = 0; i < wk->n_clients; i++)
-        sim_client_close(&wk->clients[i]);
+    for (uint64_t i = 0; i < wk->n_clients; i++) {
+        if (wk->ups)
+            sim_up_close(&wk->ups[i]);
+        else if (wk->clients)
+            sim_client_close(&wk->clients[i]);
+    }
     for (uint64_t i = 0; i < wk->n_scrapers; i++)
         scraper_close(&wk->scrapers[i]);
     free(wk->clients);
+    free(wk->ups);
     free(wk->scrapers);
     free(wk->idle);
     free(wk->due);
     sim_client_env_close(&wk->clients_env);
+    sim_up_env_close(&wk->up_env);
     scraper_env_close(&wk->scrapers_env);
     uv_loop_close(&wk->loop);
     /* wk->st is the caller's to merge and close. */
@@ -171,7 +208,7 @@ static void issue(struct worker *wk, uint64_t now)
         }
         wk->n_idle--;
         s->in_idle = false;
-        uint64_t target = run->first_client + random_next(wk) % run->n_clients;
+        uint64_t target = run->n_clients ? run->first_client + random_next(wk) % run->n_clients : 0;
         wk->issued++;
         scraper_send(s, target, intended); /* counts it in scrapers_env.in_flight */
     }
@@ -180,8 +217,8 @@ static void issue(struct worker *wk, uint64_t now)
 static void publish(struct worker *wk)
 {
     struct shm_slot *sl = wk->slot;
-    __atomic_store_n(&sl->connected, wk->clients_env.connected, __ATOMIC_RELAXED);
-    __atomic_store_n(&sl->registered, wk->clients_env.registered, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->connected, clients_connected(wk), __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->registered, clients_registered(wk), __ATOMIC_RELAXED);
     __atomic_store_n(&sl->scrapes_ok, wk->st.scrapes_ok, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->scrapes_answered, wk->st.scrapes_answered, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->errors, stats_total_errors(&wk->st), __ATOMIC_RELAXED);
@@ -194,9 +231,14 @@ static void stop_all(struct worker *wk)
         return;
     wk->stopping = true;
     wk->clients_env.stopping = true;
+    wk->up_env.stopping = true;
     publish(wk);
-    for (uint64_t i = 0; i < wk->n_clients; i++)
-        sim_client_stop(&wk->clients[i]);
+    for (uint64_t i = 0; i < wk->n_clients; i++) {
+        if (wk->ups)
+            sim_up_stop(&wk->ups[i]);
+        else
+            sim_client_stop(&wk->clients[i]);
+    }
     for (uint64_t i = 0; i < wk->n_scrapers; i++) {
         struct scraper *s = &wk->scrapers[i];
         if (s->busy) {
@@ -274,14 +316,22 @@ static void on_tick(uv_timer_t *t)
     }
 
     /* Connect clients, a bounded number at a time so the proxy's accept queue keeps up. */
-    while (wk->clients_env.connecting < run->connect_concurrency &&
-           wk->next_connect < wk->n_clients)
-        sim_client_start(&wk->clients[wk->next_connect++]);
+    while (clients_connecting(wk) < run->connect_concurrency && wk->next_connect < wk->n_clients) {
+        if (wk->ups)
+            sim_up_start(&wk->ups[wk->next_connect++]);
+        else
+            sim_client_start(&wk->clients[wk->next_connect++]);
+    }
 
-    sim_client_retry_due(&wk->clients_env, now);
+    if (wk->ups)
+        sim_up_due(&wk->up_env, now);
+    else
+        sim_client_retry_due(&wk->clients_env, now);
 
     if (wk->phase == RUN_PHASE_CONNECT && phase == RUN_PHASE_SCRAPE) {
         wk->phase = RUN_PHASE_SCRAPE;
+        wk->clients_env.scraping = true;
+        wk->up_env.scraping = true;
         wk->t0_ns = __atomic_load_n(&run->shm->t0_ns, __ATOMIC_RELAXED);
         wk->end_ns = run->duration_ms ? wk->t0_ns + run->duration_ms * 1000000ull : 0;
         if (wk->n_scrapers == 0 || wk->quota == 0)
@@ -313,7 +363,7 @@ static void on_tick(uv_timer_t *t)
         /* Every scrape is answered; the push verdicts that follow them are waited for,
          * within --grace (a client that lost its connection never gets one). */
         if (wk->issuing_done && !wk->scrape_done && in_flight == 0 &&
-            (wk->clients_env.pushes_answered >= wk->st.pushes_sent ||
+            (pushes_answered(wk) >= wk->st.pushes_sent ||
              now - wk->drained_ns >= wk->run->grace_ms * 1000000ull)) {
             wk->scrape_done = true;
             /* Scrapes scheduled (open loop) but never sent: the proxy fell behind. */

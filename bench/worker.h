@@ -20,6 +20,7 @@
 #include "run.h"
 #include "scraper.h"
 #include "sim_client.h"
+#include "sim_upstream.h"
 #include "stats.h"
 
 #define WORKER_TICK_MS 1
@@ -34,8 +35,12 @@ struct worker {
     struct shm_slot *slot;
     uint64_t rng;
 
+    /* The clients: pipelined (clients_env, clients) or upstream-like (up_env, ups), as
+     * --client-mode says; the other env is set up and stays empty. */
     struct sim_client_env clients_env; /* counts connected, registered, pushes answered */
     struct sim_client *clients;
+    struct sim_up_env up_env; /* the same counts, upstream mode */
+    struct sim_up_client *ups;
     uint64_t n_clients, first_client;
     uint64_t next_connect;
 

@@ -219,6 +219,58 @@ static void via_setup(struct client *c, const struct client_flags *f)
                  LOG_STR("mode", c->proxy.tls ? "CONNECT" : "forward"));
 }
 
+/* What --help-long and the man page (--help-man) say besides the flags. */
+static const char doc_description[] =
+    "pushprox-client runs on a machine that Prometheus cannot reach, such as a host behind "
+    "NAT or a firewall, and makes its exporters scrapable through a pushprox-proxy. It keeps "
+    "a long poll open at --proxy-url under its FQDN (--fqdn, by default this host's). When "
+    "Prometheus scrapes http://<fqdn>:<port>/metrics through the proxy, the poll's answer "
+    "carries that request; the client scrapes the exporter on that port of this host and "
+    "pushes the response back to the proxy. Only the ports given with --scrape.allow are "
+    "scraped when it is set.\n\n"
+    "Scrapes run concurrently on one event loop, and the client polls again as soon as a "
+    "request arrives, so a slow exporter never delays another. It speaks upstream PushProx's "
+    "protocol and works with upstream's proxy as with pushprox-proxy. --metrics-addr serves "
+    "the client's own metrics, /-/healthy and /-/ready (ready: every FQDN has a poll held by "
+    "the proxy or answered within --ready.poll-window). Logs go to stderr, in logfmt or JSON "
+    "(--log.format).";
+
+static const struct flags_doc_item doc_environment[] = {
+    {"HTTPS_PROXY, https_proxy",
+     "The HTTP proxy through which an https --proxy-url is reached, with a CONNECT tunnel "
+     "(TLS and the client certificate go end to end inside it). A value without a scheme is "
+     "http://; user:password in it is sent as Proxy-Authorization: Basic; an https:// proxy "
+     "is refused. The upper-case name wins; an empty value counts as unset."},
+    {"HTTP_PROXY, http_proxy",
+     "The HTTP proxy for an http --proxy-url (requests in absolute form)."},
+    {"NO_PROXY, no_proxy",
+     "Comma-separated hosts reached directly: \"*\" for all, IP addresses and CIDR ranges, "
+     "domain names (the name and its subdomains; a leading \".\" for subdomains only), each "
+     "optionally with :port. localhost and loopback addresses are never proxied."},
+    {NULL, NULL},
+};
+
+static const struct flags_doc_item doc_signals[] = {
+    {"SIGTERM, SIGINT",
+     "Stop polling, let the scrapes in flight finish for up to --shutdown.timeout, then exit "
+     "0. A second signal cuts them short."},
+    {NULL, NULL},
+};
+
+static const struct flags_doc_section doc_sections[] = {
+    {"Environment",
+     "These are read as Go's HTTP clients read them, as upstream's client does, and apply only "
+     "to the connections to --proxy-url (--proxy.http-proxy-url, when set, replaces "
+     "HTTPS_PROXY and HTTP_PROXY; NO_PROXY still applies). Scrapes of local exporters never go "
+     "through a proxy.",
+     doc_environment},
+    {"Signals", NULL, doc_signals},
+    {NULL, NULL, NULL},
+};
+
+static const char *const doc_see_also[] = {"pushprox-proxy(1)", "prometheus(1)",
+                                           "prometheus-node-exporter(1)", NULL};
+
 int main(int argc, char **argv)
 {
     char version[256];
@@ -228,6 +280,10 @@ int main(int argc, char **argv)
         .summary = "Polls a PushProx proxy for scrape requests and answers them from the "
                    "exporters on this host.",
         .version = version,
+        .source = "pushprox-c " PUSHPROX_VERSION,
+        .description = doc_description,
+        .sections = doc_sections,
+        .see_also = doc_see_also,
     };
     flags_parse(flag_defs, sizeof(flag_defs) / sizeof(flag_defs[0]), &flags, &prog, argc, argv);
 

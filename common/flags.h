@@ -21,6 +21,9 @@
  * what is wrong) to stderr and exits with status 2, as node_exporter does (flags_parse;
  * flags_parse_args returns the same message instead, for tests and fuzzing). --help prints
  * every flag with its default and exits 0; --version prints the version line and exits 0.
+ * As upstream's kingpin does, --help-long prints the long help (for these programs, which
+ * have no subcommands: --help plus the description and the extra sections of
+ * flags_program) and --help-man a man page in groff (man(7)) to stdout; both exit 0.
  * Strings in the parsed struct point into argv or the table's defaults and live as long
  * as the process; lists are allocated once and never freed. */
 #ifndef PUSHPROX_FLAGS_H
@@ -29,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct flag_list {
     const char **items;
@@ -52,11 +56,34 @@ struct flag_def {
     size_t offset; /* of the field in the binary's flags struct */
 };
 
-/* What the binary is, for --help and --version. */
+/* One entry of an extra section: a term ("HTTPS_PROXY", "SIGHUP") and what it does.
+ * Paragraphs of text are separated by "\n\n". */
+struct flags_doc_item {
+    const char *term;
+    const char *text;
+};
+
+/* A section of --help-long and of the man page after the flags ("Environment",
+ * "Signals"): an optional paragraph, then items up to one whose term is NULL. */
+struct flags_doc_section {
+    const char *title; /* as --help-long prints it; the man page capitalises it */
+    const char *intro; /* NULL for none */
+    const struct flags_doc_item *items;
+};
+
+/* What the binary is, for --help, --help-long, --help-man and --version. Every field but
+ * name may be NULL. */
 struct flags_program {
     const char *name;    /* "pushprox-proxy" */
-    const char *summary; /* one line under the usage line */
+    const char *summary; /* one line under the usage line; the man page's NAME */
     const char *version; /* the --version text, without trailing newline */
+    const char *source;  /* "pushprox-c 0.1.0": the man page's title line names it */
+    /* What the program does, paragraphs separated by "\n\n" (--help-long, DESCRIPTION). */
+    const char *description;
+    /* Extra sections, up to one whose title is NULL. */
+    const struct flags_doc_section *sections;
+    /* Related man pages, "prometheus(1)", up to a NULL (SEE ALSO). */
+    const char *const *see_also;
 };
 
 /* Expands a flags.def into struct members / table rows. */
@@ -68,11 +95,11 @@ struct flags_program {
 #define FLAGS_ERR_MAX 512
 
 /* What the command line asks for besides running: flags_parse_args() stops at the first
- * --help/-h or --version, as flags_parse() exits there. */
-enum flags_request { FLAGS_RUN = 0, FLAGS_HELP, FLAGS_VERSION };
+ * --help/-h, --help-long, --help-man or --version, as flags_parse() exits there. */
+enum flags_request { FLAGS_RUN = 0, FLAGS_HELP, FLAGS_VERSION, FLAGS_HELP_LONG, FLAGS_HELP_MAN };
 
 /* Sets every flag to its default, then applies argv (argv[0] is the program and is
- * skipped). Returns 0 with *req saying whether --help or --version came first, or -EINVAL
+ * skipped). Returns 0 with *req saying which request (enum flags_request) came first, or -EINVAL
  * (a bad value or default, an unknown flag, a missing value, a positional argument) with
  * err holding a message that names the flag and the value, as flags_parse() prints it
  * after "prog: ". Never exits and never writes to stdout or stderr. The fields of dst may
@@ -86,13 +113,29 @@ int flags_parse_args(const struct flag_def *defs, size_t n_defs, void *dst, int 
 void flags_free_lists(void);
 
 /* flags_parse_args() for a binary's main(): returns 0 when all parsed. Exits the process
- * on --help and --version (status 0, the text on stdout) and on any bad input (status 2,
- * "prog: <message>" on stderr). */
+ * on --help, --help-long, --help-man and --version (status 0, the text on stdout; status 1
+ * if stdout cannot be written) and on any bad input (status 2, "prog: <message>" on
+ * stderr). */
 int flags_parse(const struct flag_def *defs, size_t n_defs, void *dst,
                 const struct flags_program *prog, int argc, char **argv);
 
 /* Writes --help to stdout. */
 void flags_usage(const struct flag_def *defs, size_t n_defs, const struct flags_program *prog);
+
+/* Writes --help (long false) or --help-long (long true) to out. Returns 0, or -EIO when
+ * out reports an error. */
+int flags_write_usage(FILE *out, const struct flag_def *defs, size_t n_defs,
+                      const struct flags_program *prog, bool long_help);
+
+/* Writes --help-man to out: a man page (section 1) with NAME, SYNOPSIS, DESCRIPTION,
+ * OPTIONS (every flag of the table and the meta flags, each with its default, as --help
+ * shows them), the program's extra sections, SEE ALSO and VERSION. Text is escaped for
+ * roff: backslashes, hyphens (so options render as ASCII minus signs and can be copied),
+ * apostrophes, backquotes, '^' and '~' (roff would typeset them), a '.' or a space that
+ * would start a line, '"' in macro arguments, and characters beyond ASCII (\[uXXXX]).
+ * Returns 0, or -EIO when out reports an error. */
+int flags_write_man(FILE *out, const struct flag_def *defs, size_t n_defs,
+                    const struct flags_program *prog);
 
 /* Parsers behind flags_parse, usable on their own. Return 0 or -EINVAL. */
 int flags_parse_duration(const char *s, uint64_t *ms);

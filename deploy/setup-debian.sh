@@ -3,11 +3,12 @@
 # Debian 12 (bookworm): compilers, the libraries (libuv, mbedTLS, Concurrency Kit, llhttp,
 # libyaml, libxcrypt, Criterion) and the real components the tests start (prometheus,
 # node_exporter, nginx, haproxy, openssl, tinyproxy), kubectl for the manifests' dry run, ip
-# and nft to make a replica's host vanish. make asan and make fuzz need clang and
-# libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes) and llvm (llvm-symbolizer:
-# readable sanitizer stack traces). Services those packages ship are not started: the tests
-# and the demo run their own instances on loopback. Runs apt-get as root, through sudo if
-# need be.
+# and nft to make a replica's host vanish, groff and man-db to check the man pages. make
+# asan and make fuzz need clang and libclang-rt-14-dev (libFuzzer and the sanitizers'
+# runtimes) and llvm (llvm-symbolizer: readable sanitizer stack traces);
+# bench/profile-open.sh needs perf (linux-perf) and strace. Services those packages ship
+# are not started: the tests and the demo run their own instances on loopback. Runs
+# apt-get as root, through sudo if need be.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -39,7 +40,7 @@ apt-get install -y --no-install-recommends \
     libuv1-dev libmbedtls-dev libck-dev libcriterion-dev node-llhttp libyaml-dev libcrypt-dev \
     prometheus prometheus-node-exporter nginx haproxy wrk openssl curl tinyproxy \
     python3 ca-certificates procps gzip shellcheck yamllint \
-    iproute2 nftables
+    iproute2 nftables groff-base man-db linux-perf strace
 # kubectl only when none is installed: some images ship Google's kubectl package, which
 # owns /usr/bin/kubectl and makes Debian's kubernetes-client fail to unpack.
 if ! command -v kubectl >/dev/null; then

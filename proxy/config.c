@@ -71,6 +71,42 @@ const char *config_replica_json(void)
     return replica_json;
 }
 
+/* What --help-long and the man page (--help-man) say besides the flags. */
+static const char config_description[] =
+    "pushprox-proxy lets Prometheus scrape machines it cannot reach, such as hosts behind NAT "
+    "or a firewall, and keeps the pull model. It runs where both Prometheus and the clients "
+    "can reach it. Each pushprox-client keeps a long poll open at the proxy (POST /poll) "
+    "under its FQDN. Prometheus uses the proxy as its proxy_url: the proxy hands a scrape of "
+    "http://<fqdn>:<port>/metrics to a poll of the client registered under <fqdn>, and "
+    "relays the response the client pushes back (POST /push).\n\n"
+    "GET /clients lists the connected clients in Prometheus's HTTP service discovery format "
+    "(http_sd_configs). /metrics serves the proxy's own metrics; /-/healthy and /-/ready "
+    "answer load balancers' checks and Kubernetes probes (ready: every worker runs and the "
+    "proxy is not draining).\n\n"
+    "It speaks upstream PushProx's protocol, so upstream's clients work with it. Every "
+    "connection, poll, queue, size and timeout has a limit set by a flag below; a request "
+    "past one is refused with an HTTP status and one log line naming the limit. Logs go to "
+    "stderr, in logfmt or JSON (--log.format).";
+
+static const struct flags_doc_item config_signals[] = {
+    {"SIGTERM, SIGINT",
+     "Drain, then exit 0: /-/ready answers 503 at once; after --shutdown.delay every poll "
+     "held is answered 408, so the clients poll again elsewhere; scrapes in flight still get "
+     "their answers for up to --shutdown.timeout. A second signal stops at once."},
+    {"SIGHUP",
+     "Reload the web configuration files (--web.config.file, --scrape.web-config.file) and "
+     "the certificates they name. A file that does not load is refused with a log line and "
+     "the configuration in force stays."},
+    {NULL, NULL},
+};
+
+static const struct flags_doc_section config_sections[] = {
+    {"Signals", NULL, config_signals},
+    {NULL, NULL, NULL},
+};
+
+static const char *const config_see_also[] = {"pushprox-client(1)", "prometheus(1)", NULL};
+
 void config_parse(int argc, char **argv)
 {
     char version[256];
@@ -79,6 +115,10 @@ void config_parse(int argc, char **argv)
         .summary = "Routes Prometheus scrapes to clients that poll it from behind NAT (PushProx "
                    "protocol).",
         .version = version,
+        .source = "pushprox-c " PUSHPROX_VERSION,
+        .description = config_description,
+        .sections = config_sections,
+        .see_also = config_see_also,
     };
 
     version_line(version, sizeof(version), program.name);

@@ -1057,6 +1057,8 @@ void conn_close(struct conn *c, const char *reason)
     /* Whatever the request waits for is told first, while the conn is still whole. */
     if (c->state == CONN_WAITING && !c->auth_running && conn_route(c)->on_cancel)
         conn_route(c)->on_cancel(c);
+    if (c->t->routes->on_close)
+        c->t->routes->on_close(c);
     c->auth_running = false; /* on_auth_done finds the conn gone */
     unready_remove(c);
     c->closing = true;

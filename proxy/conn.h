@@ -109,6 +109,9 @@ struct route {
 struct route_table {
     const struct route *rows;
     unsigned n; /* <= COUNTERS_MAX_ROUTES; the last row must be ROUTE_MATCH_ANY */
+    /* Every connection closing, whatever it served, after its request's on_cancel: for
+     * what the handlers keep on the connection across requests (c->polled). May be NULL. */
+    void (*on_close)(struct conn *c);
 };
 
 struct conn_table;
@@ -131,6 +134,7 @@ struct conn {
     bool linger;          /* the answer is an error that ends the connection: linger after */
     bool auth_running;    /* its password is being checked: the handler has not started */
     bool trusted;         /* the peer is a --web.trusted-proxy */
+    bool polled;          /* it polled for fqdn, and fqdn's owner counts it (poll.c) */
     uint8_t listener;     /* which of the table's listeners it came from */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
     uint64_t req_start_ns;
@@ -148,7 +152,8 @@ struct conn {
     uint16_t n_waiting;   /* /clients: shard replies still expected */
     struct buf *gathered; /* /clients: the JSON gathered so far */
     uint16_t fqdn_len;
-    char fqdn[FQDN_MAX + 1]; /* poll, scrape: the FQDN of the request, canonical */
+    char fqdn[FQDN_MAX + 1]; /* poll, scrape: the FQDN of the request, canonical; kept
+                              * between requests while `polled` */
 };
 
 struct conn_slot {

@@ -64,6 +64,7 @@ struct counters {
     struct metrics_hist scrape_duration;
     uint64_t limit_hits[LIMIT_COUNT];
     uint64_t scrape_timeouts;
+    uint64_t scrapes_client_gone; /* answered 502: the client's connections closed */
     uint64_t push_stale;
     uint64_t msgs_received;
     uint64_t backlogged;

@@ -22,6 +22,7 @@ void dispatch_msg(void *ctx, struct msg *m)
     case MSG_REDELIVER: registry_on_scrape(&wk->reg, m); return;
     case MSG_SCRAPE_CANCEL: registry_on_scrape_cancel(&wk->reg, m); return;
     case MSG_SCRAPE_ERROR: registry_on_scrape_error(&wk->reg, m); return;
+    case MSG_CONN_GONE: registry_on_conn_gone(&wk->reg, m); return;
     case MSG_POLL_EVICT:
     case MSG_POLL_REFUSE: poll_on_evict(wk, m); return;
     case MSG_DELIVER: poll_on_deliver(wk, m); return;

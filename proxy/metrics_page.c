@@ -169,6 +169,10 @@ int metrics_page_write(struct worker *wk, struct buf *out)
     TRY(write_scalar(out, "pushprox_proxy_scrape_timeouts_total", "counter",
                      "Scrapes answered 500 because no push came within their timeout.",
                      SUM(scrape_timeouts)));
+    TRY(write_scalar(out, "pushprox_proxy_scrapes_client_gone_total", "counter",
+                     "Scrapes answered 502 because every connection of their client closed "
+                     "before it pushed, and none polled again within --scrape.client-gone-grace.",
+                     SUM(scrapes_client_gone)));
     TRY(write_scalar(out, "pushprox_proxy_push_stale_total", "counter",
                      "Pushes refused because their Id named no waiting scrape.", SUM(push_stale)));
 

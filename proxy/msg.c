@@ -56,7 +56,7 @@ const char *msg_type_name(enum msg_type type)
     static const char *const names[MSG_TYPE_COUNT] = {
         "poll_wait",   "poll_gone",     "poll_evict",    "poll_refuse",  "scrape",
         "scrape_fail", "deliver",       "redeliver",     "push",         "push_result",
-        "clients_req", "clients_reply", "scrape_cancel", "scrape_error",
+        "clients_req", "clients_reply", "scrape_cancel", "scrape_error", "conn_gone",
     };
     return (unsigned)type < MSG_TYPE_COUNT ? names[type] : "unknown";
 }

@@ -7,12 +7,15 @@
  * Who sends what, on a scrape's way (S = worker with Prometheus's connection, O = owner
  * of the FQDN's shard, W = worker with the client's poll, X = worker with the push):
  *
- *   W -> O  POLL_WAIT      a poll waits for work under fqdn
+ *   W -> O  POLL_WAIT      a poll waits for work under fqdn; flagged when it is the first
+ *                          poll for fqdn on its connection (O counts that connection)
  *   W -> O  POLL_GONE      that poll ended without work (closed, held too long)
  *   O -> W  POLL_EVICT     too many polls wait for this fqdn: answer this one 408
  *   O -> W  POLL_REFUSE    the shard is full: answer this poll 503
  *   S -> O  SCRAPE         route this scrape (job) to a poll of fqdn
- *   O -> S  SCRAPE_FAIL    it cannot wait (queue full): answer 503
+ *   O -> S  SCRAPE_FAIL    it cannot wait (queue full): answer 503; or every connection
+ *                          that polled for fqdn closed after it was delivered and none
+ *                          came back within --scrape.client-gone-grace: answer 502
  *   S -> O  SCRAPE_CANCEL  Prometheus went away: drop the job if still queued
  *   O -> W  DELIVER        write job to this poll
  *   W -> O  REDELIVER      the poll was gone: route job again
@@ -20,6 +23,9 @@
  *   S -> X  PUSH_RESULT    whether it was taken; X answers the client
  *   S -> O  SCRAPE_ERROR   that scrape failed (timed out, or the client pushed a 5xx):
  *                          counted for the client's detail in /clients
+ *   W -> O  CONN_GONE      a connection counted by a POLL_WAIT's flag closed (flagged when
+ *                          its poll was waiting), or went on to poll for another FQDN or to
+ *                          scrape: one fewer for fqdn
  *   S -> *  CLIENTS_REQ    list your shard's live FQDNs for /clients
  *   * -> S  CLIENTS_REPLY  the list, as JSON array elements
  *
@@ -51,6 +57,7 @@ enum msg_type {
     MSG_CLIENTS_REPLY,
     MSG_SCRAPE_CANCEL,
     MSG_SCRAPE_ERROR,
+    MSG_CONN_GONE,
     MSG_TYPE_COUNT
 };
 
@@ -82,8 +89,13 @@ struct msg {
             size_t body_len;
         } push;
         struct {
-            int status;         /* PUSH_RESULT: 200 taken, else refused; SCRAPE_FAIL: 503 */
+            bool new_conn; /* POLL_WAIT: the first poll for fqdn on its connection */
+            bool waiting;  /* CONN_GONE: it closed while its poll waited */
+        } poll;
+        struct {
+            int status;         /* PUSH_RESULT: 200 taken, else refused; SCRAPE_FAIL: 503, 502 */
             const char *reason; /* static text */
+            bool client_gone;   /* SCRAPE_FAIL: the client's connections closed (counted) */
         } result;
         struct {
             char *json; /* CLIENTS_REPLY: malloc'd, may be NULL when empty */
@@ -93,7 +105,8 @@ struct msg {
     } u;
     uint16_t fqdn_len;
     uint16_t meta_len;
-    char fqdn[]; /* POLL_*, SCRAPE*, REDELIVER: NUL-terminated; then meta_len bytes of meta */
+    char fqdn[]; /* POLL_*, SCRAPE*, REDELIVER, CONN_GONE: NUL-terminated; then meta_len bytes of
+                    meta */
 };
 
 /* Allocates a message with room for fqdn (may be NULL). Returns NULL on ENOMEM. */

@@ -5,7 +5,14 @@
  * hears of it through POLL_WAIT and POLL_GONE and answers with DELIVER, POLL_EVICT or
  * POLL_REFUSE, each naming the poll by ref; a ref that no longer matches a waiting poll
  * (answered, closed, moved on) means the poll is gone, and a DELIVER for it goes back to
- * O as REDELIVER so the scrape tries another poll. */
+ * O as REDELIVER so the scrape tries another poll.
+ *
+ * A connection's first poll for an FQDN is flagged in its POLL_WAIT, and the connection
+ * remembers it (c->polled, c->fqdn kept between requests): O counts the connections of each
+ * FQDN, and hears CONN_GONE when one closes or polls for another FQDN, so it can tell that
+ * a client is gone (registry.c): CONN_GONE says whether the connection closed while its
+ * poll waited (an upstream-like client always has one waiting, even mid-scrape; a client
+ * that polls again only after pushing closes its connections between polls in order). */
 #include "poll.h"
 
 #include <stdio.h>
@@ -123,6 +130,7 @@ void poll_on_request(struct conn *c)
     size_t fqdn_len;
     struct msg *m;
     struct buf meta;
+    char name[FQDN_MAX + 1];
 
     /* Surrounding whitespace is trimmed, as upstream does. */
     while (len && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
@@ -130,13 +138,16 @@ void poll_on_request(struct conn *c)
     while (len &&
            (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
-    if ((bad = fqdn_normalize(s, len, c->fqdn, &fqdn_len)) != NULL) {
+    if ((bad = fqdn_normalize(s, len, name, &fqdn_len)) != NULL) {
         log_warn("poll", "poll refused", LOG_STR("reason", bad),
                  LOG_STRN("fqdn", s, len > 300 ? 300 : len));
         conn_respond_text(c, 400, NULL, "Error polling: %s (got \"%.*s\")\n", bad,
                           (int)(len > 300 ? 300 : len), s);
         return;
     }
+    if (c->polled && (fqdn_len != c->fqdn_len || memcmp(name, c->fqdn, fqdn_len) != 0))
+        worker_forget_poller(wk, c, false); /* the same connection, another FQDN */
+    memcpy(c->fqdn, name, fqdn_len + 1);
     c->fqdn_len = (uint16_t)fqdn_len;
     if (wk->conns.draining) {
         /* Let it go at once: the client polls again, elsewhere (Connection: close). */
@@ -159,6 +170,8 @@ void poll_on_request(struct conn *c)
         return;
     }
     m->ref = conn_ref(c);
+    m->u.poll.new_conn = !c->polled;
+    c->polled = true;
     conn_release_head(c);
     hold_add(wk, c);
     inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
@@ -169,6 +182,17 @@ void poll_on_cancel(struct conn *c)
 {
     hold_remove(c);
     send_gone(worker_of(c), c);
+}
+
+void poll_on_conn_close(struct conn *c)
+{
+    struct worker *wk = worker_of(c);
+
+    /* Its poll, if one waited, was just cancelled; the request is still the poll's. */
+    bool waiting = c->state == CONN_WAITING && conn_route(c)->on_request == poll_on_request;
+
+    if (!wk->conns.draining)
+        worker_forget_poller(wk, c, waiting);
 }
 
 /* Work for a poll: the scrape request, in proxy form, becomes the poll's response body. */
@@ -213,6 +237,7 @@ void poll_on_evict(struct worker *wk, struct msg *m)
         if (m->type == MSG_POLL_EVICT) {
             conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
         } else {
+            c->polled = false; /* refused: its owner does not count it */
             log_warn("poll", "poll refused: limit reached",
                      LOG_STR("limit", "registration.max-fqdns"), LOG_STR("fqdn", c->fqdn));
             conn_respond_text(c, 503, NULL, "Error polling: too many clients on this proxy\n");

@@ -14,6 +14,11 @@ struct worker;
  * waits), and c closing while its poll waits (take it off the hold list, tell the owner). */
 void poll_on_request(struct conn *c);
 void poll_on_cancel(struct conn *c);
+/* Any connection closing: one that polled tells its FQDN's owner it is gone (CONN_GONE),
+ * and whether its poll was waiting, so scrapes delivered to it need not wait for their
+ * timeout (registry.h). Not while the process drains: its clients are being sent
+ * elsewhere on purpose, and push from there. */
+void poll_on_conn_close(struct conn *c);
 
 /* Messages for W (msg.h). Each takes m. */
 void poll_on_deliver(struct worker *wk, struct msg *m);

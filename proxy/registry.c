@@ -10,8 +10,21 @@
  *     is answered 408, as upstream answers the poll a newer one replaces;
  *   - the scrapes waiting for a poll (the SCRAPE messages themselves), oldest first, at
  *     most --scrape.max-queued-per-fqdn;
- *   - when a poll last began or ended, for /clients and --registration.timeout.
- * A record with nothing waiting that /clients would no longer list is swept. */
+ *   - when a poll last began or ended, for /clients and --registration.timeout;
+ *   - how many connections have polled for it (n_conns: a connection counts from its first
+ *     poll for the FQDN, flagged in POLL_WAIT, until CONN_GONE), and the scrapes handed to
+ *     its polls lately (at most REGISTRY_DELIVERED_MAX, until their deadlines). When the
+ *     last connection goes while such scrapes may still wait for their push, and one of
+ *     them closed with its poll waiting since the FQDN last polled (a client that keeps
+ *     polling while it scrapes, as upstream's does, was cut off; a client that polls only
+ *     after it pushed and closes its connection in between is not taken for gone), the
+ *     record joins the shard's gone list; if no connection polls for the FQDN within
+ *     --scrape.client-gone-grace, each of those scrapes is failed (SCRAPE_FAIL, 502) rather
+ *     than left to its timeout: the process that would have pushed is gone. A scrape already
+ *     answered is left alone by its worker (the slot's generation has moved on). This costs
+ *     no message per scrape: only one per connection that closes.
+ * A record with nothing waiting, no connection, that /clients would no longer list is
+ * swept. */
 #include "registry.h"
 
 #include <errno.h>
@@ -30,6 +43,12 @@
 /* Removals after which the sweep compacts the table's tombstones. */
 #define REGISTRY_GC_AFTER 4096
 
+/* A scrape handed to a poll, whose push may still come. */
+struct delivered {
+    struct ref scrape;
+    uint64_t deadline_ms;
+};
+
 struct record {
     struct record *next_dead; /* sweep's list of records to remove */
     uint64_t last_seen_ms;    /* 0: never polled (created by a scrape) */
@@ -42,6 +61,12 @@ struct record {
     uint32_t n_polls, cap_polls;
     struct list queue; /* SCRAPE messages waiting for a poll, oldest first */
     uint32_t n_queued;
+    uint32_t n_conns;      /* connections that polled for it and are still open */
+    struct delivered *dlv; /* [cap_dlv], oldest first; made at the first delivery */
+    uint8_t n_dlv, cap_dlv;
+    bool lost_poll;        /* a connection closed with its poll waiting, since the last poll */
+    struct list gone_link; /* on the shard's gone list while the grace runs */
+    uint64_t gone_at_ms;   /* when it runs out */
     uint16_t fqdn_len;
     char fqdn[];
 };
@@ -70,6 +95,10 @@ int registry_init(struct registry *r, uv_loop_t *loop, struct inbox *inbox,
     uint64_t seed;
 
     memset(r, 0, sizeof(*r));
+    list_init(&r->gone);
+    if (uv_timer_init(loop, &r->gone_timer) != 0)
+        return UV_ENOMEM;
+    r->gone_timer.data = r;
     r->loop = loop;
     r->inbox = inbox;
     r->counters = counters;
@@ -80,10 +109,18 @@ int registry_init(struct registry *r, uv_loop_t *loop, struct inbox *inbox,
     return 0;
 }
 
+void registry_close_handles(struct registry *r)
+{
+    if (r->loop && !uv_is_closing((uv_handle_t *)&r->gone_timer))
+        uv_close((uv_handle_t *)&r->gone_timer, NULL);
+}
+
 static void record_free(struct record *rec)
 {
     struct list *l;
 
+    list_remove(&rec->gone_link);
+    free(rec->dlv);
     while ((l = list_pop_front(&rec->queue)) != NULL)
         msg_free(list_entry(l, struct msg, link));
     free(rec->polls);
@@ -187,9 +224,126 @@ static struct msg *queue_pop_live(struct record *rec, uint64_t now)
     return NULL;
 }
 
-/* Hands a scrape job to a poll: the job's message becomes the DELIVER. */
-static void deliver(struct registry *r, struct msg *job, struct ref poll)
+/* --- scrapes delivered, and clients gone --- */
+
+static void dlv_drop_expired(struct record *rec, uint64_t now)
 {
+    uint8_t k = 0;
+
+    for (uint8_t i = 0; i < rec->n_dlv; i++)
+        if (rec->dlv[i].deadline_ms > now)
+            rec->dlv[k++] = rec->dlv[i];
+    rec->n_dlv = k;
+}
+
+static void dlv_remove(struct record *rec, struct ref scrape)
+{
+    for (uint8_t i = 0; i < rec->n_dlv; i++) {
+        if (ref_eq(rec->dlv[i].scrape, scrape)) {
+            memmove(&rec->dlv[i], &rec->dlv[i + 1], (rec->n_dlv - i - 1u) * sizeof(*rec->dlv));
+            rec->n_dlv--;
+            return;
+        }
+    }
+}
+
+/* Remembers a scrape handed to a poll, forgetting the oldest when REGISTRY_DELIVERED_MAX
+ * are remembered already (or on ENOMEM: that one just waits for its timeout). */
+static void dlv_add(struct record *rec, const struct scrape_job *job, uint64_t now)
+{
+    if (!config.scrape_client_gone_grace)
+        return;
+    dlv_drop_expired(rec, now);
+    if (rec->n_dlv == rec->cap_dlv && rec->cap_dlv < REGISTRY_DELIVERED_MAX) {
+        uint8_t cap = rec->cap_dlv ? (uint8_t)(rec->cap_dlv * 2) : 2;
+        struct delivered *d = realloc(rec->dlv, cap * sizeof(*d));
+        if (d) {
+            rec->dlv = d;
+            rec->cap_dlv = cap;
+        }
+    }
+    if (rec->cap_dlv == 0)
+        return;
+    if (rec->n_dlv == rec->cap_dlv) {
+        memmove(&rec->dlv[0], &rec->dlv[1], (rec->n_dlv - 1u) * sizeof(*rec->dlv));
+        rec->n_dlv--;
+    }
+    rec->dlv[rec->n_dlv++] =
+        (struct delivered){.scrape = job->scrape, .deadline_ms = job->deadline_ms};
+}
+
+static void on_gone_timer(uv_timer_t *t)
+{
+    struct registry *r = t->data;
+    registry_expire_gone(r, uv_now(r->loop));
+}
+
+/* The record's last connection closed: its delivered scrapes get the grace period. */
+static void gone_start(struct registry *r, struct record *rec, uint64_t now)
+{
+    uint64_t grace = config.scrape_client_gone_grace;
+
+    if (!grace || list_linked(&rec->gone_link))
+        return;
+    dlv_drop_expired(rec, now);
+    if (rec->n_dlv == 0)
+        return;
+    rec->gone_at_ms = now + grace;
+    list_push_back(&r->gone, &rec->gone_link);
+    if (!uv_is_active((uv_handle_t *)&r->gone_timer))
+        uv_timer_start(&r->gone_timer, on_gone_timer, grace, 0);
+}
+
+/* Fails every delivered scrape of rec still within its deadline: 502 from its worker. */
+static void fail_delivered(struct registry *r, struct record *rec, uint64_t now)
+{
+    for (uint8_t i = 0; i < rec->n_dlv; i++) {
+        struct delivered *d = &rec->dlv[i];
+        struct msg *m;
+        if (d->deadline_ms <= now || !(m = msg_new(MSG_SCRAPE_FAIL, rec->fqdn, rec->fqdn_len)))
+            continue;
+        m->from = r->inbox->id;
+        m->ref = d->scrape;
+        m->u.result.status = 502;
+        m->u.result.reason = "the client's connections closed before it pushed the answer";
+        m->u.result.client_gone = true;
+        inbox_send(r->inbox, d->scrape.wk, m);
+    }
+    rec->n_dlv = 0;
+}
+
+void registry_expire_gone(struct registry *r, uint64_t now_ms)
+{
+    struct list *l;
+
+    while ((l = list_first(&r->gone)) != NULL) {
+        struct record *rec = list_entry(l, struct record, gone_link);
+        if (rec->gone_at_ms > now_ms) {
+            uv_timer_start(&r->gone_timer, on_gone_timer, rec->gone_at_ms - now_ms, 0);
+            return;
+        }
+        list_remove(l);
+        if (rec->n_conns == 0 && rec->n_polls == 0)
+            fail_delivered(r, rec, now_ms);
+    }
+}
+
+void registry_on_conn_gone(struct registry *r, struct msg *m)
+{
+    struct record *rec = record_find(r, m->fqdn, m->fqdn_len);
+
+    if (rec && rec->n_conns > 0) {
+        rec->lost_poll |= m->u.poll.waiting;
+        if (--rec->n_conns == 0 && rec->lost_poll)
+            gone_start(r, rec, uv_now(r->loop));
+    }
+    msg_free(m);
+}
+
+/* Hands a scrape job to a poll: the job's message becomes the DELIVER. */
+static void deliver(struct registry *r, struct record *rec, struct msg *job, struct ref poll)
+{
+    dlv_add(rec, &job->u.job, uv_now(r->loop));
     job->type = MSG_DELIVER;
     job->ref = poll;
     inbox_send(r->inbox, poll.wk, job);
@@ -205,6 +359,7 @@ static void refuse_scrape(struct registry *r, struct msg *m, int status, const c
     m->type = MSG_SCRAPE_FAIL;
     m->u.result.status = status;
     m->u.result.reason = reason;
+    m->u.result.client_gone = false;
     inbox_send(r->inbox, to, m);
 }
 
@@ -250,8 +405,12 @@ void registry_on_poll_wait(struct registry *r, struct msg *m)
     }
     rec->last_seen_ms = now;
     keep_meta(rec, m);
+    if (m->u.poll.new_conn)
+        rec->n_conns++;
+    list_remove(&rec->gone_link); /* it polls: not gone */
+    rec->lost_poll = false;
     if ((job = queue_pop_live(rec, now)) != NULL) {
-        deliver(r, job, m->ref);
+        deliver(r, rec, job, m->ref);
         msg_free(m);
         return;
     }
@@ -259,6 +418,9 @@ void registry_on_poll_wait(struct registry *r, struct msg *m)
         uint32_t cap = rec->cap_polls ? rec->cap_polls * 2 : 1;
         struct ref *p = realloc(rec->polls, cap * sizeof(*p));
         if (!p) {
+            /* Refused: the connection is not counted (its worker forgets it polled). */
+            if (rec->n_conns)
+                rec->n_conns--;
             m->type = MSG_POLL_REFUSE;
             inbox_send(r->inbox, m->from, m);
             return;
@@ -312,10 +474,12 @@ void registry_on_scrape(struct registry *r, struct msg *m)
     }
     if (m->type == MSG_SCRAPE)
         rec->scrapes++;
+    else
+        dlv_remove(rec, m->u.job.scrape); /* it never reached the client */
     if (rec->n_polls > 0) {
         struct ref poll = rec->polls[rec->n_polls - 1];
         polls_remove_at(r, rec, rec->n_polls - 1);
-        deliver(r, m, poll);
+        deliver(r, rec, m, poll);
         return;
     }
     if (rec->n_queued >= (uint32_t)config.scrape_max_queued_per_fqdn) {
@@ -338,6 +502,7 @@ void registry_on_scrape_cancel(struct registry *r, struct msg *m)
     struct list *l, *tmp;
 
     if (rec) {
+        dlv_remove(rec, m->ref);
         list_for_each_safe(l, tmp, &rec->queue)
         {
             struct msg *q = list_entry(l, struct msg, link);
@@ -372,7 +537,7 @@ void registry_sweep(struct registry *r, uint64_t now_ms)
         }
         if (record_listed(rec, now_ms))
             listed++;
-        else if (rec->n_queued == 0) {
+        else if (rec->n_queued == 0 && rec->n_conns == 0 && !list_linked(&rec->gone_link)) {
             rec->next_dead = dead;
             dead = rec;
         }

@@ -35,6 +35,11 @@ struct registry_listing {
     int64_t wall_offset_ms;
 };
 
+/* Scrapes a record remembers having delivered, for failing them early when the client
+ * goes (registry_on_conn_gone); past it the oldest is forgotten, and just waits for its push
+ * or its timeout. */
+#define REGISTRY_DELIVERED_MAX 16
+
 struct registry {
     ck_ht_t ht;
     uint64_t n_records;
@@ -42,11 +47,18 @@ struct registry {
     uv_loop_t *loop;
     struct inbox *inbox; /* the owning worker's: answers go out through it */
     struct counters *counters;
+    /* Records whose every polling connection closed while delivered scrapes wait, oldest
+     * first (each waits --scrape.client-gone-grace, so the list is in deadline order), and
+     * the one timer that fires for the first. */
+    struct list gone;
+    uv_timer_t gone_timer;
 };
 
 /* Sets up an empty shard on loop, answering through inbox. Returns 0 or UV_ENOMEM. */
 int registry_init(struct registry *r, uv_loop_t *loop, struct inbox *inbox,
                   struct counters *counters);
+/* Closes the shard's timer; call on the loop before it stops. */
+void registry_close_handles(struct registry *r);
 /* Frees every record and the messages queued in them. Accepts a zeroed registry. */
 void registry_close(struct registry *r);
 
@@ -54,6 +66,15 @@ void registry_close(struct registry *r);
 void registry_on_poll_wait(struct registry *r, struct msg *m);
 void registry_on_poll_gone(struct registry *r, struct msg *m);
 void registry_on_scrape(struct registry *r, struct msg *m);
+/* A connection that polled for m's FQDN closed. When none is left, one closed with its poll
+ * waiting since the FQDN's last poll, and scrapes delivered to the FQDN's polls may still
+ * wait for their push, the grace period starts: if no connection
+ * polls for it again within --scrape.client-gone-grace, those scrapes are failed (502) at
+ * once instead of waiting for their timeouts. */
+void registry_on_conn_gone(struct registry *r, struct msg *m);
+/* The grace timer's work, at now_ms: fails the delivered scrapes of every record whose
+ * grace has run out with still no connection (a test calls it directly). */
+void registry_expire_gone(struct registry *r, uint64_t now_ms);
 /* Drops a queued scrape whose Prometheus connection closed, so a scraper that opens and
  * closes connections cannot park requests here until their deadlines. */
 void registry_on_scrape_cancel(struct registry *r, struct msg *m);

@@ -121,6 +121,7 @@ static struct route rows[ROW_COUNT] = {
 static const struct route_table table = {
     .rows = rows,
     .n = ROW_COUNT,
+    .on_close = poll_on_conn_close,
 };
 
 const struct route_table *routes_table(void)

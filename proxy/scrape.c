@@ -9,7 +9,8 @@
  *   - scrape_on_push(): the client's push arrived (via whichever worker got it), and is
  *     relayed as it came, head rewritten, body untouched;
  *   - on_timeout(): the scrape's timeout passed: 500 "Error scraping ...";
- *   - scrape_on_fail(): the owner could not queue it: 503.
+ *   - scrape_on_fail(): the owner could not queue it: 503; or the client's connections all
+ *     closed after the scrape was handed to it, and it did not come back: 502.
  * Freeing a slot bumps its generation, so whatever arrives for it later is stale. */
 #include "scrape.h"
 
@@ -163,6 +164,7 @@ void scrape_on_request(struct conn *c)
                           (int)h->url_len, url);
         return;
     }
+    worker_forget_poller(wk, c, false); /* a client's connection that now scrapes (rare) */
     if ((bad = fqdn_normalize(host, host_len, c->fqdn, &fqdn_len)) != NULL) {
         log_warn("scrape", "bad scrape target", LOG_STRN("fqdn", host, host_len),
                  LOG_STR("reason", bad));
@@ -258,6 +260,13 @@ void scrape_on_fail(struct worker *wk, struct msg *m)
     if (s) {
         struct conn *c = s->c;
         struct http_head *h = c->head;
+        if (m->u.result.client_gone) {
+            metrics_inc(&wk->counters.scrapes_client_gone);
+            report_error(wk, c);
+            log_info("scrape", "scrape failed: the client's connections closed",
+                     LOG_STR("fqdn", c->fqdn),
+                     LOG_STRN("url", http_head_str(h, h->url_off), h->url_len));
+        }
         scrape_done(wk, s, m->u.result.status);
         conn_respond_text(c, m->u.result.status, NULL, "Error scraping \"%.*s\": %s\n",
                           (int)h->url_len, http_head_str(h, h->url_off), m->u.result.reason);

@@ -54,6 +54,7 @@ void worker_close_handles(struct worker *wk)
 {
     inbox_close_handles(&wk->inbox);
     scrape_slots_close_handles(&wk->scrapes);
+    registry_close_handles(&wk->reg);
     conn_table_stop(&wk->conns);
 }
 
@@ -68,6 +69,20 @@ void worker_close(struct worker *wk)
 uint16_t worker_owner(const struct worker *wk, const char *fqdn, size_t len)
 {
     return fqdn_owner(fqdn, len, wk->group->n);
+}
+
+void worker_forget_poller(struct worker *wk, struct conn *c, bool waiting)
+{
+    struct msg *m;
+
+    if (!c->polled)
+        return;
+    c->polled = false;
+    /* Without memory the owner keeps counting it: its scrapes just wait for their timeout. */
+    if ((m = msg_new(MSG_CONN_GONE, c->fqdn, c->fqdn_len)) != NULL) {
+        m->u.poll.waiting = waiting;
+        inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
+    }
 }
 
 bool worker_group_ready(const struct worker_group *g)

@@ -102,6 +102,11 @@ static inline struct worker *worker_of(const struct conn *c)
 /* Which worker owns fqdn's shard. */
 uint16_t worker_owner(const struct worker *wk, const char *fqdn, size_t len);
 
+/* c stops counting among the connections that polled for its FQDN (c->polled): tells the
+ * FQDN's owner (CONN_GONE, with `waiting`: it closes while its poll waits). For when c
+ * closes, or its next request is for another FQDN. */
+void worker_forget_poller(struct worker *wk, struct conn *c, bool waiting);
+
 /* Whether every worker's loop runs and no drain has begun. Any thread. */
 bool worker_group_ready(const struct worker_group *g);
 

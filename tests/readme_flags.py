@@ -24,7 +24,7 @@ def table(binary):
         if not m:
             continue
         negatable, name, default = m.groups()
-        if name in ("help", "version"):
+        if name in ("help", "help-long", "help-man", "version"):  # the meta flags
             continue
         desc = lines[i + 1].strip() if i + 1 < len(lines) else ""
         if default is None:

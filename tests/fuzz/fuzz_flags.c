@@ -8,7 +8,14 @@
  * the same; a split host is NUL-terminated within its buffer with a port in 0..65535;
  * flags_parse_args() returns 0 or -EINVAL, with a non-empty NUL-terminated message within
  * FLAGS_ERR_MAX on -EINVAL, and lists no longer than argc. Lists are freed after each
- * input (flags_free_lists), so a list used after that is an ASan report. */
+ * input (flags_free_lists), so a list used after that is an ASan report.
+ *
+ * The same strings are then the names, defaults and help texts of a small table and the
+ * description and an extra section of a program, written as --help-long and as a man page
+ * (--help-man). Checked on the page: it is printable ASCII, lines end with a newline and
+ * none is empty, a line starting with '.' or an apostrophe is one of the requests the
+ * writer makes with its arguments' quotes paired, and every backslash starts one of the
+ * escapes it writes. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -102,6 +109,99 @@ static void check_value_parsers(const char *s)
     }
 }
 
+/* Whether the man page line (without its newline) is text roff reads as we mean it. */
+static bool man_line_ok(const char *line, size_t len)
+{
+    static const char *const requests[] = {".TH ", ".nh", ".ad l", ".SH ",
+                                           ".TP",  ".PP", ".IP",   ".BR "};
+    static const char *const escapes[] = {"\\e",   "\\-",   "\\&",  "\\(aq", "\\(ga", "\\(ha",
+                                          "\\(ti", "\\(dq", "\\fB", "\\fI",  "\\fR",  "\\[u"};
+    if (len == 0)
+        return false;
+    if (line[0] == '.' || line[0] == '\'') {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+            size_t n = strlen(requests[i]);
+            known = known || (len >= n && memcmp(line, requests[i], n) == 0 &&
+                              (requests[i][n - 1] == ' ' || len == n));
+        }
+        if (!known)
+            return false;
+        /* Arguments are quoted: an odd '"' would split or join them. */
+        size_t quotes = 0;
+        for (size_t i = 0; i < len; i++)
+            quotes += line[i] == '"';
+        if (quotes % 2 != 0)
+            return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c < 0x20 || c > 0x7e)
+            return false;
+        if (c != '\\')
+            continue;
+        bool known = false;
+        for (size_t k = 0; k < sizeof(escapes) / sizeof(escapes[0]) && !known; k++) {
+            size_t n = strlen(escapes[k]);
+            known = len - i >= n && memcmp(line + i, escapes[k], n) == 0;
+        }
+        if (!known)
+            return false;
+    }
+    return true;
+}
+
+/* --help-long and --help-man with the input's strings as table and program texts. */
+static void check_docs(char **argv, int argc)
+{
+    const char *s[6];
+    for (int i = 0; i < 6; i++)
+        s[i] = i + 1 < argc ? argv[i + 1] : "";
+    const struct flag_def defs[] = {
+        {FLAG_STR, s[0], s[1], s[2], 0},
+        {FLAG_LIST, s[1], s[0], s[3], 0},
+        {FLAG_BOOL, s[2], s[1], s[0], 0},
+    };
+    const struct flags_doc_item items[] = {{s[4], s[5]}, {NULL, NULL}};
+    const struct flags_doc_section sections[] = {{s[3], s[4], items}, {NULL, NULL, NULL}};
+    const char *see_also[] = {s[5], s[0], NULL};
+    const struct flags_program prog = {
+        .name = "pushprox-client",
+        .summary = s[0],
+        .version = s[1],
+        .source = s[2],
+        .description = s[3],
+        .sections = s[3][0] ? sections : NULL,
+        .see_also = see_also,
+    };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return;
+    FUZZ_CHECK(flags_write_usage(f, defs, 3, &prog, true) == 0, "--help-long failed");
+    fclose(f);
+    free(text);
+
+    text = NULL;
+    f = open_memstream(&text, &len);
+    if (f == NULL)
+        return;
+    FUZZ_CHECK(flags_write_man(f, defs, 3, &prog) == 0, "--help-man failed");
+    fclose(f);
+    FUZZ_CHECK(len > 0 && text[len - 1] == '\n', "page without final newline");
+    FUZZ_CHECK(strlen(text) == len, "NUL in the page");
+    /* The first line is our comment; the rest is checked line by line. */
+    const char *line = strchr(text, '\n') + 1;
+    while (line < text + len) {
+        const char *nl = strchr(line, '\n');
+        FUZZ_CHECK(man_line_ok(line, (size_t)(nl - line)), "bad man line: %.*s", (int)(nl - line),
+                   line);
+        line = nl + 1;
+    }
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -142,6 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(f.s != NULL && f.proxy_url != NULL, "string flag NULL");
     }
     flags_free_lists();
+    check_docs(argv, argc);
     free(copy);
     return 0;
 }

@@ -8,7 +8,8 @@
   GET /slow?s=N        the same after sleeping N seconds
   GET /chunked         the same, chunked (no Content-Length)
   GET /big?n=BYTES     BYTES of comment lines, no Content-Length, ends by closing
-  GET /stats           JSON: {"connections": <TCP connections accepted>, "requests": N}
+  GET /stats           JSON: {"connections": <TCP connections accepted>, "requests": N,
+                       "slow": <GET /slow requests begun>}
   GET /notmodified     304 with the Content-Length the metrics would have, and no body
   GET /nocontent       204 with a Content-Length, and no body
   HEAD /metrics        the head GET would get (its Content-Length), and no body
@@ -27,7 +28,7 @@ import time
 import urllib.parse
 
 LOCK = threading.Lock()
-STATS = {"connections": 0, "requests": 0}
+STATS = {"connections": 0, "requests": 0, "slow": 0}
 BODY = b"# HELP client_test_metric A metric of the test exporter.\n" \
        b"# TYPE client_test_metric gauge\nclient_test_metric 42\n"
 
@@ -68,6 +69,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return None
             return self.send_body(BODY)
         if u.path == "/slow":
+            with LOCK:
+                STATS["slow"] += 1
             time.sleep(float(q.get("s", ["5"])[0]))
             return self.send_body(BODY)
         if u.path == "/chunked":

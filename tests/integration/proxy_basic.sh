@@ -154,6 +154,8 @@ assert_starts_with "$HTTP_BODY" "Error scraping \"$URL5\"" "body of a scrape nob
 
 # --- an IPv6 literal FQDN (rancher-style --fqdn=$(HOST_IP)) end to end -----------------
 start_poll poll6 "fd00:0::1"
+# curl's poll reaches the proxy a moment after it starts: wait for it to be listed at all.
+wait_until 10 "the IPv6 client to be listed" clients_has_fqdn "[fd00::1]"
 http_code_body GET "$PROXY_URL/clients"
 assert_contains "$HTTP_BODY" '{"targets":["[fd00::1]"],"labels":{' "/clients lists an IPv6 client bracketed"
 start_scrape scrape6 "http://[fd00::1]:9100/metrics" 20

@@ -241,7 +241,10 @@ Test(flags, help_lists_every_flag_with_default)
 {
     const char *want[] = {
         "usage: pushprox-proxy [<flags>]\n\nA proxy that scrapes clients behind NAT.\n\nFlags:\n",
-        "\n  -h, --[no-]help            Show context-sensitive help.\n",
+        ("\n  -h, --[no-]help            Show context-sensitive help (also try --help-long and "
+         "--help-man).\n"),
+        "\n      --help-long            Show the long help",
+        "\n      --help-man             Write a man page",
         ("\n      --web.listen-address=\":8080\"\n                             Address to listen "
          "on "
          "for proxy and client requests.\n"),
@@ -332,6 +335,12 @@ Test(flags, parse_args_reports_help_and_version_requests)
     cr_assert_eq(req, FLAGS_HELP);
     cr_assert_eq(parse_args(&f, ARGV("--version", "--nope"), &req, err), 0);
     cr_assert_eq(req, FLAGS_VERSION, "the first request wins, as flags_parse exits there");
+    cr_assert_eq(parse_args(&f, ARGV("--proxy.workers=3", "--help-long", "-h"), &req, err), 0);
+    cr_assert_eq(req, FLAGS_HELP_LONG);
+    cr_assert_eq(parse_args(&f, ARGV("--help-man", "--nope"), &req, err), 0);
+    cr_assert_eq(req, FLAGS_HELP_MAN);
+    cr_assert_eq(parse_args(&f, ARGV("--help-man=x"), &req, err), -EINVAL,
+                 "the meta flags take no value");
     flags_free_lists();
 }
 
@@ -535,4 +544,216 @@ Test(flags, split_hostport_rejects_bad_input)
                  "a host longer than the caller's buffer is refused");
     cr_assert_eq(flags_split_hostport("abc:80", small, sizeof(small), &port), 0);
     cr_assert_str_eq(small, "abc");
+}
+
+/* --help-long and --help-man: a table with the texts roff could misread, and a program
+ * with every part of the man page. */
+#define DOC_FLAGS(FLAG)                                                                            \
+    FLAG(STR, path, "store.path", "C:\\dir\\\"q\"",                                                \
+         "Where to keep data, e.g. C:\\dir\\file (backslashes kept).")                             \
+    FLAG(STR, dotted, "log.prefix", "", ".starts with a dot\n'and an apostrophe line")             \
+    FLAG(BOOL, on, "feature.on", "true", "A feature -- on by default. Café \xff.")                 \
+    FLAG(BOOL, off, "feature.off", "", "A feature, off.")                                          \
+    FLAG(DUR, wait, "retry.wait", "1m30s", "Wait ~2^n `seconds`.")                                 \
+    FLAG(LIST, labels, "label", "", "A label to add.")
+
+struct doc_flags {
+#define X(type, field, name, def, help) FLAGS_STRUCT_MEMBER(type, field, name, def, help)
+    DOC_FLAGS(X)
+#undef X
+};
+
+static const struct flag_def doc_defs[] = {
+#define X(type, field, name, def, help)                                                            \
+    FLAGS_TABLE_ROW(struct doc_flags, type, field, name, def, help)
+    DOC_FLAGS(X)
+#undef X
+};
+#define N_DOC_DEFS (sizeof(doc_defs) / sizeof(doc_defs[0]))
+
+static const struct flags_doc_item doc_env[] = {
+    {"HTTPS_PROXY", "The proxy for https URLs.\n\n.A second paragraph."},
+    {"NO_PROXY", "Hosts reached directly."},
+    {NULL, NULL},
+};
+static const struct flags_doc_section doc_sections[] = {
+    {"Environment", "Read at start.", doc_env},
+    {"Signals", NULL, (const struct flags_doc_item[]){{"SIGHUP", "Reloads."}, {NULL, NULL}}},
+    {NULL, NULL, NULL},
+};
+static const struct flags_program doc_prog = {
+    .name = "pushprox-proxy",
+    .summary = "Routes scrapes to clients behind NAT.",
+    .version = "pushprox-proxy version 9.8.7 (commit abc)",
+    .source = "pushprox-c 9.8.7",
+    .description = "The first paragraph of the description, which is long enough to be wrapped "
+                   "by --help-long at eighty columns, word by word.\n\n"
+                   ".The second paragraph starts with a dot.",
+    .sections = doc_sections,
+    .see_also = (const char *const[]){"pushprox-client(1)", "prometheus(1)", NULL},
+};
+
+/* Output of a writer, NUL-terminated; free() it. */
+static char *capture(bool man, const struct flags_program *p)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    int rc = man ? flags_write_man(f, doc_defs, N_DOC_DEFS, p)
+                 : flags_write_usage(f, doc_defs, N_DOC_DEFS, p, true);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(fclose(f), 0);
+    return text;
+}
+
+static void assert_has(const char *text, const char *want)
+{
+    cr_assert_not_null(strstr(text, want), "missing:\n%s\nin:\n%s", want, text);
+}
+
+Test(flags, man_page_has_every_section_and_flag_with_its_default)
+{
+    char *man = capture(true, &doc_prog);
+    const char *want[] = {
+        ".TH \"PUSHPROX\\-PROXY\" 1 \"\" \"pushprox\\-c 9.8.7\" \"User Commands\"\n",
+        "\n.SH NAME\npushprox\\-proxy \\- Routes scrapes to clients behind NAT\n.SH SYNOPSIS\n",
+        "\n.SH DESCRIPTION\nThe first paragraph",
+        "\n.SH OPTIONS\n.TP\n\\fB\\-h, \\-\\-[no\\-]help\\fR\nShow context\\-sensitive help",
+        "\n.TP\n\\fB\\-\\-help\\-long\\fR\n",
+        "\n.TP\n\\fB\\-\\-help\\-man\\fR\n",
+        /* every flag with its default as --help shows it, the value in italics */
+        "\n.TP\n\\fB\\-\\-store.path\\fR=\\fI\"C:\\e\\edir\\e\\e\\e\"q\\e\"\"\\fR\n",
+        "\n.TP\n\\fB\\-\\-log.prefix\\fR=\\fILOG.PREFIX\\fR\n",
+        "\n.TP\n\\fB\\-\\-[no\\-]feature.on\\fR\n",
+        "\nDefault: true.\n",
+        "\n.TP\n\\fB\\-\\-[no\\-]feature.off\\fR\nA feature, off.\nDefault: false.\n",
+        "\n.TP\n\\fB\\-\\-retry.wait\\fR=\\fI1m30s\\fR\n",
+        "\n.TP\n\\fB\\-\\-label\\fR=\\fILABEL\\fR\nA label to add.\nMay be given several times",
+        "\n.TP\n\\fB\\-\\-[no\\-]version\\fR\nShow application version.\n",
+        "\n.SH \"ENVIRONMENT\"\nRead at start.\n.TP\n\\fBHTTPS_PROXY\\fR\n",
+        "\n.TP\n\\fBNO_PROXY\\fR\nHosts reached directly.\n",
+        "\n.SH \"SIGNALS\"\n.TP\n\\fBSIGHUP\\fR\nReloads.\n",
+        "\n.SH \"SEE ALSO\"\n.BR \"pushprox\\-client\" \"(1),\"\n.BR \"prometheus\" \"(1)\"\n",
+        "\n.SH VERSION\nThis page describes pushprox\\-proxy version 9.8.7 (commit abc).\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_has(man, want[i]);
+    free(man);
+}
+
+Test(flags, man_page_escapes_what_roff_would_misread)
+{
+    char *man = capture(true, &doc_prog);
+    /* backslashes print as themselves, hyphens as ASCII minus signs */
+    assert_has(man, "e.g. C:\\edir\\efile (backslashes kept).\n");
+    assert_has(man, "A feature \\-\\- on by default.");
+    /* a line that would start with a request is plain text */
+    assert_has(man, "\n\\&.starts with a dot\n\\(aqand an apostrophe line\n");
+    assert_has(man, "\n.PP\n\\&.The second paragraph starts with a dot.\n");
+    assert_has(man, "The proxy for https URLs.\n.IP\n\\&.A second paragraph.\n");
+    /* beyond ASCII: a character by its code point, a bad byte as U+FFFD */
+    assert_has(man, "Caf\\[u00E9] \\[uFFFD].");
+    /* characters roff prints as typographic marks */
+    assert_has(man, "Wait \\(ti2\\(han \\(gaseconds\\(ga.");
+
+    /* Every line starting with '.' or an apostrophe is a request this writer makes, and
+     * none is empty (a blank line in roff is vertical space). */
+    const char *requests[] = {".\\\" ", ".TH ",  ".nh\n", ".ad l\n", ".SH ",
+                              ".TP\n",  ".PP\n", ".IP\n", ".BR "};
+    int lines = 0;
+    for (const char *line = man; *line; lines++) {
+        const char *nl = strchr(line, '\n');
+        cr_assert_not_null(nl, "the page ends with a newline");
+        cr_assert_neq(nl, line, "empty line %d", lines + 1);
+        if (line[0] == '.' || line[0] == '\'') {
+            bool known = false;
+            for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++)
+                known = known || strncmp(line, requests[i], strlen(requests[i])) == 0;
+            cr_assert(known, "line %d is an unexpected request: %.*s", lines + 1, (int)(nl - line),
+                      line);
+        }
+        line = nl + 1;
+    }
+    cr_assert_gt(lines, 40);
+    free(man);
+}
+
+Test(flags, man_page_keeps_utf8_whole_in_defaults_names_and_arguments)
+{
+    static const struct flag_def utf8_defs[] = {
+        {FLAG_STR, "site.name", "Z\xc3\xbcrich \"\xe2\x82\xac\"", "Where.", 0},
+        {FLAG_STR, "caf\xc3\xa9", "", "A name beyond ASCII.", 0},
+    };
+    const struct flags_program p = {
+        .name = "tool",
+        .source = "\xc3\x9c"
+                  "ber \"1\"",
+        .sections = (const struct flags_doc_section[]){{"\xc3\x9c"
+                                                        "ber",
+                                                        NULL, NULL},
+                                                       {NULL, NULL, NULL}},
+        .see_also = (const char *const[]){"na\xc3\xafve(7\")", NULL},
+    };
+    char *man = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&man, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(flags_write_man(f, utf8_defs, 2, &p), 0);
+    cr_assert_eq(fclose(f), 0);
+    assert_has(man, "\\fB\\-\\-site.name\\fR=\\fI\"Z\\[u00FC]rich \\e\"\\[u20AC]\\e\"\"\\fR\n");
+    assert_has(man, "\\fB\\-\\-caf\\[u00E9]\\fR=\\fICAF\\[u00E9]\\fR\n");
+    assert_has(man, " 1 \"\" \"\\[u00DC]ber \\(dq1\\(dq\" \"User Commands\"\n");
+    assert_has(man, "\n.SH \"\\[u00DC]BER\"\n");
+    assert_has(man, "\n.BR \"na\\[u00EF]ve\" \"(7\\(dq)\"\n");
+    cr_assert_null(strstr(man, "FFFD"), "a character was split:\n%s", man);
+    free(man);
+}
+
+Test(flags, man_page_of_a_bare_program)
+{
+    const struct flags_program bare = {.name = "tool"};
+    char *man = capture(true, &bare);
+    assert_has(man, ".TH \"TOOL\" 1 \"\" \"tool\" \"User Commands\"\n");
+    assert_has(man, "\n.SH NAME\ntool\n.SH SYNOPSIS\n\\fBtool\\fR [\\fIflags\\fR]\n");
+    assert_has(man, "\n.SH DESCRIPTION\ntool\n.SH OPTIONS\n");
+    cr_assert_null(strstr(man, "SEE ALSO"));
+    cr_assert_null(strstr(man, "VERSION"));
+    free(man);
+}
+
+Test(flags, help_long_is_help_with_description_and_sections)
+{
+    char *text = capture(false, &doc_prog);
+    const char *want[] = {
+        "usage: pushprox-proxy [<flags>]\n\nRoutes scrapes to clients behind NAT.\n\n"
+        "The first paragraph of the description, which is long enough to be wrapped by\n"
+        "--help-long at eighty columns, word by word.\n\n"
+        ".The second paragraph starts with a dot.\n\nFlags:\n",
+        "\n      --store.path=\"C:\\\\dir\\\\\\\"q\\\"\"\n",
+        "\n      --[no-]feature.on\n",
+        "\n      --retry.wait=1m30s\n",
+        "\n      --label=LABEL\n                             A label to add. (repeatable)\n",
+        "\n      --[no-]version         Show application version.\n\nEnvironment:\n"
+        "  Read at start.\n\n  HTTPS_PROXY\n      The proxy for https URLs.\n\n"
+        "      .A second paragraph.\n  NO_PROXY\n      Hosts reached directly.\n\n"
+        "Signals:\n  SIGHUP\n      Reloads.\n\nSee also: pushprox-client(1), prometheus(1)\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_has(text, want[i]);
+    free(text);
+}
+
+Test(flags, help_long_and_help_man_exit_0)
+{
+    struct outcome o;
+    run(&o, ARGV("--help-long"));
+    cr_assert_eq(o.status, 0);
+    cr_assert_str_eq(o.err, "");
+    cr_assert_not_null(strstr(o.out, "\n      --[no-]feature.on\n"));
+    run(&o, ARGV("--proxy.workers=3", "--help-man"));
+    cr_assert_eq(o.status, 0);
+    cr_assert_str_eq(o.err, "");
+    cr_assert_eq(strncmp(o.out, ".\\\" ", 4), 0, "%s", o.out);
+    cr_assert_not_null(strstr(o.out, "\n.TP\n\\fB\\-\\-scrape.max\\-timeout\\fR=\\fI5m\\fR\n"));
 }

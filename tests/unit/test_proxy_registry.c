@@ -34,6 +34,7 @@ static void setup(void)
     config.scrape_max_queued_per_fqdn = 2;
     config.registration_max_fqdns = 3;
     config.registration_timeout = 5000;
+    config.scrape_client_gone_grace = 3000;
     cr_assert_eq(inbox_group_init(&group, N), 0);
     for (uint16_t i = 0; i < N; i++) {
         list_init(&received[i]);
@@ -58,6 +59,7 @@ static void teardown(void)
 
     for (uint16_t i = 0; i < N; i++) {
         inbox_close_handles(&inboxes[i]);
+        registry_close_handles(&shards[i]);
         uv_run(&loops[i], UV_RUN_NOWAIT);
         inbox_close(&inboxes[i]);
         registry_close(&shards[i]);
@@ -369,4 +371,270 @@ Test(proxy_registry, detail_counts_scrapes_and_errors)
     char *t = listing(REGISTRY_VIEW_DETAIL);
     cr_assert(strstr(t, "\"scrapes_total\":1,\"scrape_errors_total\":1"), "%s", t);
     free(t);
+}
+
+/* --- a client gone mid-scrape --- */
+
+/* The first poll for the FQDN on connection `conn` (the connection is counted). */
+static struct msg *first_poll(uint32_t conn, const char *name)
+{
+    struct msg *m = poll_wait(1, conn, name);
+    m->u.poll.new_conn = true;
+    return m;
+}
+
+/* A counted connection closed, with its poll waiting (as a killed client's does). */
+static struct msg *conn_gone(const char *name)
+{
+    struct msg *m = msg_new(MSG_CONN_GONE, name, strlen(name));
+    m->from = 1;
+    m->u.poll.waiting = true;
+    return m;
+}
+
+/* The same, closed between requests (no poll waiting). */
+static struct msg *conn_closed_idle(const char *name)
+{
+    struct msg *m = conn_gone(name);
+    m->u.poll.waiting = false;
+    return m;
+}
+
+/* A poll on connection `conn`, then a scrape in slot `slot` delivered to it. */
+static void deliver_one(uint32_t conn, bool first, uint32_t slot, uint64_t deadline)
+{
+    registry_on_poll_wait(&shards[0], first ? first_poll(conn, fqdn) : poll_wait(1, conn, fqdn));
+    registry_on_scrape(&shards[0], scrape(slot, deadline, fqdn));
+    struct msg *d = take(1);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->type, MSG_DELIVER);
+    cr_assert_eq(d->u.job.scrape.idx, slot);
+    msg_free(d);
+}
+
+Test(proxy_registry, client_gone_fails_the_delivered_scrape_after_the_grace)
+{
+    struct registry *r = &shards[0];
+    uint64_t t0 = now();
+    deliver_one(1, true, 5, t0 + 60000);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, t0 + 2999);
+    cr_assert_null(take(1), "nothing before the grace runs out");
+    registry_expire_gone(r, t0 + 3000);
+    struct msg *f = take(1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->type, MSG_SCRAPE_FAIL);
+    cr_assert_eq(f->ref.wk, 1);
+    cr_assert_eq(f->ref.idx, 5);
+    cr_assert_eq(f->ref.gen, 1);
+    cr_assert_eq(f->u.result.status, 502);
+    cr_assert(f->u.result.client_gone);
+    cr_assert(strstr(f->u.result.reason, "connections closed"), "%s", f->u.result.reason);
+    msg_free(f);
+    cr_assert_null(take(1), "one failure per scrape");
+    registry_expire_gone(r, t0 + 10000);
+    cr_assert_null(take(1), "and only once");
+}
+
+/* The uv timer does the same on the shard's loop. */
+Test(proxy_registry, client_gone_timer_fires_on_the_loop)
+{
+    config.scrape_client_gone_grace = 1;
+    deliver_one(1, true, 6, now() + 60000);
+    registry_on_conn_gone(&shards[0], conn_gone(fqdn));
+    struct msg *f = NULL;
+    for (int i = 0; i < 200 && !f; i++) { /* at most 2 s */
+        uv_sleep(10);
+        uv_run(&loops[0], UV_RUN_NOWAIT);
+        f = take(1);
+    }
+    cr_assert_not_null(f, "the grace timer never fired");
+    cr_assert_eq(f->type, MSG_SCRAPE_FAIL);
+    cr_assert_eq(f->ref.idx, 6);
+    msg_free(f);
+}
+
+Test(proxy_registry, client_polling_again_within_the_grace_keeps_its_scrape)
+{
+    struct registry *r = &shards[0];
+    uint64_t t0 = now();
+    deliver_one(1, true, 5, t0 + 60000);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_on_poll_wait(r, first_poll(2, fqdn)); /* reconnected */
+    registry_expire_gone(r, t0 + 5000);
+    cr_assert_null(take(1), "a client that came back keeps its scrape");
+    /* Its new connection closing later starts a grace of its own. */
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, t0 + 9000);
+    cr_assert_null(take(1), "the poll still waits: not gone");
+}
+
+Test(proxy_registry, another_open_connection_keeps_the_scrape)
+{
+    struct registry *r = &shards[0];
+    uint64_t t0 = now();
+    registry_on_poll_wait(r, first_poll(2, fqdn));
+    struct msg *g = poll_wait(1, 2, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(r, g);
+    deliver_one(1, true, 5, t0 + 60000);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, t0 + 10000);
+    cr_assert_null(take(1), "one connection of two closed: the client is not gone");
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, now() + 2999);
+    cr_assert_null(take(1), "the grace starts at the last close");
+    registry_expire_gone(r, now() + 3000);
+    struct msg *f = take(1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->u.result.status, 502);
+    msg_free(f);
+}
+
+Test(proxy_registry, repeated_polls_on_one_connection_count_it_once)
+{
+    struct registry *r = &shards[0];
+    deliver_one(1, true, 1, now() + 60000);
+    deliver_one(1, false, 2, now() + 60000);
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn));
+    struct msg *g = poll_wait(1, 1, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(r, g);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, now() + 3000);
+    for (uint32_t want = 1; want <= 2; want++) {
+        struct msg *f = take(1);
+        cr_assert_not_null(f);
+        cr_assert_eq(f->ref.idx, want);
+        msg_free(f);
+    }
+    cr_assert_null(take(1));
+}
+
+Test(proxy_registry, scrape_past_its_deadline_is_not_failed)
+{
+    struct registry *r = &shards[0];
+    uint64_t t0 = now();
+    deliver_one(1, true, 5, t0 + 1000);
+    deliver_one(1, false, 6, t0 + 60000);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, t0 + 3000);
+    struct msg *f = take(1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->ref.idx, 6, "only the scrape still within its deadline");
+    msg_free(f);
+    cr_assert_null(take(1));
+}
+
+Test(proxy_registry, redelivered_or_cancelled_scrape_is_forgotten)
+{
+    struct registry *r = &shards[0];
+    uint64_t t0 = now();
+    deliver_one(1, true, 5, t0 + 60000);
+    deliver_one(1, false, 7, t0 + 60000);
+    /* The poll was gone when the DELIVER arrived: it comes back, and is queued. */
+    struct msg *re = scrape(5, t0 + 60000, fqdn);
+    re->type = MSG_REDELIVER;
+    registry_on_scrape(r, re);
+    struct msg *c = msg_new(MSG_SCRAPE_CANCEL, fqdn, strlen(fqdn));
+    c->ref = (struct ref){.wk = 1, .idx = 7, .gen = 1};
+    registry_on_scrape_cancel(r, c);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, t0 + 3000);
+    cr_assert_null(take(1), "the redelivered one waits in the queue; the cancelled one is gone");
+}
+
+Test(proxy_registry, delivered_scrapes_remembered_are_bounded)
+{
+    struct registry *r = &shards[0];
+    uint32_t n = REGISTRY_DELIVERED_MAX + 3;
+    for (uint32_t i = 0; i < n; i++)
+        deliver_one(1, i == 0, i, now() + 60000);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, now() + 3000);
+    for (uint32_t i = n - REGISTRY_DELIVERED_MAX; i < n; i++) {
+        struct msg *f = take(1);
+        cr_assert_not_null(f, "scrape %u", i);
+        cr_assert_eq(f->ref.idx, i, "the newest are kept, oldest first");
+        msg_free(f);
+    }
+    cr_assert_null(take(1), "the oldest were forgotten");
+}
+
+Test(proxy_registry, zero_grace_waits_for_the_timeout)
+{
+    config.scrape_client_gone_grace = 0;
+    deliver_one(1, true, 5, now() + 60000);
+    registry_on_conn_gone(&shards[0], conn_gone(fqdn));
+    registry_expire_gone(&shards[0], now() + 100000);
+    cr_assert_null(take(1));
+}
+
+Test(proxy_registry, uncounted_connections_change_nothing)
+{
+    struct registry *r = &shards[0];
+    /* A poll without the flag (its connection was counted before) and stray CONN_GONEs:
+     * the count never goes below zero and nothing fails. */
+    deliver_one(1, false, 5, now() + 60000);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_on_conn_gone(r, conn_gone("nobody.test"));
+    registry_expire_gone(r, now() + 10000);
+    cr_assert_null(take(1));
+    /* A counted connection still works afterwards: both scrapes delivered fail. */
+    deliver_one(1, true, 6, now() + 60000);
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, now() + 3000);
+    for (uint32_t want = 5; want <= 6; want++) {
+        struct msg *f = take(1);
+        cr_assert_not_null(f);
+        cr_assert_eq(f->ref.idx, want);
+        msg_free(f);
+    }
+}
+
+Test(proxy_registry, record_with_an_open_connection_is_not_swept)
+{
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, first_poll(1, fqdn));
+    struct msg *g = poll_wait(1, 1, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(r, g);
+    registry_sweep(r, now() + 10 * config.registration_timeout);
+    cr_assert_eq(r->n_records, 1, "its connection is still counted");
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_sweep(r, now() + 10 * config.registration_timeout);
+    cr_assert_eq(r->n_records, 0);
+}
+
+/* A client that polls only after it pushed, and closes its connection after each poll's
+ * answer, has no connection open while it scrapes: that is not a client gone. */
+Test(proxy_registry, orderly_close_between_polls_is_not_gone)
+{
+    struct registry *r = &shards[0];
+    deliver_one(1, true, 5, now() + 60000);
+    registry_on_conn_gone(r, conn_closed_idle(fqdn));
+    registry_expire_gone(r, now() + 10000);
+    cr_assert_null(take(1), "no poll was cut off: the scrape waits for its push");
+}
+
+/* A killed client closes its waiting poll's connection and its idle one, in any order. */
+Test(proxy_registry, cut_poll_then_idle_close_is_gone)
+{
+    struct registry *r = &shards[0];
+    registry_on_poll_wait(r, first_poll(2, fqdn)); /* an idle keep-alive connection */
+    struct msg *g = poll_wait(1, 2, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(r, g);
+    deliver_one(1, true, 5, now() + 60000);
+    registry_on_poll_wait(r, poll_wait(1, 1, fqdn)); /* polls again at once */
+    g = poll_wait(1, 1, fqdn);
+    g->type = MSG_POLL_GONE;
+    registry_on_poll_gone(r, g);
+    registry_on_conn_gone(r, conn_gone(fqdn));        /* the poll's, cut */
+    registry_on_conn_gone(r, conn_closed_idle(fqdn)); /* then the idle one */
+    registry_expire_gone(r, now() + 3000);
+    struct msg *f = take(1);
+    cr_assert_not_null(f);
+    cr_assert_eq(f->ref.idx, 5);
+    msg_free(f);
 }
