@@ -6,6 +6,9 @@
 #
 #   bench/ab.sh OLD_PROXY NEW_PROXY [ROUNDS]     (env: BENCH, default build/pushprox-bench;
 #                                                 SECONDS_PER_RUN, default 10)
+# With CELLS=open instead: the open loop of make bench's section 6 (1,000 clients, 20 KB,
+# OPEN_RATE scrapes/s, default 2000), pipelined and upstream-like clients, --workers 1
+# and 2: proxy CPU us per scrape.
 # Both proxies are driven by the same pushprox-bench. Prints one line per run and a median
 # per cell.
 set -u
@@ -15,6 +18,8 @@ NEW=${2:?usage: ab.sh OLD_PROXY NEW_PROXY [ROUNDS]}
 ROUNDS=${3:-3}
 BENCH=${BENCH:-$ROOT/build/pushprox-bench}
 SECS=${SECONDS_PER_RUN:-10}
+CELLS=${CELLS:-closed}
+OPEN_RATE=${OPEN_RATE:-2000}
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pushprox-ab.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -62,6 +67,17 @@ except Exception:
 for ((r = 1; r <= ROUNDS; r++)); do
     for which in old new; do
         if [ "$which" = old ]; then p=$OLD; else p=$NEW; fi
+        if [ "$CELLS" = open ]; then
+            for m in pipelined upstream; do
+                for w in 1 2; do
+                    us=$(run "$p" "$w" --clients=1000 --scrapers=64 --rate="$OPEN_RATE" \
+                        --body-size=20KB --duration="${SECS}s" --idle=1s --client-mode="$m" |
+                        field cpu_us_per_scrape)
+                    echo "$which open-$m-w$w us $us" | tee -a "$TMP/rows"
+                done
+            done
+            continue
+        fi
         kib=$(run "$p" 2 --clients=1000 --scrapers=0 --idle=2s | field kib_per_idle_client)
         echo "$which idle kib $kib" | tee -a "$TMP/rows"
         for w in 1 2; do

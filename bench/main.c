@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "check.h"
+#include "dial.h"
 #include "flags.h"
 #include "log.h"
 #include "parent.h"
@@ -135,6 +136,16 @@ int main(int argc, char **argv)
     else
         die("client-mode", f.client_mode, "not one of pipelined, upstream");
     run.scrape_delay_ms = f.client_scrape_delay;
+    if (f.handshakes < 0)
+        die("handshakes", "<0", "must be >= 0");
+    run.handshakes = (uint64_t)f.handshakes;
+    if (run.handshakes && run.plain_path)
+        die("handshakes", "?", "not with --scrape.plain-path (one phase or the other)");
+    if (run.handshakes) {
+        /* The phase is the handshakes alone: no fleet to register, nothing to scrape. */
+        run.clients = run.scrapers = 0;
+        run.scrapes = 0;
+    }
     if (run.clients == 0 && run.scrapers > 0 && !run.plain_path)
         die("scrapers", "?", "scrapers need --clients > 0");
     run.scrape_timeout_ms = f.scrape_timeout ? f.scrape_timeout : 10000;
@@ -160,6 +171,30 @@ int main(int argc, char **argv)
         die("proxy.address", f.proxy_address, "not an IPv4 host:port");
     snprintf(run.proxy_hostport, sizeof(run.proxy_hostport), "%s:%d",
              strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port);
+
+    /* TLS: checked here, once, so a bad file is one message and exit 2 rather than one
+     * per worker thread (each thread then loads its own conf: dial.h). */
+    static struct dial_tls tls;
+    if (f.tls_cacert[0] || f.tls_cert[0] || f.tls_key[0]) {
+        if (!f.tls_cert[0] != !f.tls_key[0])
+            die(f.tls_cert[0] ? "tls.key" : "tls.cert", "", "--tls.cert and --tls.key go together");
+        tls.opts = (struct tls_client_opts){
+            .cacert = f.tls_cacert, .cert = f.tls_cert, .key = f.tls_key, .what = "--tls"};
+        tls.server_name = f.tls_server_name[0]           ? f.tls_server_name
+                          : strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                         : strdup(host);
+        tls.resume = f.tls_resume;
+        char err[TLS_ERR_MAX];
+        struct tls_conf *probe = tls_conf_new_client(&tls.opts, err, sizeof(err));
+        if (!probe) {
+            fprintf(stderr, "pushprox-bench: %s\n", err);
+            exit(2);
+        }
+        tls_conf_unref(probe);
+        run.tls = &tls;
+    } else if (run.handshakes) {
+        die("handshakes", "?", "needs TLS: --tls.cacert, and --tls.cert/--tls.key for mTLS");
+    }
 
     /* Filler lines shared by every push; a body's filler is a suffix of this. */
     run.filler_len =

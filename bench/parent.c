@@ -243,9 +243,10 @@ static void wait_listed(struct parent *pa, uint64_t registered)
         return;
     for (;;) {
         uint64_t listed;
-        res->proxy_listed = discovery_count(&run->proxy, run->proxy_hostport, &listed) == 0
-                                ? (long long)listed
-                                : -1;
+        res->proxy_listed =
+            discovery_count(&run->proxy, run->proxy_hostport, run->tls, &listed) == 0
+                ? (long long)listed
+                : -1;
         if (res->proxy_listed >= (long long)registered || got_signal)
             return;
         if (run_now_ns() - pa->t_start_ns > run->registration_wait_ms * 1000000ull) {

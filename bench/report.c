@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "dial.h"
 #include "hist.h"
 #include "stats.h"
 
@@ -46,6 +47,24 @@ static double us_per_scrape(const struct run_result *res)
     return res->proxy_cpu_scrape_s * 1e6 / (double)res->st.scrapes_ok;
 }
 
+static uint64_t handshakes(const struct run_result *res)
+{
+    return res->st.handshakes_full + res->st.handshakes_resumed;
+}
+
+/* --handshakes: handshakes per second of the phase, and the proxy's CPU per handshake. */
+static double handshakes_per_s(const struct run *run, const struct run_result *res)
+{
+    return run->handshakes && res->scrape_s > 0 ? (double)handshakes(res) / res->scrape_s : 0;
+}
+
+static double us_per_handshake(const struct run *run, const struct run_result *res)
+{
+    if (!run->handshakes || !res->have_proxy || handshakes(res) == 0)
+        return 0;
+    return res->proxy_cpu_scrape_s * 1e6 / (double)handshakes(res);
+}
+
 void report_table(FILE *out, const struct run *run, const struct run_result *res, const char *label)
 {
     const struct stats *st = &res->st;
@@ -61,6 +80,19 @@ void report_table(FILE *out, const struct run *run, const struct run_result *res
         fprintf(out, "  %-20s %.0f scrapes/s\n", "target rate", run->rate);
     fprintf(out, "  %-20s %llu registered in %.2f s (proxy lists %lld)\n", "clients",
             (unsigned long long)res->registered, res->connect_s, res->proxy_listed);
+    if (run->tls)
+        fprintf(out, "  %-20s %llu full, %llu resumed (%s)\n", "TLS handshakes",
+                (unsigned long long)st->handshakes_full, (unsigned long long)st->handshakes_resumed,
+                run->tls->resume ? "sessions resumed" : "--no-tls.resume");
+    if (run->handshakes) {
+        fprintf(out, "  %-20s %.2f s: %.1f handshakes/s; latency ms p50 %.3f p99 %.3f\n",
+                "handshake phase", res->scrape_s, handshakes_per_s(run, res),
+                ms(hist_percentile(h, 50)), ms(hist_percentile(h, 99)));
+        if (res->have_proxy)
+            fprintf(out, "  %-20s %.2f s = %.1f us per handshake (%.0f handshakes/s per core)\n",
+                    "proxy CPU", res->proxy_cpu_scrape_s, us_per_handshake(run, res),
+                    us_per_handshake(run, res) > 0 ? 1e6 / us_per_handshake(run, res) : 0);
+    }
     fprintf(out, "  %-20s %.2f s\n", "scrape phase", res->scrape_s);
     fprintf(out, "  %-20s %llu ok of %llu sent (%.1f/s, %.1f MB/s of bodies)\n", "scrapes",
             (unsigned long long)st->scrapes_ok, (unsigned long long)st->scrapes_sent, rate_of(res),
@@ -162,22 +194,31 @@ void report_json(FILE *out, const struct run *run, const struct run_result *res,
     fprintf(out,
             "\"polls_sent\":%llu,\"polls_work\":%llu,\"polls_expired\":%llu,\"pushes_sent\":%llu,"
             "\"pushes_ok\":%llu,\"nofile_limit\":%llu,\"harness_cpu_s\":%.3f,"
-            "\"client_mode\":\"%s\",\"conns_opened_scrape\":%llu,\"conns_closed_extra\":%llu,"
-            "\"conns_per_scrape\":%.4f",
+            "\"tls\":%s,\"tls_resume\":%s,\"handshakes_full\":%llu,\"handshakes_resumed\":%llu,"
+            "\"handshake_mode\":%s,\"handshakes_per_s\":%.1f,",
             (unsigned long long)st->polls_sent, (unsigned long long)st->polls_work,
             (unsigned long long)st->polls_expired, (unsigned long long)st->pushes_sent,
             (unsigned long long)st->pushes_ok, (unsigned long long)res->nofile_limit,
-            res->harness_cpu_s, mode_name(run), (unsigned long long)st->conns_opened_scrape,
+            res->harness_cpu_s, run->tls ? "true" : "false",
+            run->tls && run->tls->resume ? "true" : "false",
+            (unsigned long long)st->handshakes_full, (unsigned long long)st->handshakes_resumed,
+            run->handshakes ? "true" : "false", handshakes_per_s(run, res));
+    fprintf(out,
+            "\"client_mode\":\"%s\",\"conns_opened_scrape\":%llu,\"conns_closed_extra\":%llu,"
+            "\"conns_per_scrape\":%.4f",
+            mode_name(run), (unsigned long long)st->conns_opened_scrape,
             (unsigned long long)st->conns_closed_extra, conns_per_scrape(res));
     if (res->have_proxy)
         fprintf(out,
                 ",\"proxy\":{\"pid\":%d,\"threads\":%llu,\"rss_before_kib\":%llu,"
                 "\"rss_idle_kib\":%llu,\"rss_peak_kib\":%llu,\"hwm_kib\":%llu,"
-                "\"kib_per_idle_client\":%.4f,\"cpu_scrape_s\":%.3f,\"cpu_us_per_scrape\":%.2f}",
+                "\"kib_per_idle_client\":%.4f,\"cpu_scrape_s\":%.3f,\"cpu_us_per_scrape\":%.2f,"
+                "\"cpu_us_per_handshake\":%.2f}",
                 (int)run->proxy_pid, (unsigned long long)res->proxy_threads,
                 (unsigned long long)res->proxy_rss_before_kib,
                 (unsigned long long)res->proxy_rss_idle_kib,
                 (unsigned long long)res->proxy_rss_peak_kib, (unsigned long long)res->proxy_hwm_kib,
-                kib_per_client(res), res->proxy_cpu_scrape_s, us_per_scrape(res));
+                kib_per_client(res), res->proxy_cpu_scrape_s, us_per_scrape(res),
+                us_per_handshake(run, res));
     fprintf(out, "}\n");
 }

@@ -4,8 +4,8 @@
 usage: results.py TMPDIR RESULTS_MD SUITE_SECONDS MAX_CLIENTS FLEET_CLIENTS NOFILE QUICK
 
 Reads TMPDIR/<run>.json (pushprox-bench --json), TMPDIR/nginx-w<N>.wrk and .cpu,
-TMPDIR/nginx-open-w<N>.cpu (section 6), and
-TMPDIR/commands.txt; appends bench/ANALYSIS.md (hand-written notes) if it exists.
+TMPDIR/nginx-open-w<N>.cpu (section 6), TMPDIR/nginx-tls-w1.wrk and .cpu (section 7),
+and TMPDIR/commands.txt; appends bench/ANALYSIS.md (hand-written notes) if it exists.
 """
 import json
 import os
@@ -70,6 +70,11 @@ w("**Machine:** %s, %d cores (from /proc/cpuinfo), Linux %s, %d MiB RAM; open-fi
   "per process (hard). Everything on loopback; proxy, bench, nginx and wrk share the cores."
   % (model, cores, platform.release(),
      os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20), nofile))
+w("")
+w("**Load:** the 1, 5 and 15-minute load averages when the suite ended were %.1f, %.1f and "
+  "%.1f on %d cores: anything above the suite's own ~2 means other work shared the host, "
+  "and throughput and latency suffer with it; CPU us per scrape and the ratios taken within "
+  "one run suffer least." % (os.getloadavg() + (cores,)))
 if version:
     w("")
     w("**Proxy:** `%s` (binaries from `%s`)" % (version.splitlines()[0],
@@ -311,10 +316,173 @@ w("Goals (issue 12): with the default workers (one per CPU, here 2), CPU per scr
   "strace -c); bench/ANALYSIS.md has what it found.")
 w("")
 
+# 7. Mutual TLS.
+w("## 7. Mutual TLS: the proxy's own mTLS (mbedTLS), clients and scrapers with certificates")
+w("")
+w("bench/tls-certs.sh makes a CA and ECDSA P-256 certificates: the proxy's (127.0.0.1) and "
+  "one wildcard client certificate `*.bench` that every simulated client and scraper "
+  "presents (the proxy binds it to the FQDNs it names: c<N>.bench). The proxy's web config "
+  "(`--web.config.file`) requires and verifies client certificates on its one address, so "
+  "clients, scrapers and the bench's `/clients` check all speak mTLS. Each bench thread "
+  "has its own TLS configuration and resumes its last session (a ticket) on every further "
+  "connection, unless `--no-tls.resume`.")
+w("")
+
+
+def mbedtls_config():
+    """What Debian's mbedTLS was built with, from its config.h (None: not found)."""
+    try:
+        text = open("/usr/include/mbedtls/config.h").read()
+    except OSError:
+        return None
+    conf = {}
+    for name, dflt in (("MBEDTLS_SSL_MAX_CONTENT_LEN", 16384),
+                       ("MBEDTLS_SSL_IN_CONTENT_LEN", None),
+                       ("MBEDTLS_SSL_OUT_CONTENT_LEN", None)):
+        m = re.search(r"^\s*#define\s+%s\s+(\d+)" % name, text, re.M)
+        conf[name] = int(m.group(1)) if m else dflt
+    mx = conf["MBEDTLS_SSL_MAX_CONTENT_LEN"]
+    conf["MBEDTLS_SSL_IN_CONTENT_LEN"] = conf["MBEDTLS_SSL_IN_CONTENT_LEN"] or mx
+    conf["MBEDTLS_SSL_OUT_CONTENT_LEN"] = conf["MBEDTLS_SSL_OUT_CONTENT_LEN"] or mx
+    conf["variable"] = bool(re.search(r"^\s*#define\s+MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH\b",
+                                      text, re.M))
+    conf["keep_peer"] = bool(re.search(r"^\s*#define\s+MBEDTLS_SSL_KEEP_PEER_CERTIFICATE\b",
+                                       text, re.M))
+    return conf
+
+
+w("### (a) Proxy memory per idle mTLS client")
+w("")
+w("As section 1 (`--workers 2`, every client listed by `/clients`, 2 s idle), with every "
+  "client on mTLS, and each count run twice on the same proxy: first on a fresh one, then "
+  "again once the first fleet has gone (the second wave reuses the heap the first freed). "
+  "KiB per client is (RSS idle - the fresh proxy's RSS before any client) / clients, for "
+  "both waves. The plain column is section 1's figure for the same count.")
+w("")
+w("| clients | wave | registered | listed | handshakes full / resumed | RSS before | RSS idle | KiB per idle mTLS client | plain KiB per client |")
+w("|---:|---|---:|---:|---|---:|---:|---:|---:|")
+tls_idle = []
+for n in [1000, int(max_clients)]:
+    plain = load("idle-%d" % n)
+    pk = plain["proxy"]["kib_per_idle_client"] if plain and "proxy" in plain else None
+    first = load("tls-idle-%d" % n)
+    for wave, name in (("fresh proxy", "tls-idle-%d" % n), ("again", "tls-idle-%d-again" % n)):
+        d = load(name)
+        if not d or "proxy" not in d or not first or "proxy" not in first:
+            w("| %d | %s | n/a | | | | | | %s |" % (n, wave, f(pk, "%.3f")))
+            continue
+        p = d["proxy"]
+        base = first["proxy"]["rss_before_kib"]
+        kib = (p["rss_idle_kib"] - base) / d["registered"] if d["registered"] else 0
+        tls_idle.append((n, wave, kib))
+        w("| %d | %s | %d | %d | %d / %d | %.1f MiB | %.1f MiB | %.2f | %s |" % (
+            n, wave, d["registered"], d["proxy_listed"], d["handshakes_full"],
+            d["handshakes_resumed"], p["rss_before_kib"] / 1024, p["rss_idle_kib"] / 1024, kib,
+            f(pk, "%.3f")))
+w("")
+if tls_idle:
+    worst = max(k for _, _, k in tls_idle)
+    w("Goal <= 40 KiB per idle mTLS client, flat up to the fd limit: **%s** (at most %.1f KiB "
+      "in these runs, the second wave being the one that counts for a proxy that has been "
+      "up for a while)." % ("met" if worst <= 40 else "missed", worst))
+    w("")
+mc = mbedtls_config()
+if mc:
+    inb, outb = mc["MBEDTLS_SSL_IN_CONTENT_LEN"], mc["MBEDTLS_SSL_OUT_CONTENT_LEN"]
+    w("**The floor.** This host's mbedTLS (/usr/include/mbedtls/config.h) has "
+      "MBEDTLS_SSL_IN_CONTENT_LEN = %d and MBEDTLS_SSL_OUT_CONTENT_LEN = %d, and "
+      "MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH is %s: `mbedtls_ssl_setup()` allocates both record "
+      "buffers whole for the life of the connection, about %.1f KiB with their headers and "
+      "MAC/IV room, whether the connection is busy or idle (MBEDTLS_SSL_KEEP_PEER_CERTIFICATE "
+      "is %s, so the client's parsed certificate is kept too). See bench/ANALYSIS.md for "
+      "where the rest goes and why the measured figure can be below the buffers' size."
+      % (inb, outb, "on" if mc["variable"] else "off (so they never shrink)",
+         (inb + outb + 2 * (13 + 256 + 48)) / 1024.0, "on" if mc["keep_peer"] else "off"))
+    w("")
+
+w("### (b) Handshakes per second, one worker")
+w("")
+w("`--handshakes`: the bench opens and closes TLS connections (8 at a time, client "
+  "certificate `*.bench`) against a proxy with `--workers 1` for %s s each. Full: "
+  "`--no-tls.resume`, every handshake an ECDHE-ECDSA P-256 key exchange with the server's "
+  "signature and the client's certificate verified. Resumed: the thread's last ticket "
+  "offered. The bench does the client side of every handshake on the same 2 cores, so the "
+  "measured rate is the pair's; the proxy's own capacity per core is 10^6 / its CPU us per "
+  "handshake (from /proc/PID/stat over the phase)." % os.environ.get("HS_SECONDS", "10"))
+w("")
+w("| run | handshakes | full / resumed | measured per s | p50 / p99 ms | proxy CPU us per handshake | per core of one worker | errors |")
+w("|---|---:|---|---:|---|---:|---:|---|")
+for name in ("tls-hs-full", "tls-hs-resumed"):
+    d = load(name)
+    if not d:
+        w("| %s | n/a | | | | | | |" % name)
+        continue
+    us = d.get("proxy", {}).get("cpu_us_per_handshake")
+    w("| %s | %d | %d / %d | %.0f | %.2f / %.2f | %s | %s | %s |" % (
+        name, d["handshakes_full"] + d["handshakes_resumed"], d["handshakes_full"],
+        d["handshakes_resumed"], d["handshakes_per_s"], d["latency_ms"]["p50"],
+        d["latency_ms"]["p99"], f(us, "%.0f"), f(1e6 / us if us else None, "%.0f/s"),
+        errs(d)))
+w("")
+
+w("### (c) CPU per 20 KB scrape over mTLS, against nginx terminating TLS")
+w("")
+w("Ours: 1,000 mTLS clients, 64 mTLS scrapers (keep-alive), 20 KB bodies, `--workers 1`, "
+  "closed loop for %s s. nginx: bench/nginx-tls.conf, 1 worker, TLS 1.2 with the same "
+  "cipher suite our mbedTLS picks (ECDHE-ECDSA-CHACHA20-POLY1305), proxying the same "
+  "20,000-byte body from the same origin nginx, `wrk -t1 -c64` over https (kept-alive: "
+  "the handshakes are not in the figure, as ours are not). A PushProx scrape crosses TLS "
+  "three times in the proxy (scraper, poll, push) where nginx's request crosses it once "
+  "(its upstream is plain), so this compares a whole scrape with a whole request, as "
+  "section 4 does." % os.environ.get("CLOSED_SECONDS", "10"))
+w("")
+w("| | requests/s | p50 / p99 ms | CPU us per request | errors |")
+w("|---|---:|---|---:|---|")
+d = load("tls-closed-w1-s64")
+o_us = d.get("proxy", {}).get("cpu_us_per_scrape") if d else None
+if d:
+    w("| pushprox-proxy, mTLS | %.0f | %.3f / %.3f | %s | %s |" % (
+        d["scrapes_per_s"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], f(o_us, "%.1f"),
+        errs(d)))
+else:
+    w("| pushprox-proxy, mTLS | n/a | | | |")
+pl = closed.get((1, 64))
+if pl:
+    w("| pushprox-proxy, plain (section 2) | %.0f | %.3f / %.3f | %s | %s |" % (
+        pl["scrapes_per_s"], pl["latency_ms"]["p50"], pl["latency_ms"]["p99"],
+        f(pl.get("proxy", {}).get("cpu_us_per_scrape"), "%.1f"), errs(pl)))
+ng_us = None
+try:
+    wrk = open(os.path.join(tmp, "nginx-tls-w1.wrk")).read()
+    ticks, hz = map(int, open(os.path.join(tmp, "nginx-tls-w1.cpu")).read().split())
+    m = re.search(r"(\d+) requests in ([\d.]+)s", wrk)
+    reqs = int(m.group(1)) if m else 0
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", wrk)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", wrk)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", wrk)
+
+    def to_ms2(mm):
+        if not mm:
+            return float("nan")
+        v, u = float(mm.group(1)), mm.group(2)
+        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+
+    ng_us = ticks / hz * 1e6 / reqs if reqs else None
+    w("| nginx, TLS termination | %.0f | %.3f / %.3f | %s | non-2xx: %s |" % (
+        float(rps.group(1)) if rps else 0, to_ms2(p50), to_ms2(p99), f(ng_us, "%.1f"),
+        (re.search(r"Non-2xx or 3xx responses: (\d+)", wrk) or [None, "0"])[1]))
+except (OSError, ValueError):
+    w("| nginx, TLS termination | n/a | | | |")
+w("")
+if o_us and ng_us:
+    w("Ours / nginx: **%.2fx** (goal <= 1.5x: **%s**). Both figures from this one run."
+      % (o_us / ng_us, "met" if o_us / ng_us <= 1.5 else "missed"))
+    w("")
+
 w("## Exact commands")
 w("")
 w("`make bench` = `bench/run-suite.sh` (env: BUILD, QUICK, FLEET_SECONDS, CLOSED_SECONDS, "
-  "MAX_CLIENTS). It ran, in order:")
+  "MAX_CLIENTS, OPEN_RATE, OPEN_SECONDS, HS_SECONDS, SKIP_PLAIN). It ran, in order:")
 w("")
 w("```")
 try:

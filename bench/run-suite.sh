@@ -15,12 +15,19 @@
 #      scrape, latency, client connections opened per scrape), and nginx proxying the same
 #      body at the same open-loop rate (pushprox-bench --scrape.plain-path), for ratios
 #      from one run.
+#   7. mutual TLS (the proxy's own, bench/tls-certs.sh's ECDSA P-256 certificates, every
+#      simulated client and scraper presenting *.bench): RSS per idle mTLS client at 1,000
+#      and at the most one process holds; full and resumed handshakes per second with
+#      --workers 1 (--handshakes); the proxy's CPU per 20 KB scrape over mTLS against nginx
+#      terminating TLS (bench/nginx-tls.conf) for the same body, driven by wrk over https.
 #
 # Everything runs on 127.0.0.1 with free ports and is stopped by PID. Under 10 minutes on
 # 2 cores. Environment: BUILD (binaries, default build), RESULTS (output file, default
 # bench/RESULTS.md), QUICK=1 (short runs, to try the script; still rewrites RESULTS),
 # FLEET_SECONDS (default 60), CLOSED_SECONDS (default 10), MAX_CLIENTS (default: the
-# proxy's fd limit minus 100), OPEN_RATE (default 2000), OPEN_SECONDS (default 20).
+# proxy's fd limit minus 100), OPEN_RATE (default 2000), OPEN_SECONDS (default 20),
+# HS_SECONDS (default 10: the longest of each handshake run), SKIP_PLAIN=1 (only sections 6
+# and 7, e.g. to try them; RESULTS then says n/a for the rest).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +40,8 @@ QUICK=${QUICK:-0}
 FLEET_SECONDS=${FLEET_SECONDS:-60}
 CLOSED_SECONDS=${CLOSED_SECONDS:-10}
 NGINX_SECONDS=${NGINX_SECONDS:-10}
+HS_SECONDS=${HS_SECONDS:-10}
+SKIP_PLAIN=${SKIP_PLAIN:-0}
 OPEN_RATE=${OPEN_RATE:-2000}
 OPEN_SECONDS=${OPEN_SECONDS:-20}
 if [ "$QUICK" = 1 ]; then
@@ -40,6 +49,7 @@ if [ "$QUICK" = 1 ]; then
     FLEET_SECONDS=10
     CLOSED_SECONDS=3
     NGINX_SECONDS=3
+    HS_SECONDS=3
 fi
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
@@ -144,6 +154,7 @@ SUITE_START=$(date +%s)
 
 # 1. Idle clients.
 for n in 1000 5000 10000 "$MAX_CLIENTS"; do
+    [ "$SKIP_PLAIN" = 1 ] && break
     procs=$(((n + 9999) / 10000))
     start_proxy "idle-$n" 2
     bench "idle-$n" --clients="$n" --scrapers=0 --procs="$procs" --idle=2s --registration.wait=60s
@@ -152,6 +163,7 @@ done
 
 # 2. Closed loop.
 for w in 1 2; do
+    [ "$SKIP_PLAIN" = 1 ] && break
     for s in 16 64 256; do
         start_proxy "closed-w$w-s$s" "$w"
         bench "closed-w$w-s$s" --clients=1000 --scrapers="$s" --body-size=20KB \
@@ -161,10 +173,12 @@ for w in 1 2; do
 done
 
 # 3. Fleet: the most clients one proxy holds here, open loop at 6,700 scrapes/s.
-start_proxy fleet 2
-bench fleet --clients="$FLEET_CLIENTS" --procs=2 --scrapers="$FLEET_SCRAPERS" --rate=6700 \
-    --body-size=20KB --duration="${FLEET_SECONDS}s" --idle=1s --registration.wait=90s
-stop "$PROXY_PID"
+if [ "$SKIP_PLAIN" != 1 ]; then
+    start_proxy fleet 2
+    bench fleet --clients="$FLEET_CLIENTS" --procs=2 --scrapers="$FLEET_SCRAPERS" --rate=6700 \
+        --body-size=20KB --duration="${FLEET_SECONDS}s" --idle=1s --registration.wait=90s
+    stop "$PROXY_PID"
+fi
 
 # 4. nginx floor.
 NGINX_OK=0
@@ -210,7 +224,7 @@ cpu_ticks() {
     echo "$t"
 }
 for w in 1 2; do
-    [ "$NGINX_OK" = 1 ] || break
+    [ "$NGINX_OK" = 1 ] && [ "$SKIP_PLAIN" != 1 ] || break
     p="$TMP/nginx-proxy-$w"
     mkdir -p "$p/tmp" "$p/conf"
     port=$(free_port)
@@ -235,7 +249,9 @@ for w in 1 2; do
 done
 
 # 5. Through the load balancer.
-LB_SECONDS=${LB_SECONDS:-$CLOSED_SECONDS} BUILD="$BUILD" "$ROOT/bench/lb-bench.sh" "$TMP"
+if [ "$SKIP_PLAIN" != 1 ]; then
+    LB_SECONDS=${LB_SECONDS:-$CLOSED_SECONDS} BUILD="$BUILD" "$ROOT/bench/lb-bench.sh" "$TMP"
+fi
 
 # 6. Open loop, one scrape at a time: both client modes x 1 and 2 workers, then nginx at
 #    the same rate (the same 20 KB body through nginx -> origin, plain GETs).
@@ -271,7 +287,93 @@ for w in 1 2; do
     stop "$npid"
 done
 
+# 7. Mutual TLS.
+TLSD="$TMP/tls"
+TLS_OK=0
+if command -v openssl >/dev/null && sh "$ROOT/bench/tls-certs.sh" "$TLSD" >"$TMP/tls-certs.log" 2>&1; then
+    TLS_OK=1
+    echo "bench/tls-certs.sh \$TMP/tls (CA, server.crt for 127.0.0.1, bench.crt for *.bench; ECDSA P-256)" >>"$COMMANDS"
+else
+    say "no TLS section: openssl missing or bench/tls-certs.sh failed"
+fi
+TLS_ARGS=(--tls.cacert="$TLSD/ca.crt" --tls.cert="$TLSD/bench.crt" --tls.key="$TLSD/bench.key")
+
+# start_proxy_tls NAME WORKERS: as start_proxy, with TLSD/web.yml (RequireAndVerifyClientCert)
+# on its one address: clients and scrapers both present *.bench.
+start_proxy_tls() {
+    local i
+    PROXY_PORT=$(free_port)
+    "$PROXY" --web.listen-address="127.0.0.1:$PROXY_PORT" --workers="$2" --log.level=warn \
+        --web.config.file="$TLSD/web.yml" >"$TMP/$1.proxy.log" 2>&1 &
+    PROXY_PID=$!
+    PIDS+=("$PROXY_PID")
+    echo "$PROXY --web.listen-address=127.0.0.1:$PROXY_PORT --workers=$2 --log.level=warn --web.config.file=\$TMP/tls/web.yml" >>"$COMMANDS"
+    for ((i = 0; i < 100; i++)); do
+        curl -fsS -o /dev/null --max-time 1 --cacert "$TLSD/ca.crt" --cert "$TLSD/bench.crt" \
+            --key "$TLSD/bench.key" "https://127.0.0.1:$PROXY_PORT/-/ready" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    say "the TLS proxy on port $PROXY_PORT did not answer"
+    return 1
+}
+
+if [ "$TLS_OK" = 1 ]; then
+    # (a) Idle mTLS clients. Sessions are resumed after each thread's first handshakes, and
+    # fewer connect at once than in section 1: a full handshake costs milliseconds of CPU.
+    for n in 1000 "$MAX_CLIENTS"; do
+        procs=$(((n + 9999) / 10000))
+        start_proxy_tls "tls-idle-$n" 2
+        bench "tls-idle-$n" "${TLS_ARGS[@]}" --clients="$n" --scrapers=0 --procs="$procs" \
+            --idle=2s --registration.wait=120s --connect.concurrency=32
+        # The same fleet again on the same proxy: the heap the first wave freed is reused,
+        # and mbedTLS wiped (touched) every page of its buffers when it freed them.
+        bench "tls-idle-$n-again" "${TLS_ARGS[@]}" --clients="$n" --scrapers=0 --procs="$procs" \
+            --idle=2s --registration.wait=120s --connect.concurrency=32
+        stop "$PROXY_PID"
+    done
+    # (b) Handshakes per second, one worker: full (no session offered), then resumed.
+    start_proxy_tls tls-hs 1
+    bench tls-hs-full "${TLS_ARGS[@]}" --handshakes=100000 --no-tls.resume \
+        --connect.concurrency=8 --duration="${HS_SECONDS}s"
+    bench tls-hs-resumed "${TLS_ARGS[@]}" --handshakes=1000000 --connect.concurrency=8 \
+        --duration="${HS_SECONDS}s"
+    stop "$PROXY_PID"
+    # (c) CPU per 20 KB scrape over mTLS, 1 worker, 64 scrapers: as section 2's w1-s64 cell.
+    start_proxy_tls tls-closed-w1-s64 1
+    bench tls-closed-w1-s64 "${TLS_ARGS[@]}" --clients=1000 --scrapers=64 --body-size=20KB \
+        --duration="${CLOSED_SECONDS}s" --idle=0s --connect.concurrency=32
+    stop "$PROXY_PID"
+    # ... and nginx terminating TLS for the same body from the same origin.
+    if [ "$NGINX_OK" = 1 ]; then
+        p="$TMP/nginx-tls-1"
+        mkdir -p "$p/tmp" "$p/conf"
+        chmod a+rx "$TLSD"
+        chmod a+r "$TLSD"/*.crt "$TLSD"/*.key
+        port=$(free_port)
+        sed -e "s#@PREFIX@#$p#g" -e "s#@PORT@#$port#g" -e "s#@ORIGIN_PORT@#$ORIGIN_PORT#g" \
+            -e "s#@WORKERS@#1#g" -e "s#@CERTS@#$TLSD#g" "$ROOT/bench/nginx-tls.conf" >"$p/conf/nginx.conf"
+        nginx -p "$p" -c "$p/conf/nginx.conf" -e "$p/error.log" >"$TMP/nginx-tls-1.log" 2>&1 &
+        npid=$!
+        PIDS+=("$npid")
+        echo "nginx -p \$TMP/nginx-tls-1 -c bench/nginx-tls.conf (filled in: port $port, worker_processes 1)" >>"$COMMANDS"
+        for ((i = 0; i < 100; i++)); do
+            curl -fsS -o /dev/null --max-time 1 --cacert "$TLSD/ca.crt" "https://127.0.0.1:$port/metrics" 2>/dev/null && break
+            sleep 0.1
+        done
+        kids=()
+        read -ra kids <"/proc/$npid/task/$npid/children" 2>/dev/null
+        wrk -t1 -c64 -d1s "https://127.0.0.1:$port/metrics" >/dev/null 2>&1
+        t0=$(cpu_ticks "$npid" "${kids[@]}")
+        echo "wrk -t1 -c64 -d${NGINX_SECONDS}s --latency https://127.0.0.1:$port/metrics" >>"$COMMANDS"
+        wrk -t1 -c64 -d"${NGINX_SECONDS}s" --latency "https://127.0.0.1:$port/metrics" >"$TMP/nginx-tls-w1.wrk" 2>&1
+        t1=$(cpu_ticks "$npid" "${kids[@]}")
+        echo "$((t1 - t0)) $(getconf CLK_TCK)" >"$TMP/nginx-tls-w1.cpu"
+        say "nginx TLS workers=1: $(grep -E 'Requests/sec' "$TMP/nginx-tls-w1.wrk") cpu_ticks=$((t1 - t0))"
+        stop "$npid"
+    fi
+fi
+
 SUITE_SECONDS=$(($(date +%s) - SUITE_START))
 say "suite ran ${SUITE_SECONDS}s; writing $RESULTS"
-BUILD="$BUILD" python3 "$ROOT/bench/results.py" "$TMP" "$RESULTS" "$SUITE_SECONDS" "$MAX_CLIENTS" "$FLEET_CLIENTS" \
+BUILD="$BUILD" HS_SECONDS="$HS_SECONDS" CLOSED_SECONDS="$CLOSED_SECONDS" python3 "$ROOT/bench/results.py" "$TMP" "$RESULTS" "$SUITE_SECONDS" "$MAX_CLIENTS" "$FLEET_CLIENTS" \
     "$NOFILE" "$QUICK"

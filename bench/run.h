@@ -69,7 +69,8 @@ struct run {
     pid_t proxy_pid;    /* 0 = not measured */
     struct sockaddr_in proxy;
     char proxy_hostport[64];    /* as sent in Host: headers */
-    const struct dial_tls *tls; /* NULL: plain TCP (no --tls.* flags yet) */
+    const struct dial_tls *tls; /* NULL: plain TCP */
+    uint64_t handshakes;        /* --handshakes: the phase opens and closes TLS connections */
     const char *fqdn_suffix;
 
     /* Derived before the fork. */

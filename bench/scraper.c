@@ -35,10 +35,12 @@ static struct scraper *scraper_of(struct transport *t)
 #define SCRAPER_RETRY_MS 100
 
 int scraper_env_init(struct scraper_env *env, uv_loop_t *loop, const struct run *run,
-                     struct stats *st, void (*on_idle)(struct scraper_env *env, struct scraper *s))
+                     struct dial *dial, struct stats *st,
+                     void (*on_idle)(struct scraper_env *env, struct scraper *s))
 {
     memset(env, 0, sizeof(*env));
     env->run = run;
+    env->dial = dial;
     env->st = st;
     env->on_idle = on_idle;
     return transport_env_init(&env->tr_env, loop, &scraper_tcb, SCRAPER_READ_BYTES);
@@ -69,7 +71,7 @@ void scraper_start(struct scraper *s)
     if (s->stopping || s->tr.open)
         return;
     int rc =
-        dial_connect(&s->tr, &env->tr_env, run->tls, NULL, (const struct sockaddr *)&run->proxy);
+        dial_connect(&s->tr, &env->tr_env, env->dial, NULL, (const struct sockaddr *)&run->proxy);
     if (rc != 0) {
         env->st->errors[STATS_ERR_CONNECT]++;
         s->retry_at_ns = run_now_ns() + SCRAPER_RETRY_MS * 1000000ull;
@@ -90,11 +92,14 @@ static void on_connect(struct transport *t, int status)
     if (status == 0)
         status = transport_read_start(t);
     if (status != 0) {
-        env->st->errors[STATS_ERR_CONNECT]++;
-        log_warn("scraper", "connect failed", LOG_ERR(status));
+        const char *why = dial_error(t);
+        dial_count_failed(t, env->st);
+        log_warn("scraper", why ? "TLS handshake with the proxy failed" : "connect failed",
+                 LOG_ERR(status), LOG_STR("reason", why ? why : ""));
         transport_close(t);
         return;
     }
+    dial_count_up(t, env->st);
     s->connected = true;
     http_parser_init(&s->parser, HTTP_KIND_RESPONSE, &scraper_pcb, s);
     s->parser.body_max_bytes = env->run->body_bytes + SCRAPER_BODY_SLACK;

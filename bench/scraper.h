@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dial.h"
 #include "http.h"
 #include "run.h"
 #include "stats.h"
@@ -34,6 +35,7 @@ struct scraper;
 /* What every scraper of one loop thread shares. */
 struct scraper_env {
     const struct run *run;
+    struct dial *dial;           /* the thread's: plain TCP or its TLS conf */
     struct transport_env tr_env; /* the scrapers' callbacks, read buffer, write requests */
     struct stats *st;            /* the thread's counters */
     uint64_t in_flight;          /* scrapes sent and not yet answered or lost */
@@ -57,10 +59,12 @@ struct scraper {
     bool in_idle; /* on the thread's idle stack (maybe stale: checked on pop) */
 };
 
-/* Sets up the env of one loop thread's scrapers: st is the thread's counters, on_idle the
- * thread's. Returns 0 or UV_ENOMEM; scraper_env_close() either way. */
+/* Sets up the env of one loop thread's scrapers: dial, st and on_idle are the thread's (how
+ * to connect, its counters, its scheduler). Returns 0 or UV_ENOMEM; scraper_env_close()
+ * either way. */
 int scraper_env_init(struct scraper_env *env, uv_loop_t *loop, const struct run *run,
-                     struct stats *st, void (*on_idle)(struct scraper_env *env, struct scraper *s));
+                     struct dial *dial, struct stats *st,
+                     void (*on_idle)(struct scraper_env *env, struct scraper *s));
 /* Frees the env; only once every scraper on it closed. */
 void scraper_env_close(struct scraper_env *env);
 

@@ -34,10 +34,11 @@ static struct sim_client *client_of(struct transport *t)
 #define SIM_OUT_MAX_BYTES (256 * 1024)
 
 int sim_client_env_init(struct sim_client_env *env, uv_loop_t *loop, const struct run *run,
-                        struct stats *st)
+                        struct dial *dial, struct stats *st)
 {
     memset(env, 0, sizeof(*env));
     env->run = run;
+    env->dial = dial;
     env->st = st;
     http_head_init(&env->req_head, SIM_CLIENT_POLL_MAX_BYTES);
     return transport_env_init(&env->tr_env, loop, &client_tcb, SIM_CLIENT_READ_BYTES);
@@ -104,7 +105,7 @@ static void connect_client(struct sim_client *c)
     c->writing = false;
     if (env->scraping)
         env->st->conns_opened_scrape++;
-    int rc = dial_connect(&c->tr, &env->tr_env, run->tls, (const struct sockaddr *)srcp,
+    int rc = dial_connect(&c->tr, &env->tr_env, env->dial, (const struct sockaddr *)srcp,
                           (const struct sockaddr *)&run->proxy);
     if (rc != 0) {
         env->st->errors[STATS_ERR_CONNECT]++;
@@ -261,11 +262,17 @@ static void on_connect(struct transport *t, int status)
     if (status == 0)
         status = transport_read_start(t);
     if (status != 0) {
-        env->st->errors[STATS_ERR_CONNECT]++;
-        log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
+        const char *why = dial_error(t);
+        dial_count_failed(t, env->st);
+        if (why)
+            log_warn("client", "TLS handshake with the proxy failed", LOG_STR("fqdn", c->fqdn),
+                     LOG_STR("reason", why));
+        else
+            log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
         transport_close(t);
         return;
     }
+    dial_count_up(t, env->st);
     if (!c->head) {
         c->head = malloc(sizeof(*c->head));
         if (!c->head) {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "dial.h"
 #include "http.h"
 #include "run.h"
 #include "stats.h"
@@ -39,6 +40,7 @@ struct sim_client;
 /* What every client of one loop thread shares. */
 struct sim_client_env {
     const struct run *run;
+    struct dial *dial;             /* the thread's: plain TCP or its TLS conf */
     struct transport_env tr_env;   /* the clients' callbacks, read buffer, write requests */
     struct stats *st;              /* the thread's counters */
     struct sim_client *retry_head; /* waiting to reconnect or re-poll, newest first */
@@ -83,10 +85,10 @@ struct sim_client {
     bool in_retry;
 };
 
-/* Sets up the env of one loop thread's clients: st is the thread's counters. Returns 0 or
- * UV_ENOMEM; sim_client_env_close() either way. */
+/* Sets up the env of one loop thread's clients: dial and st are the thread's (how to
+ * connect, its counters). Returns 0 or UV_ENOMEM; sim_client_env_close() either way. */
 int sim_client_env_init(struct sim_client_env *env, uv_loop_t *loop, const struct run *run,
-                        struct stats *st);
+                        struct dial *dial, struct stats *st);
 /* Frees the env; only once every client on it closed. */
 void sim_client_env_close(struct sim_client_env *env);
 

@@ -33,10 +33,11 @@ static struct sim_up_conn *conn_of(struct transport *t)
 }
 
 int sim_up_env_init(struct sim_up_env *env, uv_loop_t *loop, const struct run *run,
-                    struct stats *st)
+                    struct dial *dial, struct stats *st)
 {
     memset(env, 0, sizeof(*env));
     env->run = run;
+    env->dial = dial;
     env->st = st;
     http_head_init(&env->req_head, SIM_UP_ANSWER_MAX_BYTES);
     return transport_env_init(&env->tr_env, loop, &up_tcb, SIM_UP_READ_BYTES);
@@ -235,7 +236,7 @@ static bool send_request(struct sim_up_client *c, enum sim_up_kind kind,
     k->state = SIM_UP_CONNECTING;
     if (env->scraping)
         env->st->conns_opened_scrape++;
-    rc = dial_connect(&k->tr, &env->tr_env, run->tls, (const struct sockaddr *)srcp,
+    rc = dial_connect(&k->tr, &env->tr_env, env->dial, (const struct sockaddr *)srcp,
                       (const struct sockaddr *)&run->proxy);
     if (rc != 0) {
         env->st->errors[STATS_ERR_CONNECT]++;
@@ -348,11 +349,17 @@ static void on_connect(struct transport *t, int status)
     if (status == 0)
         status = transport_read_start(t);
     if (status != 0) {
-        env->st->errors[STATS_ERR_CONNECT]++;
-        log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
+        const char *why = dial_error(t);
+        dial_count_failed(t, env->st);
+        if (why)
+            log_warn("client", "TLS handshake with the proxy failed", LOG_STR("fqdn", c->fqdn),
+                     LOG_STR("reason", why));
+        else
+            log_debug("client", "connect failed", LOG_STR("fqdn", c->fqdn), LOG_ERR(status));
         transport_close(t);
         return;
     }
+    dial_count_up(t, env->st);
     if (!k->head) {
         k->head = malloc(sizeof(*k->head));
         if (!k->head) {

@@ -22,6 +22,10 @@
  * waiting for their push (more are refused as push errors; one poll at a time makes that
  * impossible unless the delay exceeds the time between scrapes of one client).
  *
+ * With --tls.* every connection is dialled over mTLS like the pipelined clients', and the
+ * thread's session is offered on each new one (so a third connection per scrape costs a
+ * resumed handshake, counted in stats.handshakes_*).
+ *
  * Owner: the loop thread of its env (struct sim_up_env); nothing is shared with other
  * threads. The env's counters mirror sim_client_env's so the worker reads either alike. */
 #ifndef BENCH_SIM_UPSTREAM_H
@@ -31,6 +35,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "dial.h"
 #include "http.h"
 #include "run.h"
 #include "stats.h"
@@ -59,6 +64,7 @@ struct sim_up_client;
 
 struct sim_up_env {
     const struct run *run;
+    struct dial *dial; /* the thread's: plain TCP or its TLS conf */
     struct transport_env tr_env;
     struct stats *st;
     struct sim_up_client *retry_head; /* waiting to re-poll, newest first */
@@ -111,8 +117,9 @@ struct sim_up_client {
     struct sim_up_client *retry_next, *due_next;
 };
 
+/* dial and st are the thread's (how to connect, its counters). */
 int sim_up_env_init(struct sim_up_env *env, uv_loop_t *loop, const struct run *run,
-                    struct stats *st);
+                    struct dial *dial, struct stats *st);
 void sim_up_env_close(struct sim_up_env *env);
 
 void sim_up_init(struct sim_up_client *c, struct sim_up_env *env, uint64_t idx);

@@ -36,6 +36,8 @@ int stats_merge(struct stats *dst, const struct stats *src)
     dst->conns_opened_scrape += src->conns_opened_scrape;
     dst->conns_closed_extra += src->conns_closed_extra;
     dst->polls_wrong_host += src->polls_wrong_host;
+    dst->handshakes_full += src->handshakes_full;
+    dst->handshakes_resumed += src->handshakes_resumed;
     for (int i = 0; i < STATS_ERR_N; i++)
         dst->errors[i] += src->errors[i];
     hist_merge(&dst->latency_ns, &src->latency_ns);

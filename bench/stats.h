@@ -23,7 +23,8 @@
     X(CONNECT, "connect", "connection to the proxy failed")                                        \
     X(PUSH, "push", "push answered with a status other than 200")                                  \
     X(POLL, "poll", "poll failed: bad status, unparsable scrape request, or connection lost")      \
-    X(BODY, "body", "response body without a bench line or with a wrong length")
+    X(BODY, "body", "response body without a bench line or with a wrong length")                   \
+    X(HANDSHAKE, "handshake", "TLS handshake with the proxy failed (certificate refused, ...)")
 
 enum stats_err {
 #define STATS_ENUM(e, name, help) STATS_ERR_##e,
@@ -40,6 +41,8 @@ struct stats {
     uint64_t conns_opened_scrape; /* client connections dialled during the scrape phase */
     uint64_t conns_closed_extra;  /* upstream mode: closed after use, the idle pool full */
     uint64_t polls_wrong_host;    /* work for another fqdn (the scraper counts it misrouted) */
+    /* TLS handshakes done: connections of clients and scrapers, and --handshakes runs. */
+    uint64_t handshakes_full, handshakes_resumed;
     uint64_t errors[STATS_ERR_N];
     struct hist latency_ns; /* scrapes answered 200 and judged OK */
     struct idvec pushed;    /* hashes of the Ids clients received (and pushed) */

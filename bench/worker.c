@@ -23,6 +23,8 @@ static void on_scraper_idle(struct scraper_env *env, struct scraper *s);
 static void issue(struct worker *wk, uint64_t now);
 static void schedule_due(struct worker *wk, uint64_t now);
 
+static void on_handshaker_free(struct handshaker_env *env, struct handshaker *h);
+
 static bool upstream(const struct worker *wk)
 {
     return wk->run->client_mode == RUN_CLIENTS_UPSTREAM;
@@ -51,6 +53,11 @@ static struct worker *worker_of_scrapers(struct scraper_env *env)
     return (struct worker *)((char *)env - offsetof(struct worker, scrapers_env));
 }
 
+static struct worker *worker_of_handshakers(struct handshaker_env *env)
+{
+    return (struct worker *)((char *)env - offsetof(struct worker, hs_env));
+}
+
 int worker_init(struct worker *wk, struct run *run, int id)
 {
     memset(wk, 0, sizeof(*wk));
@@ -68,7 +75,12 @@ int worker_init(struct worker *wk, struct run *run, int id)
     run_split(run->scrapers, run->procs, (uint64_t)run->proc, &sfirst, &proc_scrapers);
     run_split(proc_scrapers, run->threads, (uint64_t)id, &sfirst, &ns);
     wk->n_scrapers = run->n_clients || run->plain_path ? ns : 0;
-    if (run->scrapes) {
+    if (run->handshakes) {
+        uint64_t qf, proc_quota;
+        run_split(run->handshakes, run->procs, (uint64_t)run->proc, &qf, &proc_quota);
+        run_split(proc_quota, run->threads, (uint64_t)id, &qf, &wk->quota);
+        wk->n_hs = wk->quota < run->connect_concurrency ? wk->quota : run->connect_concurrency;
+    } else if (run->scrapes) {
         uint64_t qf, proc_quota;
         run_split(run->scrapes, run->procs, (uint64_t)run->proc, &qf, &proc_quota);
         run_split(proc_quota, run->threads, (uint64_t)id, &qf, &wk->quota);
@@ -80,13 +92,26 @@ int worker_init(struct worker *wk, struct run *run, int id)
         wk->rate = run->rate * (double)wk->n_scrapers / (double)run->scrapers;
     }
 
-    int rc = uv_loop_init(&wk->loop);
-    if (rc)
+    char err[TLS_ERR_MAX];
+    int rc = dial_init(&wk->dial, run->tls, err, sizeof(err));
+    if (rc) {
+        log_error("run", "TLS client configuration refused", LOG_STR("err", err));
         return rc;
-    if ((rc = sim_client_env_init(&wk->clients_env, &wk->loop, run, &wk->st)) != 0 ||
-        (rc = sim_up_env_init(&wk->up_env, &wk->loop, run, &wk->st)) != 0 ||
-        (rc = scraper_env_init(&wk->scrapers_env, &wk->loop, run, &wk->st, on_scraper_idle)) != 0)
+    }
+    if ((rc = uv_loop_init(&wk->loop)) != 0)
         return rc;
+    if ((rc = sim_client_env_init(&wk->clients_env, &wk->loop, run, &wk->dial, &wk->st)) != 0 ||
+        (rc = sim_up_env_init(&wk->up_env, &wk->loop, run, &wk->dial, &wk->st)) != 0 ||
+        (rc = scraper_env_init(&wk->scrapers_env, &wk->loop, run, &wk->dial, &wk->st,
+                               on_scraper_idle)) != 0 ||
+        (rc = handshaker_env_init(&wk->hs_env, &wk->loop, run, &wk->dial, &wk->st,
+                                  on_handshaker_free)) != 0)
+        return rc;
+    wk->hs = calloc(wk->n_hs ? wk->n_hs : 1, sizeof(*wk->hs));
+    if (!wk->hs)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < wk->n_hs; i++)
+        handshaker_init(&wk->hs[i], &wk->hs_env, wk->first_client + (uint64_t)id * wk->n_hs + i);
     if (upstream(wk))
         wk->ups = calloc(n ? n : 1, sizeof(*wk->ups));
     else
@@ -135,9 +160,12 @@ void worker_close(struct worker *wk)
     free(wk->scrapers);
     free(wk->idle);
     free(wk->due);
+    free(wk->hs);
     sim_client_env_close(&wk->clients_env);
     sim_up_env_close(&wk->up_env);
     scraper_env_close(&wk->scrapers_env);
+    handshaker_env_close(&wk->hs_env);
+    dial_close(&wk->dial);
     uv_loop_close(&wk->loop);
     /* wk->st is the caller's to merge and close. */
 }
@@ -214,12 +242,41 @@ static void issue(struct worker *wk, uint64_t now)
     }
 }
 
+/* --handshakes: a connection on slot h may start now, if the quota and the time allow. */
+static bool handshake_may_start(struct worker *wk, uint64_t now)
+{
+    if (wk->phase != RUN_PHASE_SCRAPE || wk->issuing_done || wk->stopping)
+        return false;
+    if ((wk->end_ns && now >= wk->end_ns) || wk->issued >= wk->quota) {
+        wk->issuing_done = true;
+        return false;
+    }
+    return true;
+}
+
+static void handshake_start(struct worker *wk, struct handshaker *h, uint64_t now)
+{
+    if (h->busy || !handshake_may_start(wk, now))
+        return;
+    wk->issued++;
+    handshaker_start(h); /* a failure is counted; the tick retries the slot */
+}
+
+static void on_handshaker_free(struct handshaker_env *env, struct handshaker *h)
+{
+    struct worker *wk = worker_of_handshakers(env);
+    handshake_start(wk, h, run_now_ns());
+}
+
 static void publish(struct worker *wk)
 {
     struct shm_slot *sl = wk->slot;
     __atomic_store_n(&sl->connected, clients_connected(wk), __ATOMIC_RELAXED);
     __atomic_store_n(&sl->registered, clients_registered(wk), __ATOMIC_RELAXED);
-    __atomic_store_n(&sl->scrapes_ok, wk->st.scrapes_ok, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->scrapes_ok,
+                     wk->run->handshakes ? wk->st.handshakes_full + wk->st.handshakes_resumed
+                                         : wk->st.scrapes_ok,
+                     __ATOMIC_RELAXED);
     __atomic_store_n(&sl->scrapes_answered, wk->st.scrapes_answered, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->errors, stats_total_errors(&wk->st), __ATOMIC_RELAXED);
     __atomic_store_n(&sl->fatal, stats_fatal_errors(&wk->st), __ATOMIC_RELAXED);
@@ -248,6 +305,8 @@ static void stop_all(struct worker *wk)
         }
         scraper_stop(s);
     }
+    for (uint64_t i = 0; i < wk->n_hs; i++)
+        handshaker_stop(&wk->hs[i]);
     uv_timer_stop(&wk->tick);
     uv_close((uv_handle_t *)&wk->tick, NULL);
     if (wk->due_poll_open) {
@@ -334,13 +393,15 @@ static void on_tick(uv_timer_t *t)
         wk->up_env.scraping = true;
         wk->t0_ns = __atomic_load_n(&run->shm->t0_ns, __ATOMIC_RELAXED);
         wk->end_ns = run->duration_ms ? wk->t0_ns + run->duration_ms * 1000000ull : 0;
-        if (wk->n_scrapers == 0 || wk->quota == 0)
+        if ((wk->n_scrapers == 0 && wk->n_hs == 0) || wk->quota == 0)
             wk->issuing_done = true;
         for (uint64_t i = 0; i < wk->n_scrapers; i++)
             scraper_start(&wk->scrapers[i]);
     }
 
     if (wk->phase == RUN_PHASE_SCRAPE) {
+        for (uint64_t i = 0; i < wk->n_hs; i++)
+            handshake_start(wk, &wk->hs[i], now);
         for (uint64_t i = 0; i < wk->n_scrapers; i++) {
             struct scraper *s = &wk->scrapers[i];
             scraper_check_deadline(s, now);
@@ -357,7 +418,7 @@ static void on_tick(uv_timer_t *t)
                 issue(wk, now);
             }
         }
-        uint64_t in_flight = wk->scrapers_env.in_flight;
+        uint64_t in_flight = wk->scrapers_env.in_flight + wk->hs_env.in_flight;
         if (wk->issuing_done && in_flight == 0 && !wk->drained_ns)
             wk->drained_ns = now;
         /* Every scrape is answered; the push verdicts that follow them are waited for,

@@ -7,8 +7,13 @@
  * scraper_env): the worker reads their counts, and hears of an idle scraper through the
  * scraper env's on_idle; they never name the worker.
  *
- * Owner: everything in a worker belongs to its thread; the only shared things are the
- * read-only struct run and the worker's own shm slot (relaxed atomic stores). */
+ * With --handshakes the scrape phase opens and closes TLS connections instead (handshaker.h):
+ * the quota is this thread's share of --handshakes, and --connect.concurrency slots are kept
+ * busy until it is spent or --duration ended.
+ *
+ * Owner: everything in a worker belongs to its thread, its TLS conf included (dial.h); the
+ * only shared things are the read-only struct run and the worker's own shm slot (relaxed
+ * atomic stores). */
 #ifndef BENCH_WORKER_H
 #define BENCH_WORKER_H
 
@@ -17,6 +22,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "dial.h"
+#include "handshaker.h"
 #include "run.h"
 #include "scraper.h"
 #include "sim_client.h"
@@ -35,6 +42,8 @@ struct worker {
     struct shm_slot *slot;
     uint64_t rng;
 
+    struct dial dial; /* plain TCP, or this thread's TLS conf and sessions (dial.h) */
+
     /* The clients: pipelined (clients_env, clients) or upstream-like (up_env, ups), as
      * --client-mode says; the other env is set up and stays empty. */
     struct sim_client_env clients_env; /* counts connected, registered, pushes answered */
@@ -49,6 +58,10 @@ struct worker {
     uint64_t n_scrapers;
     struct scraper **idle;
     uint64_t n_idle;
+    /* --handshakes: connection slots instead of scrapers (run->handshakes > 0). */
+    struct handshaker_env hs_env;
+    struct handshaker *hs;
+    uint64_t n_hs;
     /* The phase ends once every push sent has its verdict (clients_env.pushes_answered),
      * or a grace period after the last scrape, so no late verdict is missed. */
     uint64_t drained_ns; /* when the last scrape was answered; 0 before */

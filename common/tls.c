@@ -933,6 +933,11 @@ int tls_sess_handshake(struct tls_sess *s)
         session_store(s);
     return 0;
 fail:
+    if (rc == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
+        /* mbedTLS 2.28 gives up here without a word, and the client sees only the
+         * connection close (Go's client: "EOF"); Go's server sends bad_certificate. */
+        mbedtls_ssl_send_alert_message(ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                       MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
     if (s->offered) {
         /* The session offered may be why: the next connection starts afresh. */
         struct tls_session_slot *sl = session_find(s->conf, s->host, s->port);

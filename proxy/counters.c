@@ -18,11 +18,14 @@ enum counters_code counters_code(int status)
     switch (status) {
     case 200: return CODE_200;
     case 400: return CODE_400;
+    case 401: return CODE_401;
+    case 403: return CODE_403;
     case 404: return CODE_404;
     case 405: return CODE_405;
     case 408: return CODE_408;
     case 413: return CODE_413;
     case 414: return CODE_414;
+    case 429: return CODE_429;
     case 431: return CODE_431;
     case 500: return CODE_500;
     case 502: return CODE_502;
@@ -38,8 +41,8 @@ enum counters_code counters_code(int status)
 const char *counters_code_label(enum counters_code code)
 {
     static const char *const labels[CODE_COUNT] = {
-        "200", "400", "404", "405", "408", "413", "414", "431",
-        "500", "502", "503", "2xx", "3xx", "4xx", "5xx",
+        "200", "400", "401", "403", "404", "405", "408", "413", "414",
+        "429", "431", "500", "502", "503", "2xx", "3xx", "4xx", "5xx",
     };
     return (unsigned)code < CODE_COUNT ? labels[code] : "unknown";
 }

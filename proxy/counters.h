@@ -14,15 +14,20 @@
 /* The most routes a table may have: request counters are kept per route index. */
 #define COUNTERS_MAX_ROUTES 16
 
-/* Status codes counted one by one; any other is counted under its class ("2xx"...). */
+/* Status codes counted one by one; any other is counted under its class ("2xx"...). 401,
+ * 403 and 429 are the proxy's own answers to a bad credential, a certificate that does not
+ * name the FQDN and a rate limit: counted by code, as upstream's client_golang labels them. */
 enum counters_code {
     CODE_200,
     CODE_400,
+    CODE_401,
+    CODE_403,
     CODE_404,
     CODE_405,
     CODE_408,
     CODE_413,
     CODE_414,
+    CODE_429,
     CODE_431,
     CODE_500,
     CODE_502,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """client_exporter.py - a second exporter for the client scenarios (test tool; stdlib only).
 
-  client_exporter.py --port P [--metrics FILE]
+  client_exporter.py --port P [--host ADDR] [--metrics FILE]   (ADDR default 127.0.0.1)
 
   GET /metrics         the metrics file, with Content-Length (keep-alive); gzipped
                        (byte-for-byte stable) if the request accepts gzip
@@ -155,12 +155,13 @@ def main():
     global BODY
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--metrics", default="")
     a = ap.parse_args()
     if a.metrics:
         with open(a.metrics, "rb") as f:
             BODY = f.read()
-    Server(("127.0.0.1", a.port), Handler).serve_forever()
+    Server((a.host, a.port), Handler).serve_forever()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ BUSY_ID=$POLL_ID
 start_bg idle_poll curl -sS -D "$TEST_TMP/idle_poll.hdr" -o "$TEST_TMP/idle_poll.out" \
     -w '%{http_code}' -X POST --data-binary idle.test "$PROXY_URL/poll"
 IDLE_PID=$BG_PID
-wait_until 10 "the idle poll to be listed" grep -q idle.test <(curl -fsS "$PROXY_URL/clients")
+# A function, so each try reads /clients anew (a <(curl) would be read once, on the first).
+idle_listed() { curl -fsS "$PROXY_URL/clients" | grep -q idle.test; }
+wait_until 10 "the idle poll to be listed" idle_listed
 
 kill -TERM "$PROXY_PID"
 t0=$SECONDS

@@ -1,6 +1,8 @@
 /* test_bench_dial.c - the bench opens its connections through dial_connect(): plain TCP to
- * a listener on loopback, from the source address asked for, with TCP_NODELAY; TLS is
- * refused until it exists, with nothing left open. */
+ * a listener on loopback, from the source address asked for, with TCP_NODELAY; a thread's
+ * TLS settings load (or name the bad file), --no-tls.resume turns tickets off, and a TLS
+ * connection whose peer hangs up mid-handshake fails with a reason counted as a
+ * handshake error. Certificates from tls_certs.sh. */
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,6 +11,7 @@
 #include <uv.h>
 
 #include "../../bench/dial.h"
+#include "tls_certs.h"
 
 /* Loopback is 127/8 on Linux: this source address exists without any setup. */
 #define TEST_SRC_ADDR "127.0.0.2"
@@ -55,6 +58,9 @@ static const struct transport_cb test_cb = {
     .on_closed = on_closed,
 };
 
+/* Set by a test: the listener closes each connection it accepts at once. */
+static bool hang_up;
+
 static void on_connection(uv_stream_t *server, int status)
 {
     int len = sizeof(ctx.peer);
@@ -64,6 +70,10 @@ static void on_connection(uv_stream_t *server, int status)
     cr_assert_eq(uv_accept(server, (uv_stream_t *)&ctx.accepted), 0);
     uv_tcp_getpeername(&ctx.accepted, (struct sockaddr *)&ctx.peer, &len);
     ctx.accepted_n++;
+    if (hang_up) {
+        uv_close((uv_handle_t *)&ctx.accepted, NULL);
+        ctx.accepted_n = -1; /* closed already: teardown leaves it */
+    }
 }
 
 static void setup(void)
@@ -84,7 +94,7 @@ static void setup(void)
 static void teardown(void)
 {
     uv_close((uv_handle_t *)&ctx.server, NULL);
-    if (ctx.accepted_n)
+    if (ctx.accepted_n > 0)
         uv_close((uv_handle_t *)&ctx.accepted, NULL);
     for (int i = 0; i < TEST_MAX_TURNS && uv_run(&ctx.loop, UV_RUN_NOWAIT); i++)
         ;
@@ -136,16 +146,77 @@ Test(bench_dial, no_source_address_is_any)
     cr_assert_eq(ctx.closed, 1);
 }
 
-Test(bench_dial, tls_is_refused_until_it_exists)
+static struct dial_tls bench_tls(void)
 {
-    /* Any non-NULL settings ask for TLS; the struct's body does not matter yet. */
-    const struct dial_tls *tls = (const struct dial_tls *)&ctx;
+    struct dial_tls tls = {
+        .opts = {.cacert = cert_path("ca.crt"),
+                 .cert = cert_path("wildcard.crt"),
+                 .key = cert_path("wildcard.key"),
+                 .what = "--tls"},
+        .server_name = "localhost",
+        .resume = true,
+    };
+    return tls;
+}
 
-    cr_assert_eq(dial_connect(&ctx.t, &ctx.env, tls, NULL, (const struct sockaddr *)&ctx.dst),
-                 UV_ENOTSUP);
-    cr_assert(!ctx.t.open, "nothing was opened, so no on_closed follows");
-    for (int i = 0; i < 10; i++)
-        uv_run(&ctx.loop, UV_RUN_NOWAIT);
-    cr_assert_eq(ctx.accepted_n, 0);
-    cr_assert_eq(ctx.connect_status, 1);
+Test(bench_dial, tls_settings_load_per_thread)
+{
+    struct dial_tls tls = bench_tls();
+    struct dial d;
+    char err[TLS_ERR_MAX];
+
+    cr_assert_eq(dial_init(&d, NULL, err, sizeof(err)), 0);
+    cr_assert_null(d.conf, "no settings: plain TCP");
+    dial_close(&d);
+
+    cr_assert_eq(dial_init(&d, &tls, err, sizeof(err)), 0, "%s", err);
+    cr_assert_not_null(d.conf);
+    cr_assert(d.conf->has_cert);
+    dial_close(&d);
+    cr_assert_null(d.conf);
+
+    tls.opts.key = cert_path("no-such.key");
+    cr_assert_eq(dial_init(&d, &tls, err, sizeof(err)), -EINVAL);
+    cr_assert(strstr(err, "no-such.key"), "the error names the file: %s", err);
+}
+
+Test(bench_dial, no_resume_turns_session_tickets_off)
+{
+    struct dial_tls tls = bench_tls();
+    struct dial d;
+    char err[TLS_ERR_MAX];
+
+    cr_assert_eq(dial_init(&d, &tls, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.conf->conf.session_tickets, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+    dial_close(&d);
+    tls.resume = false;
+    cr_assert_eq(dial_init(&d, &tls, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.conf->conf.session_tickets, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+    dial_close(&d);
+}
+
+Test(bench_dial, tls_handshake_cut_short_is_a_handshake_error)
+{
+    struct dial_tls tls = bench_tls();
+    struct dial d;
+    struct stats st;
+    char err[TLS_ERR_MAX];
+
+    hang_up = true;
+    stats_init(&st);
+    cr_assert_eq(dial_init(&d, &tls, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(dial_connect(&ctx.t, &ctx.env, &d, NULL, (const struct sockaddr *)&ctx.dst), 0);
+    RUN_UNTIL(ctx.connect_status != 1);
+    cr_assert_neq(ctx.connect_status, 0, "the handshake cannot succeed");
+    cr_assert_not_null(dial_error(&ctx.t), "TLS says why");
+    cr_assert(!dial_resumed(&ctx.t));
+    dial_count_failed(&ctx.t, &st);
+    cr_assert_eq(st.errors[STATS_ERR_HANDSHAKE], 1);
+    cr_assert_eq(st.errors[STATS_ERR_CONNECT], 0);
+    transport_close(&ctx.t);
+    RUN_UNTIL(ctx.closed == 1);
+    cr_assert_eq(ctx.closed, 1);
+    dial_close(&d);
+    stats_close(&st);
+    hang_up = false;
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tls_certs.sh DIR - the certificates the TLS unit tests use, made with the openssl CLI into
 # DIR (ECDSA P-256 keys): two CAs, servers with and without SANs, client certificates for
-# two FQDNs, a wildcard, an expired one, a not-yet-valid one, one from the other CA, one
+# two FQDNs and for localhost, a wildcard, an expired one, a not-yet-valid one, one from the other CA, one
 # without SAN, and a few for the name-matching table. Exits non-zero on any failure.
 set -eu
 D=$1
@@ -58,6 +58,9 @@ cert server_other ca /CN=proxy.example.com "${S}DNS:proxy.example.com,IP:10.0.0.
 cert server_nosan ca /CN=localhost "basicConstraints=CA:FALSE"
 cert server_expired ca /CN=localhost "${S}DNS:localhost,IP:127.0.0.1" 20200101000000Z 20200201000000Z
 cert node1 ca /CN=node1.example.com "${S}DNS:node1.example.com"
+# a client certificate for a name that resolves here (upstream_interop.sh: upstream's client
+# scrapes the scrape URL's host as given, so its FQDN must resolve to loopback)
+cert localclient ca /CN=localhost "${S}DNS:localhost"
 cert node2 ca /CN=node2.example.com "${S}DNS:node2.example.com"
 cert wildcard ca /CN=wildcard "${S}DNS:*.example.com"
 cert expired ca /CN=old.example.com "${S}DNS:old.example.com" 20200101000000Z 20200201000000Z
