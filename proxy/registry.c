@@ -459,6 +459,10 @@ void registry_on_poll_gone(struct registry *r, struct msg *m)
 }
 
 /* SCRAPE (new) and REDELIVER (its poll was gone): give it to the newest poll, or queue it. */
+/* What a scrape that cannot wait for a poll any more is told while the proxy drains. */
+#define REGISTRY_DRAINING_TEXT                                                                     \
+    "the proxy is shutting down and its client polls elsewhere now; try again"
+
 void registry_on_scrape(struct registry *r, struct msg *m)
 {
     uint64_t now = uv_now(r->loop);
@@ -466,6 +470,10 @@ void registry_on_scrape(struct registry *r, struct msg *m)
 
     if (m->u.job.deadline_ms <= now) {
         msg_free(m); /* its worker has answered Prometheus already */
+        return;
+    }
+    if (r->released && (!(rec = record_find(r, m->fqdn, m->fqdn_len)) || rec->n_polls == 0)) {
+        refuse_scrape(r, m, 503, REGISTRY_DRAINING_TEXT);
         return;
     }
     if (!(rec = record_get(r, m->fqdn, m->fqdn_len))) {
@@ -514,6 +522,23 @@ void registry_on_scrape_cancel(struct registry *r, struct msg *m)
         }
     }
     msg_free(m);
+}
+
+void registry_release(struct registry *r)
+{
+    ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+    ck_ht_entry_t *e;
+
+    r->released = true;
+    while (ck_ht_next(&r->ht, &it, &e)) {
+        struct record *rec = ck_ht_entry_value(e);
+        struct list *l;
+        while ((l = list_first(&rec->queue)) != NULL) {
+            struct msg *m = list_entry(l, struct msg, link);
+            queue_remove(rec, m);
+            refuse_scrape(r, m, 503, REGISTRY_DRAINING_TEXT);
+        }
+    }
 }
 
 void registry_sweep(struct registry *r, uint64_t now_ms)

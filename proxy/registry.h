@@ -52,6 +52,9 @@ struct registry {
      * the one timer that fires for the first. */
     struct list gone;
     uv_timer_t gone_timer;
+    /* The proxy drains and this worker has let its polls go: no poll will wait here again,
+     * so a scrape that finds none is refused at once instead of queued (registry_release). */
+    bool released;
 };
 
 /* Sets up an empty shard on loop, answering through inbox. Returns 0 or UV_ENOMEM. */
@@ -59,6 +62,9 @@ int registry_init(struct registry *r, uv_loop_t *loop, struct inbox *inbox,
                   struct counters *counters);
 /* Closes the shard's timer; call on the loop before it stops. */
 void registry_close_handles(struct registry *r);
+/* The drain let this worker's polls go: refuses (503) every queued scrape, and from now on
+ * every scrape that finds no poll waiting. */
+void registry_release(struct registry *r);
 /* Frees every record and the messages queued in them. Accepts a zeroed registry. */
 void registry_close(struct registry *r);
 

@@ -532,8 +532,9 @@ int server_watch(uv_loop_t *main_loop)
 
 /* --- draining --- */
 
-/* On each worker: from now on every answer ends its connection, and the polls held here
- * are let go, so their clients poll again elsewhere. */
+/* On each worker: from now on every answer ends its connection, the polls held here are
+ * let go, so their clients poll again elsewhere, and scrapes no poll will come for here
+ * are refused. */
 static void on_drain(uv_async_t *handle)
 {
     struct worker *wk = handle->data;
@@ -543,6 +544,9 @@ static void on_drain(uv_async_t *handle)
         return;
     wk->conns.draining = true;
     n = poll_release_all(wk);
+    /* No poll waits here from now on: queued scrapes, and new ones for FQDNs whose polls are
+     * gone, are refused at once (503) instead of holding the drain until their timeouts. */
+    registry_release(&wk->reg);
     log_info("server", "polls let go", LOG_UINT("polls", n), LOG_INT("worker", wk->id));
 }
 

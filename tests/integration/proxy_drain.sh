@@ -43,6 +43,14 @@ assert_contains "$(tr -d '\r' <"$TEST_TMP/idle_poll.hdr")" "Connection: close" "
 # A poll that comes now is let go at once.
 http_code_body POST "$PROXY_URL/poll" --data-binary late.test --max-time 5
 assert_eq 408 "$HTTP_CODE" "a poll during the drain"
+# A scrape that no poll will come for here any more is refused at once, not held until its
+# timeout (which would hold the drain as long).
+t1=$SECONDS
+http_code_body GET "http://late.test:9100/metrics" -x "$PROXY_URL" \
+    -H 'X-Prometheus-Scrape-Timeout-Seconds: 30' --max-time 10
+assert_eq 503 "$HTTP_CODE" "a scrape for an unpolled FQDN during the drain"
+assert_contains "$HTTP_BODY" "shutting down" "a scrape for an unpolled FQDN during the drain"
+[ $((SECONDS - t1)) -le 2 ] || fail "the scrape during the drain took $((SECONDS - t1))s"
 kill -0 "$PROXY_PID" 2>/dev/null || fail "the proxy exited with a scrape in flight"
 
 # The scrape in flight is still answered, then the proxy exits 0.
