@@ -12,7 +12,8 @@
 # proxy serving /-/ready (the bench's clients retry every 100 ms; ours wait at most
 # --proxy.retry.max-wait=5s (default) between attempts, upstream-like ones 5 s), and a
 # scrape of a sample of FQDNs (bench clients, ours, upstream-like) is answered 200 by the
-# right client. At the end the bench reports no scrape misrouted, lost or duplicated.
+# right client. At the end the bench reports no scrape misrouted or duplicated, and lost only
+# the one each stop may cut in flight.
 # `FIGURE restart_<term|kill9>_all_back_s=...` (from the new proxy being ready) and
 # `..._from_stop_s` (from the signal).
 # tsan: no
@@ -118,7 +119,11 @@ kill -TERM "$BENCH_PID"
 wait_exit "$BENCH_PID" 30
 summary=$(grep -E 'errors|id checks|scrapes  ' "$TEST_TMP/bench.log")
 log "bench: $summary"
-assert_contains "$summary" "misrouted 0 duplicate 0 lost 0" "the bench's errors"
+assert_contains "$summary" "misrouted 0 duplicate 0 lost" "the bench's errors"
+# "lost" counts a scrape whose connection the stopping proxy cut while it was in flight:
+# one scraper, so at most one per stop (two). More would be scrapes the proxies lost.
+lost=$(sed -nE 's/.* lost ([0-9]+) .*/\1/p' <<<"$summary" | head -n1)
+[ -n "$lost" ] && [ "$lost" -le 2 ] || fail "the bench lost $lost scrapes (at most 2 cut by the two stops)"
 assert_contains "$summary" "polls given another fqdn's scrape 0" "the bench's id checks"
 log "all $TOTAL clients back within the bound after each restart; nothing misrouted"
 exit 0
