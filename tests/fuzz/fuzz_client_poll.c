@@ -102,8 +102,8 @@ static void check_work(const char *data, size_t size)
     if (w.target_why == NULL)
         check_target(&w.target);
     for (uint32_t i = 0; i < w.head.n_headers; i++)
-        (void)work_header_is_hop(http_head_str(&w.head, w.head.headers[i].name_off),
-                                 w.head.headers[i].name_len);
+        (void)http_header_is_hop_by_hop(http_head_str(&w.head, w.head.headers[i].name_off),
+                                        w.head.headers[i].name_len);
     work_close(&w);
 }
 
