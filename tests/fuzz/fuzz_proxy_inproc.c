@@ -24,7 +24,9 @@
  * "HTTP/1.1 " and a status in 100..599 (no 1xx: the proxy sends none); the push
  * connection gets 200 only if the scrape connection got the relayed answer (so a push
  * never reports success that Prometheus did not get); and every connection closes once
- * the peers close theirs (no connection leaks). ASan and UBSan check the rest.
+ * the peers close theirs (no connection leaks), except one whose request waits with
+ * another pipelined behind it (conn.c stops reading then), which is closed as at shutdown. ASan and
+ * UBSan check the rest.
  *
  * FUZZ_PROXY_VERBOSE=1 in the environment prints what each connection got (to see what an
  * input does: FUZZ_PROXY_VERBOSE=1 build/fuzz/fuzz_proxy_inproc FILE).
@@ -332,22 +334,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             drain(&peers[j]);
     }
 
-    /* A push the proxy accepted (200) was relayed to the scrape, which got it as its first
-     * answer or after earlier pipelined ones. */
+    /* A push (the push connection's first request) the proxy accepted (200) was relayed to the
+     * scrape, which got it as its first answer or after earlier pipelined ones. */
     for (int i = 0; i < 3; i++) {
         if (verbose)
             fprintf(stderr, "--- %s connection got %zu bytes:\n%.*s\n", names[i], peers[i].len,
                     (int)peers[i].len, peers[i].answer);
         (void)first_status(&peers[i]);
     }
-    if (first_status(&peers[2]) == 200 && id_len > 0)
+    if (first_status(&peers[2]) == 200 && id_len > 0 && lens[2] > 11 &&
+        memcmp(parts[2], "POST /push", 10) == 0 && (parts[2][10] == ' ' || parts[2][10] == '?'))
         FUZZ_CHECK(peers[1].len > 0, "push accepted, scrape got nothing");
 
     for (int i = 0; i < 3; i++)
         peer_close(&peers[i]);
     for (int i = 0; i < FUZZ_PROXY_CLOSE_TURNS && wk->conns.n_open > 0; i++)
         turns(1);
-    FUZZ_CHECK(wk->conns.n_open == 0, "%u connections still open after their peers closed",
-               (unsigned)wk->conns.n_open);
+    /* A request that waits (a held poll, a scrape) with another pipelined behind it stops
+     * the reading (conn.c, TCP's back-pressure, as Go's server), so its peer's close is seen
+     * only when that request ends: such a connection may stay. No other may. */
+    for (uint32_t i = 0; i < wk->conns.cap; i++) {
+        const struct conn *c = wk->conns.slots[i].c;
+        FUZZ_CHECK(!c || (c->state == CONN_WAITING && c->read_stopped && c->pending.len > 0),
+                   "connection %u still open in state %d after its peer closed (pending %zu)",
+                   (unsigned)i, c ? c->state : -1, c ? c->pending.len : (size_t)0);
+    }
+    if (wk->conns.n_open > 0) {
+        conn_table_close_all(&wk->conns, "fuzz input done");
+        for (int i = 0; i < FUZZ_PROXY_CLOSE_TURNS && wk->conns.n_open > 0; i++)
+            turns(1);
+        FUZZ_CHECK(wk->conns.n_open == 0, "%u connections open after closing all",
+                   (unsigned)wk->conns.n_open);
+    }
     return 0;
 }
