@@ -17,6 +17,7 @@
 #   make fuzz-ci      the same, 20 s per target
 #   make fuzz-replay  every saved input of tests/fuzz/corpus/ through its target once, built
 #                     without libFuzzer in this build (gcc, clang or the sanitizers')
+#   make fuzz-coverage  line coverage of the parsers by that corpus (clang, llvm-cov)
 #   make bench        the standard benchmark suite; rewrites bench/RESULTS.md
 #   make demo         proxy + client + node_exporter on loopback, one scrape through the proxy
 #   make install      PREFIX=/usr/local DESTDIR=
@@ -110,7 +111,7 @@ FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
 REPLAY_BINS  := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRC))
 
 .PHONY: all test layers unit threads integration asan asan-gcc tsan bench demo install clean \
-        format fuzz fuzz-build fuzz-bins fuzz-ci fuzz-replay
+        format fuzz fuzz-build fuzz-bins fuzz-ci fuzz-replay fuzz-coverage
 # Objects of tests are kept, so a second `make test` rebuilds nothing.
 .SECONDARY:
 all: $(BINS)
@@ -237,6 +238,10 @@ fuzz: fuzz-build
 
 fuzz-ci: fuzz-build
 	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=20 tests/fuzz/run.sh
+
+# Line coverage of the parsers by the saved corpus (clang, llvm-cov); see the script.
+fuzz-coverage:
+	$(Q)tests/fuzz/coverage.sh
 
 # Every saved input of every target, once, through this build (sanitizers included).
 fuzz-replay: $(REPLAY_BINS)
