@@ -142,8 +142,14 @@ static bool peer_open(struct peer *p)
     FUZZ_CHECK(getsockname(listen_fd, (struct sockaddr *)&a, &alen) == 0, "getsockname");
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     FUZZ_CHECK(fd >= 0, "socket: %s", strerror(errno));
-    FUZZ_CHECK(connect(fd, (struct sockaddr *)&a, alen) == 0, "connect: %s", strerror(errno));
-    int s = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    /* libFuzzer's timer signal may interrupt connect(); on loopback the connection then
+     * completes on its own, and accept4() waits for it. */
+    int rc = connect(fd, (struct sockaddr *)&a, alen);
+    FUZZ_CHECK(rc == 0 || errno == EINTR, "connect: %s", strerror(errno));
+    int s;
+    do
+        s = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (s < 0 && errno == EINTR);
     FUZZ_CHECK(s >= 0, "accept: %s", strerror(errno));
     if (conn_accept(&wk->conns, s, 0) != 0) {
         /* --web.max-connections: the proxy refuses it as the server would. */
