@@ -4,7 +4,8 @@
 #                     and their man pages
 #   make man          the man pages alone: build/man/<binary>.1, each written by the binary's
 #                     --help-man from its flag table
-#   make test         unit tests (Criterion) and integration tests (real processes on loopback)
+#   make test         unit tests (Criterion), the fuzz corpus replayed (fuzz-replay) and
+#                     integration tests (real processes on loopback)
 #   make asan         the same tests against an ASan+UBSan build (pools off), built with clang
 #                     in build/casan when clang is installed, else with $(CC) in build/asan:
 #                     clang's UBSan also flags pointer arithmetic on NULL (NULL + 0, which
@@ -17,6 +18,9 @@
 #                     (tests/fuzz/corpus/<name>/, copied to build/fuzz/corpus/<name>/);
 #                     prints executions and coverage per target, fails on any crash
 #   make fuzz-ci      the same, 20 s per target
+#   make fuzz-replay  every saved input of tests/fuzz/corpus/ through its target once, built
+#                     without libFuzzer in this build (gcc, clang or the sanitizers')
+#   make fuzz-coverage  line coverage of the parsers by that corpus (clang, llvm-cov)
 #   make bench        the standard benchmark suite; rewrites bench/RESULTS.md
 #   make demo         proxy + client + node_exporter on loopback, one scrape through the proxy
 #   make install      PREFIX=/usr/local DESTDIR= (binaries in $(PREFIX)/bin, man pages in
@@ -108,9 +112,12 @@ FUZZ_BUILD   := build/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
+# The same targets without libFuzzer, in every build: tests/fuzz/replay.c's main() gives
+# them each saved input of tests/fuzz/corpus/<name>/ once (make fuzz-replay, in make test).
+REPLAY_BINS  := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRC))
 
 .PHONY: all man test layers unit threads integration asan asan-gcc tsan bench soak demo install \
-        clean format fuzz fuzz-build fuzz-bins fuzz-ci
+        clean format fuzz fuzz-build fuzz-bins fuzz-ci fuzz-replay fuzz-coverage
 # Objects of tests are kept, so a second `make test` rebuilds nothing.
 .SECONDARY:
 all: $(BINS) $(MANS)
@@ -181,12 +188,19 @@ $(BUILD)/tests/%: $$(call obj,tests/unit/%.c) $$(call test_lib,%) $(COMMON_LIB)
 
 $(BUILD)/obj/tests/fuzz/fuzz_proxy_%.o: CPPFLAGS += -Iproxy
 $(BUILD)/obj/tests/fuzz/fuzz_client_%.o: CPPFLAGS += -Iclient
+$(BUILD)/obj/tests/fuzz/fuzz_bench_%.o: CPPFLAGS += -Ibench
 fuzz_lib = $(if $(findstring fuzz_proxy_,$(1)),$(PROXY_LIB),$\
-           $(if $(findstring fuzz_client_,$(1)),$(CLIENT_LIB)))
+           $(if $(findstring fuzz_client_,$(1)),$(CLIENT_LIB),$\
+           $(if $(findstring fuzz_bench_,$(1)),$(BENCH_LIB))))
 $(BUILD)/fuzz_%: $$(call obj,tests/fuzz/fuzz_%.c) $$(call fuzz_lib,fuzz_%) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+$(BUILD)/tests/fuzz/replay_%: $$(call obj,tests/fuzz/fuzz_%.c tests/fuzz/replay.c) \
+                              $$(call fuzz_lib,fuzz_%) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/obj/tests/threads/%.o: CPPFLAGS += -Iproxy
 $(BUILD)/tests/threads/%: $(BUILD)/obj/tests/threads/%.o $(PROXY_LIB) $(COMMON_LIB)
@@ -207,7 +221,7 @@ integration: $(BINS)
 layers:
 	$(Q)python3 tests/check_layers.py && python3 tests/check_layers.py --self-test
 
-test: layers unit integration
+test: layers unit fuzz-replay integration
 
 ASAN_CLANG := $(shell command -v clang 2>/dev/null)
 asan:
@@ -239,6 +253,14 @@ fuzz: fuzz-build
 
 fuzz-ci: fuzz-build
 	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=20 tests/fuzz/run.sh
+
+# Line coverage of the parsers by the saved corpus (clang, llvm-cov); see the script.
+fuzz-coverage:
+	$(Q)tests/fuzz/coverage.sh
+
+# Every saved input of every target, once, through this build (sanitizers included).
+fuzz-replay: $(REPLAY_BINS)
+	@set -e; for t in $(REPLAY_BINS); do $$t tests/fuzz/corpus/$${t##*/replay_}; done
 
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run-suite.sh

@@ -181,6 +181,11 @@ static void announce_setup(struct client *c, const struct client_flags *f)
         if (rc != 0)
             die(2, "--label: the labels are longer than %d bytes in all", ANNOUNCE_HEADER_MAX);
     }
+    /* What the proxy will check: each name once. */
+    const char *bad =
+        labels.len ? announce_labels_to_json(labels.base, labels.len, "", false, NULL) : NULL;
+    if (bad)
+        die(2, "--label: %s", bad);
     for (size_t i = 0; i < c->allow.n && i < ANNOUNCE_MAX_EXPORTERS; i++) {
         const struct target_allow *a = &c->allow.items[i];
         /* A path prefix announces the exporter's path; a bare port its default /metrics. */

@@ -138,6 +138,10 @@ const char *announce_labels_to_json(const char *value, size_t len, const char *p
                                     struct buf *out)
 {
     char name[ANNOUNCE_LABEL_NAME_MAX + 1], val[ANNOUNCE_LABEL_VALUE_MAX];
+    /* The names seen so far: a name twice would be a JSON object's key twice in /clients,
+     * which http_sd readers take differently (Prometheus keeps the last, others refuse). */
+    const char *seen[ANNOUNCE_MAX_LABELS];
+    size_t seen_len[ANNOUNCE_MAX_LABELS];
     size_t pos = 0;
     unsigned n = 0;
 
@@ -162,6 +166,11 @@ const char *announce_labels_to_json(const char *value, size_t len, const char *p
         if (!announce_label_name_valid(elem, nlen))
             return "a label name that is not [a-zA-Z_][a-zA-Z0-9_]* (up to 64 bytes, not "
                    "starting with __)";
+        for (unsigned i = 0; i + 1 < n; i++)
+            if (seen_len[i] == nlen && memcmp(seen[i], elem, nlen) == 0)
+                return "a label name twice";
+        seen[n - 1] = elem;
+        seen_len[n - 1] = nlen;
         memcpy(name, elem, nlen);
         name[nlen] = '\0';
         for (const char *p = eq + 1; p < elem + elen; p++) {

@@ -45,8 +45,9 @@ int announce_add_exporter(struct buf *out, int port, const char *path, size_t pa
 
 /* Reads a labels header value and appends the labels to out as JSON object members,
  * "\"<prefix><name>\":\"<value>\"" joined by commas, with a comma before the first too
- * when lead is set (the proxy's prefix for http_sd is "__meta_pushprox_label_"). Returns
- * NULL, or a static text saying what is wrong; with out NULL it only checks. */
+ * when lead is set (the proxy's prefix for http_sd is "__meta_pushprox_label_"). A name
+ * given twice is refused (it would be a JSON key twice). Returns NULL, or a static text
+ * saying what is wrong; with out NULL it only checks. */
 const char *announce_labels_to_json(const char *value, size_t len, const char *prefix, bool lead,
                                     struct buf *out);
 

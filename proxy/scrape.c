@@ -94,8 +94,10 @@ static int write_proxy_request(struct buf *out, const struct http_head *h, const
     if (rc)
         return rc;
     if ((host = http_head_get(h, "Host", &host_len)) == NULL) {
-        /* The authority of the absolute URL, port included. */
-        const char *a = strstr(url, "://") + 3, *e = a;
+        /* The authority of the absolute URL, port included (scrape_url_host() found its
+         * "://"). The head's strings are not NUL-terminated: search within url_len only. */
+        const char *sep = memmem(url, h->url_len, "://", 3);
+        const char *a = sep ? sep + 3 : url + h->url_len, *e = a;
         while (e < url + h->url_len && *e != '/' && *e != '?' && *e != '#')
             e++;
         host = a;

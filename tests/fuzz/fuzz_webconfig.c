@@ -2,7 +2,8 @@
  * webconfig_close(). Besides what ASan and UBSan catch, it aborts when a parse that
  * succeeded breaks a promise of webconfig.h (terminated lists, a certificate and key
  * whenever tls is set, only bcrypt hashes, no empty header values). Seeds are in
- * tests/fuzz/corpus/webconfig/, keys for mutation in fuzz_webconfig.dict. */
+ * tests/fuzz/corpus/webconfig/, keys for mutation in webconfig.dict (run.sh gives
+ * tests/fuzz/<name>.dict to fuzz_<name>). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -166,6 +166,20 @@ push "$TEST_TMP/push6"
 assert_eq 200 "$HTTP_CODE" "push for an IPv6 client"
 wait_exit "$SCRAPE_PID" 30
 assert_eq "v6 1" "$(cat "$TEST_TMP/scrape6.body")" "scrape of an IPv6 client"
+
+# --- a scrape without a Host header: the poll gets the URL's authority as Host ---------
+# (that path once searched the head's URL past its end: found by fuzz_proxy_inproc)
+start_poll poll7 "$FQDN"
+start_bg scrape7 curl -sS -x "$PROXY_URL" -H 'Host:' -o "$TEST_TMP/scrape7.body" -w '%{http_code}' \
+    -H 'X-Prometheus-Scrape-Timeout-Seconds: 20' "http://$FQDN:9107/nohost"
+SCRAPE_PID=$BG_PID
+poll_done poll7
+assert_contains "$POLL_REQ" $'\nHost: '"$FQDN:9107"$'\n' "Host given to the poll of a scrape without one"
+make_response "$TEST_TMP/push7" "$POLL_ID" "nohost 1"
+push "$TEST_TMP/push7"
+assert_eq 200 "$HTTP_CODE" "push for a scrape without a Host header"
+wait_exit "$SCRAPE_PID" 30
+assert_eq "nohost 1" "$(cat "$TEST_TMP/scrape7.body")" "scrape without a Host header"
 # Names that can never match a scrape are refused at the poll, saying why.
 http_code_body POST "$PROXY_URL/poll" --data-binary "node1:9100"
 assert_eq 400 "$HTTP_CODE" "a poll for host:port"

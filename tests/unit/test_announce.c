@@ -59,13 +59,14 @@ Test(announce, label_names_follow_prometheus)
 Test(announce, bad_labels_headers_are_refused_with_a_reason)
 {
     static const char *const bad[] = {
-        "rack",       /* no = */
-        "9rack=x",    /* bad name */
-        "__meta_x=y", /* reserved */
-        "a=%zz",      /* bad escape */
-        "a=%",        /* cut escape */
-        "a=%ff",      /* not UTF-8 */
-        "a=%00",      /* NUL */
+        "rack",        /* no = */
+        "9rack=x",     /* bad name */
+        "__meta_x=y",  /* reserved */
+        "a=%zz",       /* bad escape */
+        "a=%",         /* cut escape */
+        "a=%ff",       /* not UTF-8 */
+        "a=%00",       /* NUL */
+        "a=1,b=2,a=3", /* a name twice: a JSON key twice in /clients (found by fuzzing) */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         buf_reset(&json);
