@@ -1,5 +1,4 @@
-/* inbox.c - cross-worker message passing: SPSC ck_rings plus an eventfd wake-up (see
- * inbox.h).
+/* inbox.c - cross-worker message passing: SPSC ck_rings plus uv_async (see inbox.h).
  *
  * Owner: the ring members[to]->from[from] has one producer, member `from`'s thread, and
  * one consumer, member `to`'s thread. Each inbox's backlog and local list are its own.
@@ -10,10 +9,7 @@
 #include "inbox.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #ifdef PUSHPROX_TSAN
 #include <sanitizer/tsan_interface.h>
@@ -24,7 +20,7 @@
 #define TSAN_ACQUIRE(p) ((void)0)
 #endif
 
-static void on_wake(uv_poll_t *handle, int status, int events);
+static void on_async(uv_async_t *handle);
 static void on_local(uv_idle_t *idle);
 static void on_retry(uv_timer_t *timer);
 
@@ -63,8 +59,6 @@ int inbox_init(struct inbox *in, struct inbox_group *g, uint16_t id, uv_loop_t *
     in->receive = receive;
     in->receive_ctx = ctx;
     in->counters = counters;
-    in->wake_fd = -1;
-    in->wake_pending = 0;
     list_init(&in->local);
     g->members[id] = in;
     in->from = calloc(g->n, sizeof(*in->from));
@@ -78,14 +72,11 @@ int inbox_init(struct inbox *in, struct inbox_group *g, uint16_t id, uv_loop_t *
             return UV_ENOMEM;
         ck_ring_init(&in->from[i].ring, INBOX_RING_SIZE);
     }
-    if ((in->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-        return uv_translate_sys_error(errno);
-    if ((rc = uv_poll_init(loop, &in->wake, in->wake_fd)) != 0 ||
-        (rc = uv_poll_start(&in->wake, UV_READABLE, on_wake)) != 0 ||
+    if ((rc = uv_async_init(loop, &in->async, on_async)) != 0 ||
         (rc = uv_timer_init(loop, &in->retry)) != 0 ||
         (rc = uv_idle_init(loop, &in->local_idle)) != 0)
         return rc;
-    in->wake.data = in;
+    in->async.data = in;
     in->retry.data = in;
     in->local_idle.data = in;
     return 0;
@@ -93,7 +84,7 @@ int inbox_init(struct inbox *in, struct inbox_group *g, uint16_t id, uv_loop_t *
 
 void inbox_close_handles(struct inbox *in)
 {
-    uv_close((uv_handle_t *)&in->wake, NULL);
+    uv_close((uv_handle_t *)&in->async, NULL);
     uv_close((uv_handle_t *)&in->retry, NULL);
     uv_close((uv_handle_t *)&in->local_idle, NULL);
 }
@@ -126,25 +117,6 @@ void inbox_close(struct inbox *in)
     free(in->backlog);
     in->from = NULL;
     in->backlog = NULL;
-    if (in->wake_fd >= 0)
-        close(in->wake_fd);
-    in->wake_fd = -1;
-}
-
-/* Wakes dst's loop, unless a wake-up is already pending there. Any thread, after its
- * enqueue: the exchange is a full barrier, so either it sees the receiver's reset (and
- * writes) or the receiver, draining after its reset, sees the message. */
-static void wake(struct inbox *dst)
-{
-    static const uint64_t one = 1;
-    ssize_t n;
-
-    if (__atomic_exchange_n(&dst->wake_pending, 1, __ATOMIC_SEQ_CST) != 0)
-        return;
-    do
-        n = write(dst->wake_fd, &one, sizeof(one));
-    while (n < 0 && errno == EINTR);
-    /* EAGAIN: the counter is full, so the descriptor is readable anyway. */
 }
 
 static bool ring_put(struct inbox *to, uint16_t from, struct msg *m)
@@ -178,7 +150,7 @@ int inbox_send(struct inbox *from, uint16_t to, struct msg *m)
     }
     /* Order per receiver is kept: nothing overtakes a backlog. */
     if (list_empty(&from->backlog[to]) && ring_put(dst, from->id, m)) {
-        wake(dst);
+        uv_async_send(&dst->async);
         return 0;
     }
     if (is_request(m->type)) {
@@ -219,7 +191,7 @@ static void on_retry(uv_timer_t *timer)
         if (!list_empty(&in->backlog[to]))
             left = true;
         if (sent)
-            wake(g->members[to]);
+            uv_async_send(&g->members[to]->async);
     }
     if (left)
         uv_timer_start(&in->retry, on_retry, INBOX_RETRY_MS, 0);
@@ -232,20 +204,13 @@ static void receive(struct inbox *in, struct msg *m)
 }
 
 /* Drains every ring, up to INBOX_BATCH messages; if more wait, wakes itself again so I/O
- * gets its turn between batches. The wake-up is read and its flag reset before the drain:
- * a message enqueued after the drain looked finds the flag clear and wakes us again. */
-static void on_wake(uv_poll_t *handle, int status, int events)
+ * gets its turn between batches. */
+static void on_async(uv_async_t *handle)
 {
     struct inbox *in = handle->data;
     unsigned handled = 0;
-    uint64_t depth = 0, count;
+    uint64_t depth = 0;
     void *p;
-
-    (void)status;
-    (void)events;
-    while (read(in->wake_fd, &count, sizeof(count)) < 0 && errno == EINTR)
-        ;
-    __atomic_exchange_n(&in->wake_pending, 0, __ATOMIC_SEQ_CST);
 
     for (uint16_t i = 0; i < in->group->n; i++) {
         struct inbox_ring *r = &in->from[i];
@@ -258,7 +223,7 @@ static void on_wake(uv_poll_t *handle, int status, int events)
     }
     metrics_set(&in->counters->inbox_depth, depth);
     if (depth > 0)
-        wake(in);
+        uv_async_send(&in->async);
 }
 
 /* Our own messages: only those on the list now, as handlers may append more (they run on

@@ -1,5 +1,5 @@
 /* inbox.h - how a worker hands a message to another: one SPSC ck_ring per sending worker
- * plus one wake-up per receiver, as DESIGN.md lays out.
+ * plus one uv_async_t, as DESIGN.md lays out.
  *
  * inbox_send() is the only way a message crosses threads. It never blocks or spins:
  *   - request messages (SCRAPE, PUSH) fail with -EAGAIN when the ring is full, and the
@@ -9,14 +9,8 @@
  *     and a short timer retries. The backlog is bounded by what is admitted (each entry
  *     answers one live scrape, poll or push), not by a constant.
  * A message to oneself goes through a local list, drained on the next loop turn (a
- * uv_idle handle runs while the list is not empty: no syscall, unlike a wake-up), so a
- * handler never re-enters another.
- *
- * The wake-up is an eventfd of the inbox's own, watched by a uv_poll_t, with a flag that
- * lets only the first sender after a drain write to it. It is not a uv_async_t: libuv
- * 1.44's async handler spins (pause, then sched_yield) until every sender that set its
- * pending flag has returned from its write, which the open-loop profile showed as 12-14 %
- * of the proxy's CPU with two workers (bench/ANALYSIS.md).
+ * uv_idle handle runs while the list is not empty: no syscall, unlike an async wake-up),
+ * so a handler never re-enters another.
  *
  * The inbox does not know who reads it: the receiver (a function and its context) is
  * given to inbox_init(), as h2o's multithread queues take theirs at registration.
@@ -24,8 +18,7 @@
  * Owner: each worker's rings are written by exactly one sender thread each and read by the
  * worker itself; its backlog and local list are its own. The group's `members` array is
  * filled before any thread starts and only read afterwards; `stopping` is the one flag
- * every thread reads (atomically); `wake_pending` is written by every sender and by the
- * receiver, atomically. */
+ * every thread reads (atomically). */
 #ifndef PROXY_INBOX_H
 #define PROXY_INBOX_H
 
@@ -68,10 +61,8 @@ struct inbox {
     void *receive_ctx;
     struct counters *counters;
     struct inbox_ring *from; /* [n]: the ring each sender writes to us */
-    int wake_fd;             /* eventfd: a sender writes to it to wake our loop; -1 */
-    uv_poll_t wake;          /* our loop's watch on wake_fd */
-    int wake_pending;        /* 1 from a sender's write until we read it: others skip theirs */
-    struct list local;       /* messages to ourselves */
+    uv_async_t async;
+    struct list local; /* messages to ourselves */
     uv_idle_t local_idle;
     struct list *backlog; /* [n]: ours, waiting for a full ring */
     uv_timer_t retry;
@@ -91,8 +82,7 @@ int inbox_init(struct inbox *in, struct inbox_group *g, uint16_t id, uv_loop_t *
                inbox_receive_cb receive, void *ctx, struct counters *counters);
 /* Closes the handles, on the inbox's loop. */
 void inbox_close_handles(struct inbox *in);
-/* Frees every message still queued, the rings and the wake-up's descriptor (after every
- * loop stopped). */
+/* Frees every message still queued and the rings (after every loop stopped). */
 void inbox_close(struct inbox *in);
 
 /* Sends m from inbox `from` (the calling thread's own) to member `to`. Returns 0 (m is the
