@@ -17,7 +17,7 @@
 #   make fuzz         runs each target FUZZ_SECONDS (default 300) from its seeds
 #                     (tests/fuzz/corpus/<name>/, copied to build/fuzz/corpus/<name>/);
 #                     prints executions and coverage per target, fails on any crash
-#   make fuzz-ci      the same, 20 s per target
+#   make fuzz-ci      the same, 10 s per target
 #   make fuzz-replay  every saved input of tests/fuzz/corpus/ through its target once, built
 #                     without libFuzzer in this build (gcc, clang or the sanitizers')
 #   make fuzz-coverage  line coverage of the parsers by that corpus (clang, llvm-cov)
@@ -252,7 +252,7 @@ fuzz: fuzz-build
 	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 fuzz-ci: fuzz-build
-	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=20 tests/fuzz/run.sh
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=10 tests/fuzz/run.sh
 
 # Line coverage of the parsers by the saved corpus (clang, llvm-cov); see the script.
 fuzz-coverage:
