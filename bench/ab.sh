@@ -24,31 +24,22 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pushprox-ab.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+say() { printf '[ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/lib.bash
+. "$ROOT/bench/lib.bash"
 
 # run NAME PROXY WORKERS BENCH_ARGS...: one fresh proxy, one bench run; prints the JSON.
 run() {
-    local proxy=$1 workers=$2 port pid i out
+    local proxy=$1 workers=$2 port pid out
     shift 2
     port=$(free_port)
     "$proxy" --web.listen-address="127.0.0.1:$port" --workers="$workers" --log.level=warn \
         >"$TMP/proxy.log" 2>&1 &
     pid=$!
-    for ((i = 0; i < 50; i++)); do
-        curl -fs -o /dev/null "http://127.0.0.1:$port/clients" && break
-        sleep 0.1
-    done
+    wait_http "http://127.0.0.1:$port/clients"
     out=$("$BENCH" --proxy.address="127.0.0.1:$port" --proxy-pid="$pid" --json \
         --progress=false "$@" 2>"$TMP/bench.log")
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    stop "$pid"
     printf '%s\n' "$out"
 }
 

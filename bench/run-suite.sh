@@ -60,23 +60,13 @@ for b in "$PROXY" "$BENCH"; do
     }
 done
 
+# shellcheck source=bench/lib.bash
+. "$ROOT/bench/lib.bash"
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pushprox-bench.XXXXXX")
 PIDS=()
 say() { printf '[suite %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# stop PID: TERM, wait up to 10 s, then KILL. Only PIDs this script started.
-stop() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
 cleanup() {
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
@@ -90,25 +80,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'say interrupted; exit 1' INT TERM
-
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
-# wait_http URL: bounded (10 s) wait for a 2xx.
-wait_http() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    say "$1 did not answer"
-    return 1
-}
 
 # The fd limit: the proxy and the bench both take the hard limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null

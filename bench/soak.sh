@@ -40,21 +40,13 @@ for b in "$PROXY" "$BENCH"; do
     }
 done
 
+# shellcheck source=bench/lib.bash
+. "$ROOT/bench/lib.bash"
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pushprox-soak.XXXXXX")
 PIDS=()
 say() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-stop() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do stop "$p"; done
@@ -63,14 +55,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$PROXY" --web.listen-address="127.0.0.1:$port" --log.level=warn >"$TMP/proxy.log" 2>&1 &
 proxy_pid=$!
 PIDS+=("$proxy_pid")
-for ((i = 0; i < 100; i++)); do
-    curl -fs -o /dev/null "http://127.0.0.1:$port/-/ready" && break
-    sleep 0.1
-done
+wait_http "http://127.0.0.1:$port/-/ready"
 clk=$(getconf CLK_TCK)
 
 # sample: seconds since start, RSS KiB, open fds, CPU ticks, scrapes answered by the proxy.
