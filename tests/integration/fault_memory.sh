@@ -36,7 +36,9 @@ for s in pushes:
         if d.startswith(b"HTTP/1.1 503"):
             refused += 1
     except BlockingIOError:
-        pass
+        pass  # not answered: still taking bytes
+    except ConnectionResetError:
+        pass  # answered and closed, but the answer was lost to the reset: not counted
 print("refused_pushes=%d" % refused, flush=True)
 time.sleep(1)
 for s in pushes + heads:
