@@ -16,6 +16,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,58 @@ static struct tls_conf *tls_of(const struct conn_table *t, unsigned l)
     return conf && t->wk_id < conf->n_tls ? conf->tls[t->wk_id] : NULL;
 }
 
+/* A new connection from listener l in a free slot of the table, not yet open; NULL when the
+ * table is full (--web.max-connections, counted and logged) or without memory, rc saying
+ * which. */
+static struct conn *conn_new(struct conn_table *t, unsigned l, int *rc)
+{
+    struct conn *c;
+
+    if (t->n_free == 0) {
+        counters_limit(t->counters, LIMIT_WEB_MAX_CONNECTIONS);
+        log_warn("conn", "connection refused: limit reached",
+                 LOG_STR("limit", "web.max-connections"),
+                 LOG_INT("max", config.web_max_connections), LOG_INT("worker", t->wk_id));
+        *rc = UV_EMFILE;
+        return NULL;
+    }
+    if (!(c = pool_get(&t->conns))) {
+        *rc = UV_ENOMEM;
+        return NULL;
+    }
+    memset(c, 0, sizeof(*c));
+    c->t = t;
+    c->listener = (uint8_t)l;
+    c->planes = (uint8_t)t->listeners[l].planes;
+    c->idx = t->free_idx[--t->n_free];
+    c->gen = ++t->slots[c->idx].gen;
+    t->slots[c->idx].c = c;
+    t->n_open++;
+    buf_init(&c->pending, CONN_PENDING_MAX_BYTES);
+    http_parser_init(&c->parser, HTTP_KIND_REQUEST, &conn_parser_cb, c);
+    c->parser.head_max_bytes = config.http_max_header_bytes;
+    list_init(&c->link);
+    c->req_start_ns = uv_hrtime(); /* for the handshake's timeout */
+    return c;
+}
+
+/* The transport did not open: the slot goes back, or on_closed gives it back. The fd is
+ * still the caller's. */
+static void conn_unopened(struct conn *c)
+{
+    struct conn_table *t = c->t;
+
+    if (c->tr.open) {
+        c->closing = true;
+        return;
+    }
+    buf_close(&c->pending);
+    t->slots[c->idx].c = NULL;
+    t->free_idx[t->n_free++] = c->idx;
+    t->n_open--;
+    pool_put(&t->conns, c);
+}
+
 int conn_accept(struct conn_table *t, int fd, unsigned l)
 {
     struct conn *c;
@@ -265,28 +318,8 @@ int conn_accept(struct conn_table *t, int fd, unsigned l)
                  LOG_INT("max", config.web_max_tls_handshakes), LOG_INT("worker", t->wk_id));
         return UV_EBUSY;
     }
-    if (t->n_free == 0) {
-        counters_limit(t->counters, LIMIT_WEB_MAX_CONNECTIONS);
-        log_warn("conn", "connection refused: limit reached",
-                 LOG_STR("limit", "web.max-connections"),
-                 LOG_INT("max", config.web_max_connections), LOG_INT("worker", t->wk_id));
-        return UV_EMFILE;
-    }
-    if (!(c = pool_get(&t->conns)))
-        return UV_ENOMEM;
-    memset(c, 0, sizeof(*c));
-    c->t = t;
-    c->listener = (uint8_t)l;
-    c->planes = (uint8_t)t->listeners[l].planes;
-    c->idx = t->free_idx[--t->n_free];
-    c->gen = ++t->slots[c->idx].gen;
-    t->slots[c->idx].c = c;
-    t->n_open++;
-    buf_init(&c->pending, CONN_PENDING_MAX_BYTES);
-    http_parser_init(&c->parser, HTTP_KIND_REQUEST, &conn_parser_cb, c);
-    c->parser.head_max_bytes = config.http_max_header_bytes;
-    list_init(&c->link);
-    c->req_start_ns = uv_hrtime(); /* for the handshake's timeout */
+    if (!(c = conn_new(t, l, &rc)))
+        return rc;
     if (trust_any()) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
@@ -296,14 +329,7 @@ int conn_accept(struct conn_table *t, int fd, unsigned l)
     rc = tls ? transport_tls_open(&c->tr, &t->env, fd, tls)
              : transport_plain_open(&c->tr, &t->env, fd);
     if (rc != 0) {
-        if (c->tr.open) {
-            c->closing = true; /* on_closed gives it back */
-        } else {
-            t->slots[c->idx].c = NULL;
-            t->free_idx[t->n_free++] = c->idx;
-            t->n_open--;
-            pool_put(&t->conns, c);
-        }
+        conn_unopened(c);
         return rc;
     }
     uv_tcp_nodelay(&c->tr.tcp, 1);
@@ -314,6 +340,88 @@ int conn_accept(struct conn_table *t, int fd, unsigned l)
     }
     unready_add(c);
     return 0;
+}
+
+/* --- moving to another worker --- */
+
+bool conn_can_move(const struct conn *c)
+{
+    /* Plain TCP only: a TLS session's state stays with the worker that made it. Nothing may
+     * be on its way out or half done: the request waits, and no byte of a response is
+     * written. */
+    return !c->tr.tls && c->state == CONN_WAITING && !c->closing && !c->eof && !c->linger &&
+           !c->auth_running && !c->write_since_ns && !c->body_reserved && !c->t->draining;
+}
+
+int conn_detach(struct conn *c, struct conn_move *mv)
+{
+    struct conn_table *t = c->t;
+    uv_os_fd_t fd;
+    int dup_fd;
+
+    if (!conn_can_move(c))
+        return UV_EBUSY;
+    if (uv_fileno((const uv_handle_t *)&c->tr.tcp, &fd) != 0)
+        return UV_EBADF;
+    /* The duplicate keeps the socket open while the handle closes ours. libuv takes the fd
+     * out of this loop's epoll set before it closes it, so no event for it reaches this
+     * worker after this call. */
+    if ((dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return uv_translate_sys_error(errno);
+    mv->fd = dup_fd;
+    mv->listener = c->listener;
+    mv->route = c->route;
+    mv->trusted = c->trusted;
+    mv->keep_alive = c->keep_alive;
+    mv->req_start_ns = c->req_start_ns;
+    mv->pending_len = c->pending.len;
+    mv->pending = c->pending.len ? buf_steal(&c->pending) : NULL;
+    log_debug("conn", "connection moves to another worker", LOG_INT("worker", t->wk_id),
+              LOG_UINT("conn", c->idx));
+    /* Closed here without its handlers' hooks: what it waits for goes with it. */
+    conn_release_head(c);
+    c->closing = true;
+    t->slots[c->idx].gen++;
+    transport_close(&c->tr);
+    return 0;
+}
+
+struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc)
+{
+    struct conn *c;
+
+    if (mv->listener >= CONN_MAX_LISTENERS || mv->route >= t->routes->n) {
+        *rc = UV_EINVAL;
+        return NULL;
+    }
+    if (!(c = conn_new(t, mv->listener, rc)))
+        return NULL;
+    if ((*rc = transport_plain_open(&c->tr, &t->env, mv->fd)) != 0) {
+        conn_unopened(c);
+        return NULL;
+    }
+    mv->fd = -1; /* the handle has it now */
+    c->trusted = mv->trusted;
+    c->keep_alive = mv->keep_alive;
+    c->req_start_ns = mv->req_start_ns;
+    c->route = mv->route;
+    c->state = CONN_WAITING;
+    metrics_inc(&t->counters->conns_moved);
+    if (mv->pending) {
+        /* Reading stays stopped until the request ends and these are parsed. */
+        c->pending = (struct buf){.base = mv->pending,
+                                  .len = mv->pending_len,
+                                  .cap = mv->pending_len,
+                                  .max = CONN_PENDING_MAX_BYTES};
+        mv->pending = NULL;
+        c->read_stopped = true;
+        return c;
+    }
+    if ((*rc = transport_read_start(&c->tr)) != 0) {
+        conn_close(c, "read start failed");
+        return NULL;
+    }
+    return c;
 }
 
 /* --- reading --- */

@@ -27,6 +27,7 @@
 #include "fqdn.h"
 #include "http.h"
 #include "list.h"
+#include "msg.h"
 #include "pool.h"
 #include "ref.h"
 #include "basic_auth.h"
@@ -225,6 +226,21 @@ void conn_table_set_listener(struct conn_table *t, unsigned l, unsigned planes,
  * UV_EMFILE when the table is full (--web.max-connections, counted and logged), UV_ENOMEM,
  * or what libuv refused. */
 int conn_accept(struct conn_table *t, int fd, unsigned l);
+
+/* Moving a client's connection to the worker that owns its FQDN (poll.c), so that its
+ * polls, deliveries and pushes stay on one thread. Whether c may move now: a plain TCP
+ * connection whose request waits, with nothing being written. */
+bool conn_can_move(const struct conn *c);
+/* Takes c's socket off this worker: mv gets a duplicate of its fd and what was read past the
+ * current request, and c closes here without its route's on_cancel or the table's on_close
+ * (its request goes on elsewhere). Returns 0, or a negative code with c untouched
+ * (UV_EBUSY: it may not move now). */
+int conn_detach(struct conn *c, struct conn_move *mv);
+/* Takes a connection detached elsewhere into this table; its request (mv->route) waits.
+ * Takes mv's fd and pending bytes when it succeeds (mv->fd becomes -1); returns NULL with
+ * rc set (UV_EMFILE when the table is full, counted and logged) and leaves them to the
+ * caller when not. */
+struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc);
 
 /* The connection serving request ref on this table, or NULL if it is gone or has moved on
  * to another request. */

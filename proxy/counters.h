@@ -74,6 +74,7 @@ struct counters {
     uint64_t tls_handshake_errors;    /* failed or too slow */
     uint64_t identity_rejections[2];  /* a poll [0] or push [1] the certificate may not make */
     uint64_t identity_header_ignored; /* X-PushProx-Client-Cert from an untrusted peer */
+    uint64_t conns_moved;             /* client connections taken from another worker */
     /* Gauges. */
     uint64_t conns_open;
     uint64_t polls_waiting; /* in this worker's shard */

@@ -166,6 +166,10 @@ int metrics_page_write(struct worker *wk, struct buf *out)
                      SUM(scrapes_in_flight)));
     TRY(write_scalar(out, "pushprox_proxy_connections", "gauge",
                      "Open connections (as of the last tick).", SUM(conns_open)));
+    TRY(write_scalar(out, "pushprox_proxy_connections_moved_total", "counter",
+                     "Client connections moved at their first poll to the worker that owns "
+                     "their FQDN (--poll.move-to-owner).",
+                     SUM(conns_moved)));
     TRY(write_scalar(out, "pushprox_proxy_scrape_timeouts_total", "counter",
                      "Scrapes answered 500 because no push came within their timeout.",
                      SUM(scrape_timeouts)));

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "budget.h"
 
@@ -46,6 +47,12 @@ void msg_free(struct msg *m)
         budget_give(m->u.push.reserved);
         break;
     case MSG_CLIENTS_REPLY: free(m->u.clients.json); break;
+    case MSG_CONN_MOVE:
+        /* A connection nobody took (the process is stopping): closing it is all we can do. */
+        if (m->u.move.fd >= 0)
+            close(m->u.move.fd);
+        free(m->u.move.pending);
+        break;
     default: break;
     }
     free(m);
@@ -54,9 +61,10 @@ void msg_free(struct msg *m)
 const char *msg_type_name(enum msg_type type)
 {
     static const char *const names[MSG_TYPE_COUNT] = {
-        "poll_wait",   "poll_gone",     "poll_evict",    "poll_refuse",  "scrape",
-        "scrape_fail", "deliver",       "redeliver",     "push",         "push_result",
-        "clients_req", "clients_reply", "scrape_cancel", "scrape_error", "conn_gone",
+        "poll_wait",     "poll_gone",    "poll_evict",  "poll_refuse",
+        "scrape",        "scrape_fail",  "deliver",     "redeliver",
+        "push",          "push_result",  "clients_req", "clients_reply",
+        "scrape_cancel", "scrape_error", "conn_gone",   "conn_move",
     };
     return (unsigned)type < MSG_TYPE_COUNT ? names[type] : "unknown";
 }

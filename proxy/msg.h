@@ -9,6 +9,9 @@
  *
  *   W -> O  POLL_WAIT      a poll waits for work under fqdn; flagged when it is the first
  *                          poll for fqdn on its connection (O counts that connection)
+ *   W -> O  CONN_MOVE      a plain connection's first poll, for an FQDN O owns: the
+ *                          connection itself (its socket, what was read past the poll) moves
+ *                          to O, where it waits as a POLL_WAIT would (--poll.move-to-owner)
  *   W -> O  POLL_GONE      that poll ended without work (closed, held too long)
  *   O -> W  POLL_EVICT     too many polls wait for this fqdn: answer this one 408
  *   O -> W  POLL_REFUSE    the shard is full: answer this poll 503
@@ -58,6 +61,7 @@ enum msg_type {
     MSG_SCRAPE_CANCEL,
     MSG_SCRAPE_ERROR,
     MSG_CONN_GONE,
+    MSG_CONN_MOVE,
     MSG_TYPE_COUNT
 };
 
@@ -67,6 +71,19 @@ struct scrape_job {
     uint64_t deadline_ms; /* uv_now() ms: every loop reads the same monotonic clock */
     char *req;            /* the request in proxy form, the poll's response body; owned */
     size_t req_len;
+};
+
+/* A connection on its way to another worker (conn_detach(), conn_adopt()): what the new
+ * owner needs to go on serving it as if it had accepted it. */
+struct conn_move {
+    int fd; /* owned; -1 once taken */
+    uint8_t listener;
+    uint8_t route; /* of the request it serves (the poll) */
+    bool trusted;
+    bool keep_alive;
+    uint64_t req_start_ns;
+    char *pending; /* bytes read past the request; owned, may be NULL */
+    size_t pending_len;
 };
 
 struct msg {
@@ -97,6 +114,7 @@ struct msg {
             const char *reason; /* static text */
             bool client_gone;   /* SCRAPE_FAIL: the client's connections closed (counted) */
         } result;
+        struct conn_move move; /* CONN_MOVE */
         struct {
             char *json; /* CLIENTS_REPLY: malloc'd, may be NULL when empty */
             size_t len;
@@ -105,7 +123,7 @@ struct msg {
     } u;
     uint16_t fqdn_len;
     uint16_t meta_len;
-    char fqdn[]; /* POLL_*, SCRAPE*, REDELIVER, CONN_GONE: NUL-terminated; then meta_len bytes of
+    char fqdn[]; /* POLL_*, SCRAPE*, REDELIVER, CONN_*: NUL-terminated; then meta_len bytes of
                     meta */
 };
 

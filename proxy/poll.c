@@ -12,7 +12,12 @@
  * FQDN, and hears CONN_GONE when one closes or polls for another FQDN, so it can tell that
  * a client is gone (registry.c): CONN_GONE says whether the connection closed while its
  * poll waited (an upstream-like client always has one waiting, even mid-scrape; a client
- * that polls again only after pushing closes its connections between polls in order). */
+ * that polls again only after pushing closes its connections between polls in order).
+ *
+ * Moving (--poll.move-to-owner): a plain connection's first poll for an FQDN another worker
+ * owns does not wait here. The connection itself goes to O in a CONN_MOVE (conn_detach(),
+ * conn_adopt()) and its poll waits there, so from then on W == O for that client: DELIVER,
+ * POLL_WAIT and POLL_GONE are local, and so are its pushes when the scrape's worker is O. */
 #include "poll.h"
 
 #include <stdio.h>
@@ -141,6 +146,38 @@ static bool identity_allows(struct conn *c)
     return false;
 }
 
+/* The poll waits on this worker: on its hold list, and known to its FQDN's owner through m,
+ * a POLL_WAIT with the FQDN and announcement. */
+static void wait_here(struct worker *wk, struct conn *c, struct msg *m)
+{
+    m->ref = conn_ref(c);
+    m->u.poll.new_conn = !c->polled;
+    c->polled = true;
+    conn_release_head(c);
+    hold_add(wk, c);
+    inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
+    log_debug("poll", "poll waiting", LOG_STR("fqdn", c->fqdn));
+}
+
+/* The connection's first poll names an FQDN another worker owns: the connection moves
+ * there, so its polls, the scrapes delivered to them and its pushes are served on the
+ * owner's thread without a message between workers. Returns false when it stays (no
+ * memory, no file descriptor for the duplicate): it then waits here as any poll. */
+static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner, const struct buf *meta)
+{
+    struct msg *m = msg_new_meta(MSG_CONN_MOVE, c->fqdn, c->fqdn_len, meta->base, meta->len);
+
+    if (!m)
+        return false;
+    m->u.move.fd = -1;
+    if (conn_detach(c, &m->u.move) != 0) {
+        msg_free(m);
+        return false;
+    }
+    inbox_send(&wk->inbox, owner, m); /* not a request: a full ring backlogs it */
+    return true;
+}
+
 void poll_on_request(struct conn *c)
 {
     struct worker *wk = worker_of(c);
@@ -151,6 +188,7 @@ void poll_on_request(struct conn *c)
     size_t fqdn_len;
     struct msg *m;
     struct buf meta;
+    uint16_t owner;
     char name[FQDN_MAX + 1];
 
     /* Surrounding whitespace is trimmed, as upstream does. */
@@ -184,19 +222,45 @@ void poll_on_request(struct conn *c)
         buf_close(&meta);
         return;
     }
+    if (config.poll_move_to_owner && !c->polled &&
+        (owner = worker_owner(wk, c->fqdn, c->fqdn_len)) != wk->id &&
+        move_to_owner(wk, c, owner, &meta)) {
+        buf_close(&meta);
+        return;
+    }
     m = msg_new_meta(MSG_POLL_WAIT, c->fqdn, c->fqdn_len, meta.base, meta.len);
     buf_close(&meta);
     if (!m) {
         conn_close(c, "out of memory");
         return;
     }
-    m->ref = conn_ref(c);
-    m->u.poll.new_conn = !c->polled;
-    c->polled = true;
-    conn_release_head(c);
-    hold_add(wk, c);
-    inbox_send(&wk->inbox, worker_owner(wk, c->fqdn, c->fqdn_len), m);
-    log_debug("poll", "poll waiting", LOG_STR("fqdn", c->fqdn));
+    wait_here(wk, c, m);
+}
+
+void poll_on_move(struct worker *wk, struct msg *m)
+{
+    int rc;
+    struct conn *c = conn_adopt(&wk->conns, &m->u.move, &rc);
+
+    if (!c) {
+        /* The client sees its connection close and polls again on a new one. */
+        log_warn("poll", "moved connection closed: this worker cannot take it",
+                 LOG_STR("reason", uv_strerror(rc)), LOG_STR("fqdn", m->fqdn),
+                 LOG_INT("worker", wk->id));
+        msg_free(m);
+        return;
+    }
+    memcpy(c->fqdn, m->fqdn, (size_t)m->fqdn_len + 1);
+    c->fqdn_len = m->fqdn_len;
+    /* The message goes on as the poll's POLL_WAIT: the FQDN and announcement are in it. */
+    m->type = MSG_POLL_WAIT;
+    memset(&m->u, 0, sizeof(m->u));
+    if (wk->conns.draining) {
+        msg_free(m);
+        conn_respond_text(c, 408, NULL, "%s\n", POLL_EXPIRED_TEXT);
+        return;
+    }
+    wait_here(wk, c, m);
 }
 
 void poll_on_cancel(struct conn *c)

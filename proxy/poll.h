@@ -23,6 +23,9 @@ void poll_on_conn_close(struct conn *c);
 /* Messages for W (msg.h). Each takes m. */
 void poll_on_deliver(struct worker *wk, struct msg *m);
 void poll_on_evict(struct worker *wk, struct msg *m);
+/* For O: a connection whose first poll is for an FQDN this worker owns, moved here by the
+ * worker that accepted it (CONN_MOVE); its poll waits here from now on. */
+void poll_on_move(struct worker *wk, struct msg *m);
 
 /* Answers 408 to polls held longer than --poll.max-hold. */
 void poll_expire(struct worker *wk, uint64_t now_ms);
