@@ -23,7 +23,9 @@
  *   O -> W  DELIVER        write job to this poll
  *   W -> O  REDELIVER      the poll was gone: route job again
  *   X -> S  PUSH           the answer to scrape ref, ready to relay
- *   S -> X  PUSH_RESULT    whether it was taken; X answers the client
+ *   S -> X  PUSH_RESULT    whether it was taken; X answers the client. Not sent when X is
+ *                          the FQDN's owner and found the scrape among those it delivered
+ *                          (push.c): X answered the client already (`answered`)
  *   S -> O  SCRAPE_ERROR   that scrape failed (timed out, or the client pushed a 5xx):
  *                          counted for the client's detail in /clients
  *   W -> O  CONN_GONE      a connection counted by a POLL_WAIT's flag closed (flagged when
@@ -68,6 +70,7 @@ enum msg_type {
 /* A scrape on its way to a poll. */
 struct scrape_job {
     struct ref scrape;    /* the slot on S that waits for the answer */
+    uint64_t token;       /* the random part of its Id */
     uint64_t deadline_ms; /* uv_now() ms: every loop reads the same monotonic clock */
     char *req;            /* the request in proxy form, the poll's response body; owned */
     size_t req_len;
@@ -96,6 +99,7 @@ struct msg {
         struct scrape_job job; /* SCRAPE, DELIVER, REDELIVER */
         struct {
             struct ref reply; /* the pushing connection, on the sender */
+            bool answered;    /* the sender answered the client already: no PUSH_RESULT */
             uint64_t token;   /* the Id's random part */
             int status;       /* the pushed response's status, for metrics */
             char *head;       /* the response head to send Prometheus; owned */

@@ -7,6 +7,11 @@
  * X answer the client: 200, or 500 "Error pushing: ..." as upstream does, so a stale,
  * forged or reused Id is refused and reaches no other scrape.
  *
+ * When X owns the scrape's FQDN and delivered the scrape itself (the client's connections
+ * moved there at their first poll), X gives the verdict at once and S sends none back
+ * (owner_takes()); a scrape that ended meanwhile (Prometheus went away, or its timeout
+ * within REGISTRY_PUSH_MARGIN_MS) then drops the answer at S, counted as stale.
+ *
  * The body is not copied on its way: it was read into the push request's body buffer,
  * which travels to S and is written from there. */
 #include "push.h"
@@ -19,6 +24,7 @@
 #include "conn.h"
 #include "log.h"
 #include "scrape_slot.h"
+#include "tls.h"
 #include "worker.h"
 
 static const struct http_parser_cb push_inner_cb = {0};
@@ -56,6 +62,34 @@ static void push_fix_version(char *s, size_t len)
     }
 }
 
+/* The push was taken: 200 with no body. */
+static void push_respond_ok(struct conn *c)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)ok, sizeof(ok) - 1);
+
+    if (conn_closes_after(c))
+        conn_respond_text(c, 200, NULL, "%s", "");
+    else
+        conn_respond(c, 200, &b, 1, NULL, NULL);
+}
+
+/* Whether this worker can give the push its verdict itself: it owns the FQDN the push's
+ * connection polled for (the connection moved here at its first poll, poll.c), it handed
+ * this very scrape (slot and token) to one of that FQDN's polls, there is time left before
+ * the scrape's deadline, and the client may push for that FQDN. Then the push is answered
+ * 200 here at once and the scrape's worker relays it with no verdict to send back: one
+ * message between workers per push instead of two. */
+static bool owner_takes(struct worker *wk, struct conn *c, struct ref ref, uint64_t token,
+                        const struct buf *identity, int have_identity)
+{
+    if (!c->polled || worker_owner(wk, c->fqdn, c->fqdn_len) != wk->id)
+        return false;
+    if (have_identity > 0 && !tls_identity_names_fqdn(identity->base, identity->len, c->fqdn))
+        return false; /* the scrape's worker refuses it, naming both */
+    return registry_take_delivered(&wk->reg, c->fqdn, c->fqdn_len, ref, token);
+}
+
 static void push_refuse(struct conn *c, int status, const char *why)
 {
     log_info("push", "push refused", LOG_INT("status", status), LOG_STR("reason", why));
@@ -77,6 +111,7 @@ void push_on_request(struct conn *c)
     enum http_parse_result r;
     struct buf identity;
     int have_identity;
+    bool answered;
 
     buf_init(&relay, config.http_max_header_bytes + 256);
     buf_init(&identity, PUSH_IDENTITY_MAX_BYTES);
@@ -127,6 +162,9 @@ void push_on_request(struct conn *c)
         why = "the client certificate in X-PushProx-Client-Cert does not parse";
         goto refuse;
     }
+    answered = owner_takes(wk, c, ref, token, &identity, have_identity);
+    if (answered)
+        have_identity = 0; /* checked here */
     if (!(m = msg_new_meta(MSG_PUSH, NULL, 0, have_identity ? identity.base : NULL,
                            have_identity ? identity.len : 0))) {
         why = "out of memory";
@@ -135,6 +173,7 @@ void push_on_request(struct conn *c)
     buf_close(&identity);
     m->ref = ref;
     m->u.push.reply = conn_ref(c);
+    m->u.push.answered = answered;
     m->u.push.token = token;
     m->u.push.status = ih->status;
     m->u.push.head_len = relay.len;
@@ -150,6 +189,9 @@ void push_on_request(struct conn *c)
         msg_free(m);
         log_warn("push", "push refused: inbox full", LOG_STR("limit", "INBOX_RING_SIZE"));
         conn_respond_text(c, 503, NULL, "Error pushing: proxy overloaded\n");
+    } else if (answered) {
+        metrics_inc(&wk->counters.pushes_owner_answered);
+        push_respond_ok(c);
     }
     return;
 refuse:
@@ -166,12 +208,7 @@ void push_on_result(struct worker *wk, struct msg *m)
     /* The ref names the push request itself: its generation ends with that request. */
     if (c && c->state == CONN_WAITING) {
         if (m->u.result.status == 200) {
-            static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-            uv_buf_t b = uv_buf_init((char *)ok, sizeof(ok) - 1);
-            if (conn_closes_after(c))
-                conn_respond_text(c, 200, NULL, "%s", "");
-            else
-                conn_respond(c, 200, &b, 1, NULL, NULL);
+            push_respond_ok(c);
         } else if (m->u.result.status == 403) {
             /* The scrape's worker wrote why, naming the certificate and the FQDN. */
             metrics_inc(&wk->counters.identity_rejections[1]);

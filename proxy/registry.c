@@ -22,7 +22,8 @@
  *     --scrape.client-gone-grace, each of those scrapes is failed (SCRAPE_FAIL, 502) rather
  *     than left to its timeout: the process that would have pushed is gone. A scrape already
  *     answered is left alone by its worker (the slot's generation has moved on). This costs
- *     no message per scrape: only one per connection that closes.
+ *     no message per scrape: only one per connection that closes. The same list lets a push
+ *     that arrives here, on the FQDN's owner, be answered at once (registry_take_delivered).
  * A record with nothing waiting, no connection, that /clients would no longer list is
  * swept. */
 #include "registry.h"
@@ -46,6 +47,7 @@
 /* A scrape handed to a poll, whose push may still come. */
 struct delivered {
     struct ref scrape;
+    uint64_t token;
     uint64_t deadline_ms;
 };
 
@@ -251,8 +253,6 @@ static void dlv_remove(struct record *rec, struct ref scrape)
  * are remembered already (or on ENOMEM: that one just waits for its timeout). */
 static void dlv_add(struct record *rec, const struct scrape_job *job, uint64_t now)
 {
-    if (!config.scrape_client_gone_grace)
-        return;
     dlv_drop_expired(rec, now);
     if (rec->n_dlv == rec->cap_dlv && rec->cap_dlv < REGISTRY_DELIVERED_MAX) {
         uint8_t cap = rec->cap_dlv ? (uint8_t)(rec->cap_dlv * 2) : 2;
@@ -268,8 +268,8 @@ static void dlv_add(struct record *rec, const struct scrape_job *job, uint64_t n
         memmove(&rec->dlv[0], &rec->dlv[1], (rec->n_dlv - 1u) * sizeof(*rec->dlv));
         rec->n_dlv--;
     }
-    rec->dlv[rec->n_dlv++] =
-        (struct delivered){.scrape = job->scrape, .deadline_ms = job->deadline_ms};
+    rec->dlv[rec->n_dlv++] = (struct delivered){
+        .scrape = job->scrape, .token = job->token, .deadline_ms = job->deadline_ms};
 }
 
 static void on_gone_timer(uv_timer_t *t)
@@ -326,6 +326,26 @@ void registry_expire_gone(struct registry *r, uint64_t now_ms)
         if (rec->n_conns == 0 && rec->n_polls == 0)
             fail_delivered(r, rec, now_ms);
     }
+}
+
+bool registry_take_delivered(struct registry *r, const char *fqdn, size_t fqdn_len,
+                             struct ref scrape, uint64_t token)
+{
+    struct record *rec = record_find(r, fqdn, fqdn_len);
+    uint64_t now = uv_now(r->loop);
+
+    if (!rec)
+        return false;
+    for (uint8_t i = 0; i < rec->n_dlv; i++) {
+        struct delivered *d = &rec->dlv[i];
+        if (!ref_eq(d->scrape, scrape) || d->token != token)
+            continue;
+        if (d->deadline_ms <= now + REGISTRY_PUSH_MARGIN_MS)
+            return false; /* its worker may be answering it 500 now: let it say */
+        dlv_remove(rec, scrape);
+        return true;
+    }
+    return false;
 }
 
 void registry_on_conn_gone(struct registry *r, struct msg *m)

@@ -39,6 +39,10 @@ struct registry_listing {
  * goes (registry_on_conn_gone); past it the oldest is forgotten, and just waits for its push
  * or its timeout. */
 #define REGISTRY_DELIVERED_MAX 16
+/* A push found among the delivered scrapes is answered by the owner only while its scrape's
+ * deadline is further than this away; nearer, the scrape's own worker gives the verdict, as
+ * its timeout may be answering Prometheus already. */
+#define REGISTRY_PUSH_MARGIN_MS 250
 
 struct registry {
     ck_ht_t ht;
@@ -78,6 +82,12 @@ void registry_on_scrape(struct registry *r, struct msg *m);
  * polls for it again within --scrape.client-gone-grace, those scrapes are failed (502) at
  * once instead of waiting for their timeouts. */
 void registry_on_conn_gone(struct registry *r, struct msg *m);
+/* A push for scrape (its Id's slot and token) arrived on the FQDN's owner: whether fqdn's
+ * record has that scrape among those it delivered, with time left before its deadline; if
+ * so it is forgotten there (a second push with the same Id is not found). The caller
+ * answers the push itself and sends the answer on, with no verdict to wait for. */
+bool registry_take_delivered(struct registry *r, const char *fqdn, size_t fqdn_len,
+                             struct ref scrape, uint64_t token);
 /* The grace timer's work, at now_ms: fails the delivered scrapes of every record whose
  * grace has run out with still no connection (a test calls it directly). */
 void registry_expire_gone(struct registry *r, uint64_t now_ms);

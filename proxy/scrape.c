@@ -203,6 +203,7 @@ void scrape_on_request(struct conn *c)
         return;
     }
     m->u.job.scrape = scrape_slot_ref(s);
+    m->u.job.token = s->token;
     m->u.job.deadline_ms = uv_now(&wk->loop) + timeout_ms;
     m->u.job.req_len = req.len;
     m->u.job.req = buf_steal(&req);
@@ -277,12 +278,14 @@ void scrape_on_fail(struct worker *wk, struct msg *m)
 }
 
 /* A push for one of our scrapes: relay it if that scrape still waits, and tell the
- * pushing worker whether it was taken. The message goes back as the verdict. */
+ * pushing worker whether it was taken. The message goes back as the verdict, unless the
+ * pushing worker owns the FQDN and answered the client already (push.c). */
 void scrape_on_push(struct worker *wk, struct msg *m)
 {
     struct scrape_slot *s = scrape_slot_lookup(&wk->scrapes, m->ref);
     uint16_t reply_to = m->from;
     struct ref reply = m->u.push.reply; /* read before u is reused for the verdict */
+    bool answered = m->u.push.answered;
 
     /* The body is the receiving side's no more: relayed (Prometheus's connection bounds
      * it by --web.write-timeout) or dropped. */
@@ -321,12 +324,20 @@ void scrape_on_push(struct worker *wk, struct msg *m)
         m->u.result.reason = NULL;
     } else {
         metrics_inc(&wk->counters.push_stale);
+        if (answered)
+            log_info("push", "push already answered 200 arrived after its scrape ended",
+                     LOG_STR("reason", "Prometheus went away, or the push came within "
+                                       "REGISTRY_PUSH_MARGIN_MS of the scrape's timeout"));
         free(m->u.push.head);
         free(m->u.push.body_base);
         m->u.push.head = m->u.push.body_base = NULL;
         m->u.result.status = 500;
         m->u.result.reason = "unknown or expired scrape Id (the scrape timed out, was "
                              "answered, or never existed)";
+    }
+    if (answered) {
+        msg_free(m);
+        return;
     }
     m->ref = reply;
     m->type = MSG_PUSH_RESULT;

@@ -94,6 +94,7 @@ static struct msg *scrape(uint32_t slot, uint64_t deadline, const char *name)
     struct msg *m = msg_new(MSG_SCRAPE, name, strlen(name));
     m->from = 1;
     m->u.job.scrape = (struct ref){.wk = 1, .idx = slot, .gen = 1};
+    m->u.job.token = 0x5eed0000u + slot;
     m->u.job.deadline_ms = deadline;
     m->u.job.req = strdup("GET http://x/ HTTP/1.1\r\n\r\n");
     m->u.job.req_len = strlen(m->u.job.req);
@@ -559,6 +560,49 @@ Test(proxy_registry, delivered_scrapes_remembered_are_bounded)
         msg_free(f);
     }
     cr_assert_null(take(1), "the oldest were forgotten");
+}
+
+/* A push arriving on the owner: answered there only for a scrape it delivered, with the
+ * scrape's own token, once, and not near the scrape's deadline. */
+Test(proxy_registry, owner_takes_a_push_for_a_scrape_it_delivered_once)
+{
+    struct registry *r = &shards[0];
+    struct ref slot5 = {.wk = 1, .idx = 5, .gen = 1};
+    deliver_one(1, true, 5, now() + 60000);
+    cr_assert_not(registry_take_delivered(r, fqdn, strlen(fqdn), slot5, 0x5eed0000u + 6),
+                  "a wrong token is not taken");
+    cr_assert_not(registry_take_delivered(r, "other.test", 10, slot5, 0x5eed0000u + 5),
+                  "another FQDN's push is not taken");
+    struct ref gen2 = slot5;
+    gen2.gen = 2;
+    cr_assert_not(registry_take_delivered(r, fqdn, strlen(fqdn), gen2, 0x5eed0000u + 5),
+                  "another generation of the slot is not taken");
+    cr_assert(registry_take_delivered(r, fqdn, strlen(fqdn), slot5, 0x5eed0000u + 5));
+    cr_assert_not(registry_take_delivered(r, fqdn, strlen(fqdn), slot5, 0x5eed0000u + 5),
+                  "a second push with the same Id goes to the scrape's worker");
+    /* Taken, it is not failed when the client goes afterwards. */
+    registry_on_conn_gone(r, conn_gone(fqdn));
+    registry_expire_gone(r, now() + 3000);
+    cr_assert_null(take(1));
+}
+
+Test(proxy_registry, owner_leaves_a_push_near_its_deadline_to_the_scrape_worker)
+{
+    struct registry *r = &shards[0];
+    struct ref slot5 = {.wk = 1, .idx = 5, .gen = 1};
+    deliver_one(1, true, 5, now() + REGISTRY_PUSH_MARGIN_MS);
+    cr_assert_not(registry_take_delivered(r, fqdn, strlen(fqdn), slot5, 0x5eed0000u + 5));
+}
+
+Test(proxy_registry, owner_does_not_take_a_push_whose_scrape_was_cancelled)
+{
+    struct registry *r = &shards[0];
+    struct ref slot5 = {.wk = 1, .idx = 5, .gen = 1};
+    deliver_one(1, true, 5, now() + 60000);
+    struct msg *c = msg_new(MSG_SCRAPE_CANCEL, fqdn, strlen(fqdn));
+    c->ref = slot5;
+    registry_on_scrape_cancel(r, c);
+    cr_assert_not(registry_take_delivered(r, fqdn, strlen(fqdn), slot5, 0x5eed0000u + 5));
 }
 
 Test(proxy_registry, zero_grace_waits_for_the_timeout)
