@@ -39,6 +39,7 @@ static int on_discard_body(struct http_parser *p, const char *at, size_t len);
 static void process_input(struct conn *c, const char *data, size_t len);
 static void request_end(struct conn *c);
 static void pause_reading(struct conn *c);
+static void pause_reading_if_full(struct conn *c);
 
 static const struct http_parser_cb conn_parser_cb = {
     .on_head = on_head,
@@ -408,13 +409,14 @@ struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc)
     c->state = CONN_WAITING;
     metrics_inc(&t->counters->conns_moved);
     if (mv->pending) {
-        /* Reading stays stopped until the request ends and these are parsed. */
         c->pending = (struct buf){.base = mv->pending,
                                   .len = mv->pending_len,
                                   .cap = mv->pending_len,
                                   .max = CONN_PENDING_MAX_BYTES};
         mv->pending = NULL;
-        c->read_stopped = true;
+    }
+    if (c->pending.len > CONN_PENDING_READ_ON_BYTES) {
+        c->read_stopped = true; /* until the request ends and these are parsed */
         return c;
     }
     if ((*rc = transport_read_start(&c->tr)) != 0) {
@@ -492,14 +494,14 @@ static void on_read(struct transport *tr, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->state != CONN_READING) {
-        /* Pipelined input while a request is served: keep it for later, and read no more
-         * until that request ends (one read fits CONN_PENDING_MAX_BYTES). */
+        /* Pipelined input while a request is served: keep it for later (reading stops
+         * before a read could pass CONN_PENDING_MAX_BYTES). */
         if (buf_append(&c->pending, buf->base, (size_t)nread) != 0) {
             counters_limit(c->t->counters, LIMIT_PENDING_BYTES);
             conn_close(c, "pipelined input exceeds CONN_PENDING_MAX_BYTES");
             return;
         }
-        pause_reading(c);
+        pause_reading_if_full(c);
         return;
     }
     process_input(c, buf->base, (size_t)nread);
@@ -513,6 +515,14 @@ static void pause_reading(struct conn *c)
         transport_read_stop(&c->tr);
         c->read_stopped = true;
     }
+}
+
+/* A few pipelined bytes (a next request's head) do not stop reading: see
+ * CONN_PENDING_READ_ON_BYTES. */
+static void pause_reading_if_full(struct conn *c)
+{
+    if (c->pending.len > CONN_PENDING_READ_ON_BYTES)
+        pause_reading(c);
 }
 
 static int hexval(char c)
@@ -763,7 +773,7 @@ static void process_input(struct conn *c, const char *data, size_t len)
                     conn_close(c, "pipelined input exceeds CONN_PENDING_MAX_BYTES");
                     return;
                 }
-                pause_reading(c);
+                pause_reading_if_full(c);
             }
             len = 0;
             dispatch(c);

@@ -4,8 +4,9 @@
  * and pipelining): Prometheus's scrapes, a client's polls and pushes, /clients, /metrics.
  * While a request waits for an answer from elsewhere (a poll for work, a scrape for its
  * push) the connection keeps reading, so a peer that goes away is noticed at once; bytes
- * of a next request that arrive early are kept (one read, at most CONN_PENDING_MAX_BYTES)
- * and reading pauses until the current request has ended.
+ * of a next request that arrive early are kept (at most CONN_PENDING_MAX_BYTES), and
+ * reading pauses past CONN_PENDING_READ_ON_BYTES of them until the current request has
+ * ended.
  *
  * conn.c knows no handler by name: each request is matched against the route table given
  * to conn_table_init() (struct route), and reaches its handler only through the row it
@@ -34,10 +35,16 @@
 #include "transport.h"
 #include "webconf.h"
 
-/* Pipelined bytes kept while a request is being served; past it we stop reading. */
-#define CONN_PENDING_MAX_BYTES (64 * 1024)
 /* Per-worker read buffer: one read at most this big. */
 #define CONN_READ_BUF_BYTES (64 * 1024)
+/* While a request is served, the connection reads on as long as at most this many bytes of
+ * the next request wait (a poll written behind a push): stopping and restarting a read
+ * costs epoll_ctl calls each time (libuv 1.44 drops the fd's interest on a stop). Past it,
+ * reading pauses until the request ends. */
+#define CONN_PENDING_READ_ON_BYTES (4 * 1024)
+/* Pipelined bytes kept while a request is being served: one more read fits after
+ * CONN_PENDING_READ_ON_BYTES. */
+#define CONN_PENDING_MAX_BYTES (CONN_PENDING_READ_ON_BYTES + CONN_READ_BUF_BYTES)
 /* Heads kept for reuse per worker; more are freed. */
 #define CONN_HEAD_POOL_MAX 1024
 /* Closed connections kept for reuse per worker. */
