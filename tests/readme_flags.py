@@ -15,8 +15,22 @@ ROOT = Path(__file__).resolve().parent.parent
 FLAG = re.compile(r"^\s+(?:-h, )?--(\[no-\])?([a-z0-9][a-z0-9._-]*)(?:=(.*))?$")
 
 
+def bools_on(binary):
+    """The boolean flags that default to true: --help shows a boolean as --[no-]name
+    alone, as kingpin does; the man page (--help-man) says "Default: true." under it."""
+    man = subprocess.run([binary, "--help-man"], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    on = set()
+    for i, line in enumerate(man):
+        m = re.match(r"^\\fB\\-\\-\[no\\-\](.+?)\\fR$", line)
+        if m and "Default: true." in man[i + 1:i + 3]:
+            on.add(m.group(1).replace("\\-", "-"))
+    return on
+
+
 def table(binary):
     out = subprocess.run([binary, "--help"], capture_output=True, text=True, check=True).stdout
+    on = bools_on(binary)
     lines = out.splitlines()
     rows = []
     for i, line in enumerate(lines):
@@ -28,7 +42,7 @@ def table(binary):
             continue
         desc = lines[i + 1].strip() if i + 1 < len(lines) else ""
         if default is None:
-            default = "false" if negatable else ""
+            default = ("true" if name in on else "false") if negatable else ""
         elif default == name.upper().replace("-", "-"):
             default = ""  # a placeholder such as TLS.CERT, not a default
         default = default.strip('"')
