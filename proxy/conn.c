@@ -731,8 +731,18 @@ static void dispatch(struct conn *c)
     }
 }
 
-/* Parses what it can; stops at the end of a request and keeps the rest in pending. */
+/* Parses what it can; stops at the end of a request and keeps the rest in pending. A
+ * response written meanwhile (the handler answered at once) ends in the check phase, so
+ * the parser is never re-entered from inside itself. */
+static void process_requests(struct conn *c, const char *data, size_t len);
 static void process_input(struct conn *c, const char *data, size_t len)
+{
+    c->in_input = true;
+    process_requests(c, data, len);
+    c->in_input = false;
+}
+
+static void process_requests(struct conn *c, const char *data, size_t len)
 {
     while (len > 0 && c->state == CONN_READING && !c->closing) {
         size_t used = 0;
@@ -884,8 +894,9 @@ static char *add_headers(uv_buf_t buf, const char *headers, size_t len)
 /* Most responses fit in the socket's buffer, so the transport writes them at once: no
  * write request, and none of the epoll interest changes libuv makes around a queued write
  * (three per scrape: the scrape's, the poll's and the push's answers). Only what does not
- * fit is queued. A request written at once ends in this loop turn's check phase
- * (on_written_check), not here, so a handler never re-enters the parser that called it. */
+ * fit is queued. A request written at once from inside the connection's own input
+ * (process_input) ends in this loop turn's check phase (on_written_check), so a handler
+ * never re-enters the parser that called it; written from anywhere else, it ends here. */
 void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_bufs, char *own0,
                   char *own1)
 {
@@ -919,6 +930,13 @@ void conn_respond(struct conn *c, int status, const uv_buf_t *bufs, unsigned n_b
     if (rc == 1) {
         free(own0);
         free(own1);
+        if (!c->in_input) {
+            /* Answered from a message, a timer or another connection's input: nothing of
+             * c's is on the stack, so the request ends now, and bytes that come in the same
+             * loop turn are read as the next request instead of waiting in pending. */
+            request_end(c);
+            return;
+        }
         c->written_next = NULL;
         if (t->written_tail)
             t->written_tail->written_next = c;

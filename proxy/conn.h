@@ -141,6 +141,7 @@ struct conn {
     bool eof;             /* the peer half-closed; finish the current request, then close */
     bool linger;          /* the answer is an error that ends the connection: linger after */
     bool auth_running;    /* its password is being checked: the handler has not started */
+    bool in_input;        /* its input is being parsed: a response ends in the check phase */
     bool trusted;         /* the peer is a --web.trusted-proxy */
     bool polled;          /* it polled for fqdn, and fqdn's owner counts it (poll.c) */
     uint8_t listener;     /* which of the table's listeners it came from */
