@@ -21,7 +21,8 @@
 #endif
 
 static void on_async(uv_async_t *handle);
-static void on_local(uv_idle_t *idle);
+static void on_local_idle(uv_idle_t *idle);
+static void on_local_check(uv_check_t *check);
 static void on_retry(uv_timer_t *timer);
 
 int inbox_group_init(struct inbox_group *g, uint16_t n)
@@ -74,11 +75,13 @@ int inbox_init(struct inbox *in, struct inbox_group *g, uint16_t id, uv_loop_t *
     }
     if ((rc = uv_async_init(loop, &in->async, on_async)) != 0 ||
         (rc = uv_timer_init(loop, &in->retry)) != 0 ||
-        (rc = uv_idle_init(loop, &in->local_idle)) != 0)
+        (rc = uv_idle_init(loop, &in->local_idle)) != 0 ||
+        (rc = uv_check_init(loop, &in->local_check)) != 0)
         return rc;
     in->async.data = in;
     in->retry.data = in;
     in->local_idle.data = in;
+    in->local_check.data = in;
     return 0;
 }
 
@@ -87,6 +90,7 @@ void inbox_close_handles(struct inbox *in)
     uv_close((uv_handle_t *)&in->async, NULL);
     uv_close((uv_handle_t *)&in->retry, NULL);
     uv_close((uv_handle_t *)&in->local_idle, NULL);
+    uv_close((uv_handle_t *)&in->local_check, NULL);
 }
 
 static void free_list(struct list *head)
@@ -144,8 +148,10 @@ int inbox_send(struct inbox *from, uint16_t to, struct msg *m)
     }
     if (to == from->id) {
         list_push_back(&from->local, &m->link);
-        if (!uv_is_active((uv_handle_t *)&from->local_idle))
-            uv_idle_start(&from->local_idle, on_local);
+        if (!uv_is_active((uv_handle_t *)&from->local_idle)) {
+            uv_idle_start(&from->local_idle, on_local_idle);
+            uv_check_start(&from->local_check, on_local_check);
+        }
         return 0;
     }
     /* Order per receiver is kept: nothing overtakes a backlog. */
@@ -226,16 +232,29 @@ static void on_async(uv_async_t *handle)
         uv_async_send(&in->async);
 }
 
-/* Our own messages: only those on the list now, as handlers may append more (they run on
- * the next turn). */
-static void on_local(uv_idle_t *idle)
+/* Our own messages, including those their handlers send themselves, up to INBOX_BATCH;
+ * any left wait for the next turn (the idle handle keeps it from blocking). */
+static void drain_local(struct inbox *in)
 {
-    struct inbox *in = idle->data;
-    struct list batch, *l;
+    struct list *l;
+    unsigned handled = 0;
 
-    list_take_all(&batch, &in->local);
-    while ((l = list_pop_front(&batch)) != NULL)
+    while (handled < INBOX_BATCH && (l = list_pop_front(&in->local)) != NULL) {
         receive(in, list_entry(l, struct msg, link));
-    if (list_empty(&in->local))
-        uv_idle_stop(idle);
+        handled++;
+    }
+    if (list_empty(&in->local)) {
+        uv_idle_stop(&in->local_idle);
+        uv_check_stop(&in->local_check);
+    }
+}
+
+static void on_local_idle(uv_idle_t *idle)
+{
+    drain_local(idle->data);
+}
+
+static void on_local_check(uv_check_t *check)
+{
+    drain_local(check->data);
 }

@@ -8,9 +8,11 @@
  *     when the ring is full it waits in the sender's backlog for that receiver, in order,
  *     and a short timer retries. The backlog is bounded by what is admitted (each entry
  *     answers one live scrape, poll or push), not by a constant.
- * A message to oneself goes through a local list, drained on the next loop turn (a
- * uv_idle handle runs while the list is not empty: no syscall, unlike an async wake-up),
- * so a handler never re-enters another.
+ * A message to oneself goes through a local list, drained in the loop's check phase, after
+ * the I/O callbacks of the turn in which it was sent (no syscall, unlike an async
+ * wake-up; and no extra turn of the loop, which would cost an epoll_wait), so a handler
+ * never re-enters another. A uv_idle handle runs while the list is not empty, so a message
+ * sent before the poll phase (from a timer) keeps the loop from blocking until then.
  *
  * The inbox does not know who reads it: the receiver (a function and its context) is
  * given to inbox_init(), as h2o's multithread queues take theirs at registration.
@@ -64,6 +66,7 @@ struct inbox {
     uv_async_t async;
     struct list local; /* messages to ourselves */
     uv_idle_t local_idle;
+    uv_check_t local_check;
     struct list *backlog; /* [n]: ours, waiting for a full ring */
     uv_timer_t retry;
 };
