@@ -350,8 +350,11 @@ bool conn_can_move(const struct conn *c)
     /* Plain TCP only: a TLS session's state stays with the worker that made it. Nothing may
      * be on its way out or half done: the request waits, and no byte of a response is
      * written. */
-    return !c->tr.tls && c->state == CONN_WAITING && !c->closing && !c->eof && !c->linger &&
-           !c->auth_running && !c->write_since_ns && !c->body_reserved && !c->t->draining;
+    bool idle = c->state == CONN_READING && !c->head && !c->pending.len;
+
+    return !c->tr.tls && (c->state == CONN_WAITING || idle) && !c->closing && !c->eof &&
+           !c->linger && !c->auth_running && !c->write_since_ns && !c->body_reserved &&
+           !c->t->draining;
 }
 
 int conn_detach(struct conn *c, struct conn_move *mv)
@@ -370,6 +373,7 @@ int conn_detach(struct conn *c, struct conn_move *mv)
     if ((dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
         return uv_translate_sys_error(errno);
     mv->fd = dup_fd;
+    mv->idle = c->state == CONN_READING;
     mv->listener = c->listener;
     mv->route = c->route;
     mv->trusted = c->trusted;
@@ -380,6 +384,7 @@ int conn_detach(struct conn *c, struct conn_move *mv)
     log_debug("conn", "connection moves to another worker", LOG_INT("worker", t->wk_id),
               LOG_UINT("conn", c->idx));
     /* Closed here without its handlers' hooks: what it waits for goes with it. */
+    unready_remove(c);
     conn_release_head(c);
     c->closing = true;
     t->slots[c->idx].gen++;
@@ -405,9 +410,17 @@ struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc)
     c->trusted = mv->trusted;
     c->keep_alive = mv->keep_alive;
     c->req_start_ns = mv->req_start_ns;
+    metrics_inc(&t->counters->conns_moved);
+    if (mv->idle) {
+        if ((*rc = transport_read_start(&c->tr)) != 0) {
+            conn_close(c, "read start failed");
+            return NULL;
+        }
+        unready_add(c);
+        return c;
+    }
     c->route = mv->route;
     c->state = CONN_WAITING;
-    metrics_inc(&t->counters->conns_moved);
     if (mv->pending) {
         c->pending = (struct buf){.base = mv->pending,
                                   .len = mv->pending_len,
@@ -1114,6 +1127,11 @@ static void request_end(struct conn *c)
         (c->state == CONN_READING || c->state == CONN_WAITING)) {
         c->read_stopped = false;
         transport_read_start(&c->tr);
+    }
+    if (c->move_to && !c->closing && t->routes->on_idle_move && conn_can_move(c)) {
+        uint16_t to = (uint16_t)(c->move_to - 1);
+        c->move_to = 0;
+        t->routes->on_idle_move(c, to);
     }
 }
 

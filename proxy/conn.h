@@ -120,6 +120,9 @@ struct route_table {
     /* Every connection closing, whatever it served, after its request's on_cancel: for
      * what the handlers keep on the connection across requests (c->polled). May be NULL. */
     void (*on_close)(struct conn *c);
+    /* A connection whose handler asked it to move (c->move_to) is idle between requests:
+     * send it to worker `to` (conn_detach()). May be NULL. */
+    void (*on_idle_move)(struct conn *c, uint16_t to);
 };
 
 struct conn_table;
@@ -146,6 +149,7 @@ struct conn {
     bool polled;          /* it polled for fqdn, and fqdn's owner counts it (poll.c) */
     uint8_t listener;     /* which of the table's listeners it came from */
     int16_t error_status; /* a route-level refusal found in on_head (404, 405) */
+    uint16_t move_to;     /* 1 + the worker it moves to once idle (on_idle_move); 0: stays */
     uint64_t req_start_ns;
     uint64_t write_since_ns;   /* a response is queued (did not fit the socket) since */
     uint64_t body_reserved;    /* bytes of the budget (budget.h) its request's body holds */
@@ -162,7 +166,8 @@ struct conn {
     struct buf *gathered; /* /clients: the JSON gathered so far */
     uint16_t fqdn_len;
     char fqdn[FQDN_MAX + 1]; /* poll, scrape: the FQDN of the request, canonical; kept
-                              * between requests while `polled` */
+                              * between requests while `polled`; on a connection that
+                              * pushes without polling, the FQDN of its last taken push */
 };
 
 struct conn_slot {
@@ -237,14 +242,16 @@ int conn_accept(struct conn_table *t, int fd, unsigned l);
 
 /* Moving a client's connection to the worker that owns its FQDN (poll.c), so that its
  * polls, deliveries and pushes stay on one thread. Whether c may move now: a plain TCP
- * connection whose request waits, with nothing being written. */
+ * connection whose request waits, or that is idle between requests, with nothing being
+ * written and nothing pipelined. */
 bool conn_can_move(const struct conn *c);
 /* Takes c's socket off this worker: mv gets a duplicate of its fd and what was read past the
  * current request, and c closes here without its route's on_cancel or the table's on_close
  * (its request goes on elsewhere). Returns 0, or a negative code with c untouched
  * (UV_EBUSY: it may not move now). */
 int conn_detach(struct conn *c, struct conn_move *mv);
-/* Takes a connection detached elsewhere into this table; its request (mv->route) waits.
+/* Takes a connection detached elsewhere into this table; its request (mv->route) waits,
+ * or it waits for its next request (mv->idle).
  * Takes mv's fd and pending bytes when it succeeds (mv->fd becomes -1); returns NULL with
  * rc set (UV_EMFILE when the table is full, counted and logged) and leaves them to the
  * caller when not. */

@@ -11,7 +11,10 @@
  *                          poll for fqdn on its connection (O counts that connection)
  *   W -> O  CONN_MOVE      a plain connection's first poll, for an FQDN O owns: the
  *                          connection itself (its socket, what was read past the poll) moves
- *                          to O, where it waits as a POLL_WAIT would (--poll.move-to-owner)
+ *                          to O, where it waits as a POLL_WAIT would (--poll.move-to-owner);
+ *   X -> O  CONN_MOVE      the same for a connection that pushed and never polled, once its
+ *                          push is answered: it moves idle (an upstream-like client's second
+ *                          connection, which only pushes)
  *   W -> O  POLL_GONE      that poll ended without work (closed, held too long)
  *   O -> W  POLL_EVICT     too many polls wait for this fqdn: answer this one 408
  *   O -> W  POLL_REFUSE    the shard is full: answer this poll 503
@@ -79,7 +82,8 @@ struct scrape_job {
 /* A connection on its way to another worker (conn_detach(), conn_adopt()): what the new
  * owner needs to go on serving it as if it had accepted it. */
 struct conn_move {
-    int fd; /* owned; -1 once taken */
+    int fd;    /* owned; -1 once taken */
+    bool idle; /* between requests (a push connection); else its poll waits */
     uint8_t listener;
     uint8_t route; /* of the request it serves (the poll) */
     bool trusted;
@@ -117,6 +121,7 @@ struct msg {
             int status;         /* PUSH_RESULT: 200 taken, else refused; SCRAPE_FAIL: 503, 502 */
             const char *reason; /* static text */
             bool client_gone;   /* SCRAPE_FAIL: the client's connections closed (counted) */
+            uint16_t owner;     /* PUSH_RESULT 200: the worker owning the scrape's FQDN */
         } result;
         struct conn_move move; /* CONN_MOVE */
         struct {

@@ -17,7 +17,10 @@
  * Moving (--poll.move-to-owner): a plain connection's first poll for an FQDN another worker
  * owns does not wait here. The connection itself goes to O in a CONN_MOVE (conn_detach(),
  * conn_adopt()) and its poll waits there, so from then on W == O for that client: DELIVER,
- * POLL_WAIT and POLL_GONE are local, and so are its pushes when the scrape's worker is O. */
+ * POLL_WAIT and POLL_GONE are local, and so are its pushes when the scrape's worker is O.
+ * A connection that only pushes (an upstream-like client's second one) moves too, idle,
+ * once its first push is answered: the verdict names the FQDN's owner (push.c asks,
+ * poll_move_idle() sends it). */
 #include "poll.h"
 
 #include <stdio.h>
@@ -165,7 +168,8 @@ static void wait_here(struct worker *wk, struct conn *c, struct msg *m)
  * memory, no file descriptor for the duplicate): it then waits here as any poll. */
 static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner, const struct buf *meta)
 {
-    struct msg *m = msg_new_meta(MSG_CONN_MOVE, c->fqdn, c->fqdn_len, meta->base, meta->len);
+    struct msg *m = msg_new_meta(MSG_CONN_MOVE, c->fqdn, c->fqdn_len, meta ? meta->base : NULL,
+                                 meta ? meta->len : 0);
 
     if (!m)
         return false;
@@ -237,6 +241,14 @@ void poll_on_request(struct conn *c)
     wait_here(wk, c, m);
 }
 
+void poll_move_idle(struct conn *c, uint16_t to)
+{
+    struct worker *wk = worker_of(c);
+
+    if (config.poll_move_to_owner && !c->polled && to != wk->id && to < wk->group->n)
+        (void)move_to_owner(wk, c, to, NULL); /* when it cannot, it stays */
+}
+
 void poll_on_move(struct worker *wk, struct msg *m)
 {
     int rc;
@@ -252,6 +264,10 @@ void poll_on_move(struct worker *wk, struct msg *m)
     }
     memcpy(c->fqdn, m->fqdn, (size_t)m->fqdn_len + 1);
     c->fqdn_len = m->fqdn_len;
+    if (m->u.move.idle) {
+        msg_free(m); /* it reads its next request here */
+        return;
+    }
     /* The message goes on as the poll's POLL_WAIT: the FQDN and announcement are in it. */
     m->type = MSG_POLL_WAIT;
     memset(&m->u, 0, sizeof(m->u));

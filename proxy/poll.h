@@ -26,6 +26,9 @@ void poll_on_evict(struct worker *wk, struct msg *m);
 /* For O: a connection whose first poll is for an FQDN this worker owns, moved here by the
  * worker that accepted it (CONN_MOVE); its poll waits here from now on. */
 void poll_on_move(struct worker *wk, struct msg *m);
+/* The route table's on_idle_move: a connection that pushed and never polled, idle now,
+ * goes to worker `to` (its last push's FQDN's owner), unless moving is off. */
+void poll_move_idle(struct conn *c, uint16_t to);
 
 /* Answers 408 to polls held longer than --poll.max-hold. */
 void poll_expire(struct worker *wk, uint64_t now_ms);

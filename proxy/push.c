@@ -75,7 +75,8 @@ static void push_respond_ok(struct conn *c)
 }
 
 /* Whether this worker can give the push its verdict itself: it owns the FQDN the push's
- * connection polled for (the connection moved here at its first poll, poll.c), it handed
+ * connection polled for, or pushed for last (the connection moved here at its first poll,
+ * or once idle after its first push, poll.c), it handed
  * this very scrape (slot and token) to one of that FQDN's polls, there is time left before
  * the scrape's deadline, and the client may push for that FQDN. Then the push is answered
  * 200 here at once and the scrape's worker relays it with no verdict to send back: one
@@ -83,7 +84,7 @@ static void push_respond_ok(struct conn *c)
 static bool owner_takes(struct worker *wk, struct conn *c, struct ref ref, uint64_t token,
                         const struct buf *identity, int have_identity)
 {
-    if (!c->polled || worker_owner(wk, c->fqdn, c->fqdn_len) != wk->id)
+    if (!c->fqdn_len || worker_owner(wk, c->fqdn, c->fqdn_len) != wk->id)
         return false;
     if (have_identity > 0 && !tls_identity_names_fqdn(identity->base, identity->len, c->fqdn))
         return false; /* the scrape's worker refuses it, naming both */
@@ -208,6 +209,13 @@ void push_on_result(struct worker *wk, struct msg *m)
     /* The ref names the push request itself: its generation ends with that request. */
     if (c && c->state == CONN_WAITING) {
         if (m->u.result.status == 200) {
+            /* A connection that only pushes moves to the FQDN's owner once idle, where its
+             * next pushes are answered without a verdict (poll.c). */
+            if (!c->polled && m->fqdn_len) {
+                memcpy(c->fqdn, m->fqdn, (size_t)m->fqdn_len + 1);
+                c->fqdn_len = m->fqdn_len;
+                c->move_to = (uint16_t)(m->u.result.owner + 1);
+            }
             push_respond_ok(c);
         } else if (m->u.result.status == 403) {
             /* The scrape's worker wrote why, naming the certificate and the FQDN. */

@@ -122,6 +122,7 @@ static const struct route_table table = {
     .rows = rows,
     .n = ROW_COUNT,
     .on_close = poll_on_conn_close,
+    .on_idle_move = poll_move_idle,
 };
 
 const struct route_table *routes_table(void)

@@ -314,6 +314,9 @@ void scrape_on_push(struct worker *wk, struct msg *m)
         struct conn *c = s->c;
         uv_buf_t bufs[2] = {uv_buf_init(m->u.push.head, (unsigned)m->u.push.head_len),
                             uv_buf_init((char *)m->u.push.body, (unsigned)m->u.push.body_len)};
+        uint16_t owner = worker_owner(wk, c->fqdn, c->fqdn_len), fqdn_len = c->fqdn_len;
+        char fqdn[FQDN_MAX + 1];
+        memcpy(fqdn, c->fqdn, (size_t)fqdn_len + 1);
         if (m->u.push.status >= 500)
             report_error(wk, c);
         scrape_done(wk, s, m->u.push.status);
@@ -322,6 +325,17 @@ void scrape_on_push(struct worker *wk, struct msg *m)
         m->u.push.head = m->u.push.body_base = NULL;
         m->u.result.status = 200;
         m->u.result.reason = NULL;
+        m->u.result.owner = owner;
+        /* The verdict names the FQDN, so a connection that pushes without polling can move
+         * to its owner and have its next pushes answered there (push.c). Without memory it
+         * goes without. */
+        struct msg *named = answered ? NULL : msg_new(MSG_PUSH_RESULT, fqdn, fqdn_len);
+        if (named) {
+            named->u.result = m->u.result;
+            m->type = MSG_PUSH_RESULT; /* its buffers are Prometheus's connection's now */
+            msg_free(m);
+            m = named;
+        }
     } else {
         metrics_inc(&wk->counters.push_stale);
         if (answered)

@@ -7,8 +7,10 @@
 # its own body, a second push of the same Id on the same connection is refused 500 (the
 # owner forgets a scrape once it took its push), a push for a scrape whose Prometheus went
 # away is answered (200 from the owner, or 500 from the scrape's worker; never a hang) and
-# the proxy counts the connections it moved. With --poll.move-to-owner=false the same
-# exchanges pass and nothing moves.
+# the proxy counts the connections it moved. Each client then pushes twice more on a
+# second connection that never polls: the first is decided by the scrape's worker, then the
+# connection moves, idle, to the FQDN's worker, which answers the second. With
+# --poll.move-to-owner=false the same exchanges pass and nothing moves.
 # tsan: yes
 set -u
 # shellcheck source=tests/integration/lib.sh
@@ -81,6 +83,22 @@ def client(i, errors):
         st, body = push(conn, sid, f"m{{fqdn=\"{fqdn}\"}} again\n")
         t.join(30)
         assert st == 200 and got and got[0][0] == 200 and "again" in got[0][1], ("last", fqdn, st, got)
+        # Pushes on a second connection that never polls (as upstream's client does when
+        # its push and next poll overlap): the first is decided by the scrape's worker,
+        # after which the connection moves to the FQDN's worker, which takes the next.
+        pconn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for round in range(2):
+            got = []
+            t = threading.Thread(target=scrape, args=(fqdn, got))
+            t.start()
+            sid = poll(conn, fqdn)
+            st, body = push(pconn, sid, f"m{{fqdn=\"{fqdn}\",round=\"{round}\"}} 1\n")
+            t.join(30)
+            assert st == 200 and got and got[0][0] == 200 and f'round="{round}"' in got[0][1], (
+                "push-only connection", round, fqdn, st, got)
+        st, body = push(pconn, sid, "again 1\n")
+        assert st == 500, ("second push on the push-only connection", fqdn, st, body)
+        pconn.close()
         conn.close()
     except Exception as e:  # reported by the main thread
         errors.append(repr(e))
@@ -108,16 +126,18 @@ start_proxy --workers 4
 out=$(timeout 90 python3 "$TEST_TMP/owner.py" "$PROXY_PORT" $CLIENTS 2>&1) ||
     fail "exchanges with moving on: $out"
 n=$(moved)
-log "moving on: every exchange as expected; $n of $CLIENTS connections moved"
-# Eight FQDNs over 4 workers: the chance that none is owned elsewhere is (1/4)^8.
-[ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le $CLIENTS ] ||
-    fail "expected between 1 and $CLIENTS connections moved, got '$n'"
-# Two pushes of each client's three taken ones reached a scrape still waiting, on the
-# FQDN's worker: those at least were answered there.
+log "moving on: every exchange as expected; $n of $((2 * CLIENTS)) connections moved"
+# Eight FQDNs over 4 workers, two connections each: the chance that none is owned
+# elsewhere is (1/4)^16; each connection moves at most once.
+[ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le $((2 * CLIENTS)) ] ||
+    fail "expected between 1 and $((2 * CLIENTS)) connections moved, got '$n'"
+# Of each client's pushes taken, two on its polling connection and the second on its
+# push-only one (moved by then) reached a scrape still waiting, on the FQDN's worker:
+# those at least were answered there.
 taken=$(metric pushprox_proxy_pushes_owner_answered_total)
 log "pushes answered by their FQDN's worker: $taken"
-[ -n "$taken" ] && [ "$taken" -ge $((2 * CLIENTS)) ] ||
-    fail "expected at least $((2 * CLIENTS)) pushes answered by the owner, got '$taken'"
+[ -n "$taken" ] && [ "$taken" -ge $((3 * CLIENTS)) ] ||
+    fail "expected at least $((3 * CLIENTS)) pushes answered by the owner, got '$taken'"
 stop_bg "$PROXY_PID"
 
 start_proxy --workers 4 --poll.move-to-owner=false
