@@ -63,21 +63,30 @@ static struct conn *conn_of(struct transport *tr)
 
 /* c waits for the head of its next request: it joins its table's unready list. Past
  * --web.max-idle-connections the one that waited longest is closed, so peers that connect
- * and send nothing (or a head, slowly) cannot take every connection the worker has. */
-static void unready_add(struct conn *c)
+ * and send nothing (or a head, slowly) cannot take every connection the worker has. A
+ * connection accepted in this loop turn has not been read yet: when the longest waiting
+ * is one of those, an accept burst is larger than the limit, and a new connection (`fresh`)
+ * is the one refused. Otherwise a client whose request sits unread in the socket, accepted
+ * early in the burst, would be closed by the flood accepted after it. */
+static void unready_add(struct conn *c, bool fresh)
 {
     struct conn_table *t = c->t;
+    struct conn *victim;
+    uint64_t now = uv_now(t->loop);
 
-    c->link_since_ms = uv_now(t->loop);
+    c->link_since_ms = now;
     list_push_back(&t->unready, &c->link);
-    if (++t->n_unready > (uint32_t)config.web_max_idle_connections) {
-        struct conn *old = list_entry(list_first(&t->unready), struct conn, link);
-        counters_limit(t->counters, LIMIT_WEB_MAX_IDLE_CONNECTIONS);
-        log_warn("conn", "idle connection closed: limit reached",
-                 LOG_STR("limit", "web.max-idle-connections"),
-                 LOG_INT("max", config.web_max_idle_connections), LOG_INT("worker", t->wk_id));
-        conn_close(old, "web.max-idle-connections");
-    }
+    if (++t->n_unready <= (uint32_t)config.web_max_idle_connections)
+        return;
+    victim = list_entry(list_first(&t->unready), struct conn, link);
+    if (fresh && victim->link_since_ms == now)
+        victim = c;
+    counters_limit(t->counters, LIMIT_WEB_MAX_IDLE_CONNECTIONS);
+    log_warn("conn", victim == c ? "new connection closed: limit reached"
+                                 : "idle connection closed: limit reached",
+             LOG_STR("limit", "web.max-idle-connections"),
+             LOG_INT("max", config.web_max_idle_connections), LOG_INT("worker", t->wk_id));
+    conn_close(victim, "web.max-idle-connections");
 }
 
 /* While WAITING the link is the handler's; in any other state it can only be this list. */
@@ -339,7 +348,7 @@ int conn_accept(struct conn_table *t, int fd, unsigned l)
         conn_close(c, "read start failed");
         return 0;
     }
-    unready_add(c);
+    unready_add(c, true);
     return 0;
 }
 
@@ -416,7 +425,7 @@ struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc)
             conn_close(c, "read start failed");
             return NULL;
         }
-        unready_add(c);
+        unready_add(c, false);
         return c;
     }
     c->route = mv->route;
@@ -1110,7 +1119,7 @@ static void request_end(struct conn *c)
         conn_close(c, "request done, not keep-alive");
         return;
     }
-    unready_add(c);
+    unready_add(c, false);
     if (c->closing)
         return; /* it was the oldest of too many */
     if (c->pending.len) {
