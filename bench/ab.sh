@@ -9,9 +9,10 @@
 # With CELLS=open instead: the open loop of make bench's section 6 (1,000 clients, 20 KB,
 # OPEN_RATE scrapes/s, default 2000), pipelined and upstream-like clients, --workers 1
 # and 2: proxy CPU us per scrape.
-# With CELLS=fleet: make bench's fleet cell (as many clients as the fd limit allows, at most
-# 19,800; 64 scrapers, 6,700 scrapes/s, 20 KB, --workers 2, SECONDS_PER_RUN long): its p99
-# in ms and proxy CPU us per scrape. A run with errors shows as nan.
+# With CELLS=fleet: make bench's fleet cell (fleet_args in bench/lib.bash: as many clients
+# as the fd limit leaves room for, as run-suite.sh counts them; 6,700 scrapes/s, 20 KB,
+# --workers 2, SECONDS_PER_RUN long): its p99 in ms and proxy CPU us per scrape. A run
+# with errors shows as nan.
 # Both proxies are driven by the same pushprox-bench. Prints one line per run and a median
 # per cell.
 set -u
@@ -63,15 +64,16 @@ except Exception:
 }
 
 : >"$TMP/rows"
+if [ "$CELLS" = fleet ]; then
+    # As run-suite.sh: the hard fd limit, less room for the scrapers and the rest.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null
+    fleet_args $(($(ulimit -n) - 100 - FLEET_SCRAPERS - 36)) "$SECS"
+fi
 for ((r = 1; r <= ROUNDS; r++)); do
     for which in old new; do
         if [ "$which" = old ]; then p=$OLD; else p=$NEW; fi
         if [ "$CELLS" = fleet ]; then
-            ulimit -n "$(ulimit -Hn)" 2>/dev/null
-            n=$(($(ulimit -n) - 200))
-            [ "$n" -gt 19800 ] && n=19800
-            out=$(run "$p" 2 --clients="$n" --procs=2 --scrapers=64 --rate=6700 \
-                --body-size=20KB --duration="${SECS}s" --idle=1s --registration.wait=90s)
+            out=$(run "$p" 2 "${FLEET_ARGS[@]}")
             echo "$which fleet-p99 ms $(field p99 <<<"$out")" | tee -a "$TMP/rows"
             echo "$which fleet-cpu us $(field cpu_us_per_scrape <<<"$out")" | tee -a "$TMP/rows"
             continue

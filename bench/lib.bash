@@ -35,3 +35,13 @@ wait_http() {
     say "$1 did not answer"
     return 1
 }
+
+# fleet_args CLIENTS SECONDS: sets FLEET_ARGS to make bench's fleet cell (section 3) for
+# pushprox-bench: CLIENTS clients in 2 processes, FLEET_SCRAPERS scrapers, 6,700 scrapes/s
+# on schedule, 20 KB bodies. run-suite.sh and ab.sh's CELLS=fleet both run it.
+FLEET_SCRAPERS=64
+fleet_args() {
+    # shellcheck disable=SC2034 # the caller's
+    FLEET_ARGS=(--clients="$1" --procs=2 --scrapers="$FLEET_SCRAPERS" --rate=6700
+        --body-size=20KB --duration="${2}s" --idle=1s --registration.wait=90s)
+}

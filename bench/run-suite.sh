@@ -85,8 +85,7 @@ trap 'say interrupted; exit 1' INT TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 NOFILE=$(ulimit -n)
 MAX_CLIENTS=${MAX_CLIENTS:-$((NOFILE - 100))}
-# The fleet run needs room for its scraper connections too.
-FLEET_SCRAPERS=64
+# The fleet run needs room for its scraper connections too (FLEET_SCRAPERS: lib.bash).
 FLEET_CLIENTS=$((MAX_CLIENTS - FLEET_SCRAPERS - 36))
 
 COMMANDS="$TMP/commands.txt"
@@ -146,8 +145,8 @@ done
 # 3. Fleet: the most clients one proxy holds here, open loop at 6,700 scrapes/s.
 if [ "$SKIP_PLAIN" != 1 ]; then
     start_proxy fleet 2
-    bench fleet --clients="$FLEET_CLIENTS" --procs=2 --scrapers="$FLEET_SCRAPERS" --rate=6700 \
-        --body-size=20KB --duration="${FLEET_SECONDS}s" --idle=1s --registration.wait=90s
+    fleet_args "$FLEET_CLIENTS" "$FLEET_SECONDS"
+    bench fleet "${FLEET_ARGS[@]}"
     stop "$PROXY_PID"
 fi
 
