@@ -23,7 +23,7 @@ established() {
 }
 
 kill -STOP "$PROXY_PID"
-start_poll burst_poll good.test
+start_poll good_poll_burst good.test
 wait_until 10 "the poll's connection" established 1
 sleep 0.2 # curl writes its request right after connecting; it then sits in the socket
 start_bg flood python3 "$TESTCLIENT" hold --port "$PROXY_PORT" --count $FLOOD --seconds 6
@@ -31,14 +31,8 @@ FLOOD_PID=$BG_PID
 wait_until 10 "$FLOOD silent connections" established $((FLOOD + 1))
 kill -CONT "$PROXY_PID"
 
-start_scrape burst_scrape http://good.test:9100/metrics 20
-poll_done burst_poll
-make_response "$TEST_TMP/burst_push" "$POLL_ID" 'burst_metric 1'
-push "$TEST_TMP/burst_push"
-assert_eq 200 "$HTTP_CODE" "push of the scrape delivered to the poll from the burst"
-wait_exit "$SCRAPE_PID" 30
-assert_eq 200 "$(cat "$TEST_TMP/burst_scrape.log")" "status of the scrape"
-assert_eq 'burst_metric 1' "$(cat "$TEST_TMP/burst_scrape.body")" "body of the scrape"
+start_scrape good_scrape_burst http://good.test:9100/metrics 20
+good_scrape_finish burst
 
 wait_exit "$FLOOD_PID" 30
 log "flood: $(cat "$TEST_TMP/flood.log")"

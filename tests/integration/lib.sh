@@ -361,9 +361,16 @@ make_response() {
 # good_scrape TAG: one full poll -> scrape -> push -> relay cycle for FQDN good.test, asserting
 # that it works (used after each bad input to show the proxy lost nothing).
 good_scrape() {
-    local tag=$1 url="http://good.test:9100/metrics"
-    start_poll "good_poll_$tag" good.test
-    start_scrape "good_scrape_$tag" "$url" 20
+    start_poll "good_poll_$1" good.test
+    start_scrape "good_scrape_$1" "http://good.test:9100/metrics" 20
+    good_scrape_finish "$1"
+}
+
+# good_scrape_finish TAG: good_scrape's cycle from the poll's answer on, for a scenario that
+# started good_poll_TAG (start_poll, FQDN good.test) and good_scrape_TAG (start_scrape of
+# http://good.test:9100/metrics) itself, with something in between.
+good_scrape_finish() {
+    local tag=$1
     poll_done "good_poll_$tag"
     make_response "$TEST_TMP/good_push_$tag" "$POLL_ID" "good_metric{tag=\"$tag\"} 1"
     push "$TEST_TMP/good_push_$tag"
