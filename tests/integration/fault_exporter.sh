@@ -73,12 +73,19 @@ for m in "${MODES[@]}"; do
     log "$m: status $code after $secs s: $body"
     echo "FIGURE exporter_${m}_s=$secs bound=${BOUND[$m]} status=$code"
     assert_eq 500 "$code" "status of the $m exporter's scrape"
-    assert_contains "$body" "${CAUSE[$m]}" "body of the $m exporter's scrape"
+    if [ "$m" = slow ] && [[ $body == *"${URL[slow]}: timeout after $TIMEOUT_S.000s"* ]]; then
+        # Both timers are $TIMEOUT_S s; the client's starts later, but each loop's clock is
+        # read once a turn, so on a loaded host its report can reach the proxy first.
+        log "slow: the client's timeout report arrived before the proxy's own timeout"
+    else
+        assert_contains "$body" "${CAUSE[$m]}" "body of the $m exporter's scrape"
+    fi
     awk -v m="$secs" -v b="$((BOUND[$m] * WAIT_SCALE))" 'BEGIN { exit !(m <= b) }' ||
         fail "the $m exporter's scrape was answered after $secs s, over ${BOUND[$m]} s"
 done
-# The slow one: the client's own timeout fired at the same instant as the proxy's, whose
-# answer came first (Prometheus gives up at that instant too); the client logs its cause.
+# The slow one: the client's own timeout fired at about the same instant as the proxy's
+# (Prometheus gives up at that instant too); whichever answer came first, the client logs
+# its cause.
 grep -q 'msg="scrape failed".*slow?s=30: timeout after 2.000s' "$TEST_TMP/client.log" ||
     fail "the client's log does not name the slow exporter's timeout"
 # One log line per failed scrape, each naming the URL.
