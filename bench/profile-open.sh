@@ -16,7 +16,8 @@
 #   bench/profile-open.sh [pipelined|upstream] [WORKERS]
 #
 # Environment: BUILD (binaries, default build), CLIENTS (1000), RATE (2000 scrapes/s),
-# SCRAPERS (64), BODY (20KB), WINDOW (seconds per window, 8), OUT (directory for
+# SCRAPERS (64), BODY (20KB), WINDOW (seconds per window, 8), PROXY_FLAGS (more flags for
+# the proxy, e.g. --no-scrape.move-to-owner), OUT (directory for
 # perf.data, logs and the summary; default a new temp dir, kept), TOP (symbols, 25).
 # Everything on 127.0.0.1, free ports, processes stopped by PID. Needs perf and strace.
 set -u
@@ -90,8 +91,9 @@ PORT=$(python3 -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])')
+# shellcheck disable=SC2086 # PROXY_FLAGS is a list of flags
 "$PROXY" --web.listen-address="127.0.0.1:$PORT" --workers="$WORKERS" --log.level=warn \
-    >"$OUT/proxy.log" 2>&1 &
+    ${PROXY_FLAGS:-} >"$OUT/proxy.log" 2>&1 &
 PP=$!
 PIDS+=("$PP")
 for ((i = 0; i < 100; i++)); do

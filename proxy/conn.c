@@ -392,9 +392,11 @@ int conn_detach(struct conn *c, struct conn_move *mv)
     mv->pending = c->pending.len ? buf_steal(&c->pending) : NULL;
     log_debug("conn", "connection moves to another worker", LOG_INT("worker", t->wk_id),
               LOG_UINT("conn", c->idx));
-    /* Closed here without its handlers' hooks: what it waits for goes with it. */
+    /* Closed here without its handlers' hooks: what it waits for goes with it, the
+     * request's head too (heads are plain heap objects; any worker's pool takes them). */
+    mv->head = c->head;
+    c->head = NULL;
     unready_remove(c);
-    conn_release_head(c);
     c->closing = true;
     t->slots[c->idx].gen++;
     transport_close(&c->tr);
@@ -419,7 +421,6 @@ struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc)
     c->trusted = mv->trusted;
     c->keep_alive = mv->keep_alive;
     c->req_start_ns = mv->req_start_ns;
-    metrics_inc(&t->counters->conns_moved);
     if (mv->idle) {
         if ((*rc = transport_read_start(&c->tr)) != 0) {
             conn_close(c, "read start failed");
@@ -430,6 +431,8 @@ struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc)
     }
     c->route = mv->route;
     c->state = CONN_WAITING;
+    c->head = mv->head;
+    mv->head = NULL;
     if (mv->pending) {
         c->pending = (struct buf){.base = mv->pending,
                                   .len = mv->pending_len,

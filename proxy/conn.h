@@ -240,19 +240,20 @@ void conn_table_set_listener(struct conn_table *t, unsigned l, unsigned planes,
  * or what libuv refused. */
 int conn_accept(struct conn_table *t, int fd, unsigned l);
 
-/* Moving a client's connection to the worker that owns its FQDN (poll.c), so that its
- * polls, deliveries and pushes stay on one thread. Whether c may move now: a plain TCP
+/* Moving a connection to the worker that owns its FQDN (a client's: poll.c; Prometheus's,
+ * for one scrape: scrape.c), so that polls, deliveries, pushes and the scrape they answer
+ * stay on one thread. Whether c may move now: a plain TCP
  * connection whose request waits, or that is idle between requests, with nothing being
  * written and nothing pipelined. */
 bool conn_can_move(const struct conn *c);
-/* Takes c's socket off this worker: mv gets a duplicate of its fd and what was read past the
- * current request, and c closes here without its route's on_cancel or the table's on_close
+/* Takes c's socket off this worker: mv gets a duplicate of its fd, the current request's
+ * head and what was read past that request, and c closes here without its route's on_cancel or the table's on_close
  * (its request goes on elsewhere). Returns 0, or a negative code with c untouched
  * (UV_EBUSY: it may not move now). */
 int conn_detach(struct conn *c, struct conn_move *mv);
 /* Takes a connection detached elsewhere into this table; its request (mv->route) waits,
  * or it waits for its next request (mv->idle).
- * Takes mv's fd and pending bytes when it succeeds (mv->fd becomes -1); returns NULL with
+ * Takes mv's fd, head and pending bytes when it succeeds (mv->fd becomes -1); returns NULL with
  * rc set (UV_EMFILE when the table is full, counted and logged) and leaves them to the
  * caller when not. */
 struct conn *conn_adopt(struct conn_table *t, struct conn_move *mv, int *rc);

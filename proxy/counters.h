@@ -75,6 +75,7 @@ struct counters {
     uint64_t identity_rejections[2];  /* a poll [0] or push [1] the certificate may not make */
     uint64_t identity_header_ignored; /* X-PushProx-Client-Cert from an untrusted peer */
     uint64_t conns_moved;             /* client connections taken from another worker */
+    uint64_t scrapes_moved;           /* Prometheus's, taken with a scrape */
     uint64_t pushes_owner_answered;   /* pushes given their verdict by the FQDN's owner */
     /* Gauges. */
     uint64_t conns_open;

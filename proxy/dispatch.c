@@ -27,6 +27,7 @@ void dispatch_msg(void *ctx, struct msg *m)
     case MSG_POLL_REFUSE: poll_on_evict(wk, m); return;
     case MSG_DELIVER: poll_on_deliver(wk, m); return;
     case MSG_CONN_MOVE: poll_on_move(wk, m); return;
+    case MSG_SCRAPE_MOVE: scrape_on_move(wk, m); return;
     case MSG_SCRAPE_FAIL: scrape_on_fail(wk, m); return;
     case MSG_PUSH: scrape_on_push(wk, m); return;
     case MSG_PUSH_RESULT: push_on_result(wk, m); return;

@@ -170,6 +170,10 @@ int metrics_page_write(struct worker *wk, struct buf *out)
                      "Client connections moved at their first poll to the worker that owns "
                      "their FQDN (--poll.move-to-owner).",
                      SUM(conns_moved)));
+    TRY(write_scalar(out, "pushprox_proxy_scrapes_moved_total", "counter",
+                     "Scrapes whose connection (Prometheus's) moved to the worker that owns "
+                     "the target's FQDN, to be served there (--scrape.move-to-owner).",
+                     SUM(scrapes_moved)));
     TRY(write_scalar(out, "pushprox_proxy_pushes_owner_answered_total", "counter",
                      "Pushes answered 200 by the worker that owns their FQDN and delivered "
                      "their scrape, without waiting for the scrape's worker.",

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "http.h"
 
 struct msg *msg_new_meta(enum msg_type type, const char *fqdn, size_t fqdn_len, const char *meta,
                          size_t meta_len)
@@ -48,10 +49,15 @@ void msg_free(struct msg *m)
         break;
     case MSG_CLIENTS_REPLY: free(m->u.clients.json); break;
     case MSG_CONN_MOVE:
+    case MSG_SCRAPE_MOVE:
         /* A connection nobody took (the process is stopping): closing it is all we can do. */
         if (m->u.move.fd >= 0)
             close(m->u.move.fd);
         free(m->u.move.pending);
+        if (m->u.move.head) {
+            http_head_close(m->u.move.head);
+            free(m->u.move.head);
+        }
         break;
     default: break;
     }
@@ -65,6 +71,7 @@ const char *msg_type_name(enum msg_type type)
         "scrape",        "scrape_fail",  "deliver",     "redeliver",
         "push",          "push_result",  "clients_req", "clients_reply",
         "scrape_cancel", "scrape_error", "conn_gone",   "conn_move",
+        "scrape_move",
     };
     return (unsigned)type < MSG_TYPE_COUNT ? names[type] : "unknown";
 }

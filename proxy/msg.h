@@ -18,6 +18,11 @@
  *   W -> O  POLL_GONE      that poll ended without work (closed, held too long)
  *   O -> W  POLL_EVICT     too many polls wait for this fqdn: answer this one 408
  *   O -> W  POLL_REFUSE    the shard is full: answer this poll 503
+ *   S -> O  SCRAPE_MOVE    a plain connection's scrape, for an FQDN O owns: the connection
+ *                          moves to O with its request (head, what was read past it), and O
+ *                          serves the scrape as its own S (--scrape.move-to-owner): the push
+ *                          that answers it then needs no PUSH/PUSH_RESULT between threads
+ *   O -> S  SCRAPE_MOVE    (back) O could not take it (its table full): S serves it after all
  *   S -> O  SCRAPE         route this scrape (job) to a poll of fqdn
  *   O -> S  SCRAPE_FAIL    it cannot wait (queue full): answer 503; or every connection
  *                          that polled for fqdn closed after it was delivered and none
@@ -50,6 +55,8 @@
 #include "list.h"
 #include "ref.h"
 
+struct http_head;
+
 enum msg_type {
     MSG_POLL_WAIT,
     MSG_POLL_GONE,
@@ -67,6 +74,7 @@ enum msg_type {
     MSG_SCRAPE_ERROR,
     MSG_CONN_GONE,
     MSG_CONN_MOVE,
+    MSG_SCRAPE_MOVE,
     MSG_TYPE_COUNT
 };
 
@@ -83,9 +91,11 @@ struct scrape_job {
  * owner needs to go on serving it as if it had accepted it. */
 struct conn_move {
     int fd;    /* owned; -1 once taken */
-    bool idle; /* between requests (a push connection); else its poll waits */
+    bool idle; /* between requests (a push connection); else its request waits */
+    bool back; /* SCRAPE_MOVE: the owner could not take it; its first worker serves it */
     uint8_t listener;
-    uint8_t route; /* of the request it serves (the poll) */
+    uint8_t route;           /* of the request it serves (the poll, the scrape) */
+    struct http_head *head;  /* that request's head; owned, NULL when idle */
     bool trusted;
     bool keep_alive;
     uint64_t req_start_ns;
@@ -123,7 +133,7 @@ struct msg {
             bool client_gone;   /* SCRAPE_FAIL: the client's connections closed (counted) */
             uint16_t owner;     /* PUSH_RESULT 200: the worker owning the scrape's FQDN */
         } result;
-        struct conn_move move; /* CONN_MOVE */
+        struct conn_move move; /* CONN_MOVE, SCRAPE_MOVE */
         struct {
             char *json; /* CLIENTS_REPLY: malloc'd, may be NULL when empty */
             size_t len;

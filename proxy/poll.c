@@ -262,6 +262,7 @@ void poll_on_move(struct worker *wk, struct msg *m)
         msg_free(m);
         return;
     }
+    metrics_inc(&wk->counters.conns_moved);
     memcpy(c->fqdn, m->fqdn, (size_t)m->fqdn_len + 1);
     c->fqdn_len = m->fqdn_len;
     if (m->u.move.idle) {

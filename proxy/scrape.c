@@ -11,7 +11,15 @@
  *   - on_timeout(): the scrape's timeout passed: 500 "Error scraping ...";
  *   - scrape_on_fail(): the owner could not queue it: 503; or the client's connections all
  *     closed after the scrape was handed to it, and it did not come back: 502.
- * Freeing a slot bumps its generation, so whatever arrives for it later is stale. */
+ * Freeing a slot bumps its generation, so whatever arrives for it later is stale.
+ *
+ * Moving (--scrape.move-to-owner): a scrape on a plain connection, for an FQDN another
+ * worker owns, is not started here. The connection goes to the owner with its request in a
+ * SCRAPE_MOVE, and the owner starts the scrape as its own S (scrape_on_move()); the client's
+ * connection lives there too (poll.c moves it at its first poll), so the poll, the push and
+ * the answer to Prometheus are on one thread, and one wake-up of another thread per scrape
+ * is left of the two. Prometheus's connection stays there until a scrape for an FQDN of
+ * another worker takes it on. */
 #include "scrape.h"
 
 #include <errno.h>
@@ -29,6 +37,59 @@
 #include "worker.h"
 
 static void on_timeout(uv_timer_t *timer);
+
+/* The scrape's FQDN is another worker's: c goes there with its request, which starts over
+ * on the owner. Returns false when it stays (TLS, something in flight, no memory or file
+ * descriptor for the duplicate): the scrape is then started here, as without the flag. */
+static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner)
+{
+    struct msg *m = msg_new(MSG_SCRAPE_MOVE, c->fqdn, c->fqdn_len);
+
+    if (!m)
+        return false;
+    m->u.move.fd = -1;
+    if (conn_detach(c, &m->u.move) != 0) {
+        msg_free(m);
+        return false;
+    }
+    inbox_send(&wk->inbox, owner, m); /* a full ring backlogs it: the move is not refused */
+    return true;
+}
+
+static void scrape_begin(struct conn *c, bool may_move);
+
+void scrape_on_move(struct worker *wk, struct msg *m)
+{
+    int rc;
+    bool back = m->u.move.back;
+    struct conn *c = conn_adopt(&wk->conns, &m->u.move, &rc);
+
+    if (!c && !back) {
+        /* This worker's table is full (--web.max-connections) or memory is short: the
+         * connection goes back where it came from, to be served there. */
+        log_warn("scrape",
+                 "scrape served where it was accepted: the owner cannot take its connection",
+                 LOG_STR("reason", uv_strerror(rc)), LOG_STR("fqdn", m->fqdn),
+                 LOG_INT("worker", wk->id));
+        m->u.move.back = true;
+        inbox_send(&wk->inbox, m->from, m);
+        return;
+    }
+    if (!c) {
+        /* Prometheus sees its connection close: this scrape fails, the next one connects
+         * anew. */
+        log_warn("scrape", "moved connection closed: no worker could take it back",
+                 LOG_STR("reason", uv_strerror(rc)), LOG_STR("fqdn", m->fqdn),
+                 LOG_INT("worker", wk->id));
+        msg_free(m);
+        return;
+    }
+    msg_free(m);
+    if (!back)
+        metrics_inc(&wk->counters.scrapes_moved);
+    /* The FQDN is this worker's, or the owner could not take it: it starts here. */
+    scrape_begin(c, false);
+}
 
 /* Frees a slot; the in-flight gauge follows at once (the drain waits for it to reach 0). */
 static void release(struct worker *wk, struct scrape_slot *s)
@@ -149,6 +210,11 @@ static uint64_t scrape_timeout_ms(const struct http_head *h, bool *has_header)
 
 void scrape_on_request(struct conn *c)
 {
+    scrape_begin(c, config.scrape_move_to_owner);
+}
+
+static void scrape_begin(struct conn *c, bool may_move)
+{
     struct worker *wk = worker_of(c);
     struct http_head *h = c->head;
     const char *url = http_head_str(h, h->url_off), *host, *bad;
@@ -159,6 +225,7 @@ void scrape_on_request(struct conn *c)
     char id[SCRAPE_SLOT_ID_MAX];
     bool has_timeout;
     uint64_t timeout_ms;
+    uint16_t owner;
 
     if (scrape_url_host(url, h->url_len, &host, &host_len) != 0) {
         log_warn("scrape", "bad scrape URL", LOG_STRN("url", url, h->url_len));
@@ -174,6 +241,9 @@ void scrape_on_request(struct conn *c)
         return;
     }
     c->fqdn_len = (uint16_t)fqdn_len;
+    if (may_move && (owner = worker_owner(wk, c->fqdn, c->fqdn_len)) != wk->id &&
+        move_to_owner(wk, c, owner))
+        return;
     timeout_ms = scrape_timeout_ms(h, &has_timeout);
     if (!(s = scrape_slot_take(&wk->scrapes))) {
         counters_limit(&wk->counters, LIMIT_SCRAPE_MAX_IN_FLIGHT);

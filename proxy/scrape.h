@@ -18,6 +18,9 @@ void scrape_on_cancel(struct conn *c);
 /* Messages for S (msg.h). Each takes m. */
 void scrape_on_push(struct worker *wk, struct msg *m);
 void scrape_on_fail(struct worker *wk, struct msg *m);
+/* SCRAPE_MOVE: Prometheus's connection, with its scrape, from a worker that does not own
+ * the scrape's FQDN (--scrape.move-to-owner); the scrape starts here. */
+void scrape_on_move(struct worker *wk, struct msg *m);
 
 /* The host part of an absolute-form URL (http://user@host:port/path): host without port
  * or brackets. Returns 0, or -EINVAL if there is no valid host. */

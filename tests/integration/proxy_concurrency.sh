@@ -9,8 +9,10 @@
 # error at all); its JSON is checked here as well so a failure says which kind.
 # Each client's connection moves, at its first poll, to the worker that owns its FQDN
 # (--poll.move-to-owner): with 4 workers about 3 in 4 of them, and each at most once;
-# /metrics must say so. A second, shorter run with moving off checks the path it replaces
-# and that nothing moves then.
+# /metrics must say so. So does Prometheus's (the scrapers') connection, for each scrape
+# of an FQDN another worker owns (--scrape.move-to-owner): about 3 in 4 scrapes. Shorter
+# runs then check the paths they replace: client connections staying put while scrapes
+# move, and nothing moving at all.
 # Small bodies keep it well under 3 minutes under TSan.
 # tsan: yes
 set -u
@@ -39,9 +41,11 @@ for k in sys.argv[2].split("."):
 print(v)' "$RESULT" "$1"
 }
 
+# moved [scrapes]: how many client connections (or scrapes) moved to their FQDN's worker.
 moved() {
-    curl -fsS "$PROXY_URL/metrics" |
-        awk '/^pushprox_proxy_connections_moved_total / {print $2}'
+    local metric=pushprox_proxy_connections_moved_total
+    [ "${1:-}" = scrapes ] && metric=pushprox_proxy_scrapes_moved_total
+    curl -fsS "$PROXY_URL/metrics" | awk -v m="$metric" '$1 == m {print $2}'
 }
 
 # run_bench SCRAPES: the bench against the running proxy; every scrape must come back right.
@@ -81,9 +85,23 @@ log "connections moved to their FQDN's worker: $n of $CLIENTS clients"
 [ -n "$n" ] || fail "/metrics has no pushprox_proxy_connections_moved_total"
 [ "$n" -ge $((CLIENTS / 2)) ] && [ "$n" -le "$CLIENTS" ] ||
     fail "expected about 3/4 of $CLIENTS connections moved (at least half, at most all), got $n"
+n=$(moved scrapes)
+log "scrapes whose connection moved to their FQDN's worker: $n of $SCRAPES"
+[ -n "$n" ] || fail "/metrics has no pushprox_proxy_scrapes_moved_total"
+[ "$n" -ge $((SCRAPES / 2)) ] && [ "$n" -le "$SCRAPES" ] ||
+    fail "expected about 3/4 of $SCRAPES scrapes moved (at least half, at most all), got $n"
 stop_bg "$PROXY_PID"
 
 start_proxy --workers 4 --log.level=info --poll.move-to-owner=false
 run_bench $((SCRAPES / 4))
 assert_eq 0 "$(moved)" "connections moved with --poll.move-to-owner=false"
+n=$(moved scrapes)
+[ "$n" -ge $((SCRAPES / 8)) ] ||
+    fail "expected about 3/4 of $((SCRAPES / 4)) scrapes moved with clients' connections staying put, got $n"
+stop_bg "$PROXY_PID"
+
+start_proxy --workers 4 --log.level=info --poll.move-to-owner=false --scrape.move-to-owner=false
+run_bench $((SCRAPES / 4))
+assert_eq 0 "$(moved)" "connections moved with --poll.move-to-owner=false"
+assert_eq 0 "$(moved scrapes)" "scrapes moved with --scrape.move-to-owner=false"
 log "PASS"
