@@ -36,6 +36,21 @@ void transport_env_close(struct transport_env *env)
     pool_close(&env->write_reqs);
 }
 
+#ifdef PUSHPROX_TSAN
+/* libtsan's syscall hook (sanitizer/linux_syscall_hooks.h, which gcc does not ship). */
+void __sanitizer_syscall_pre_impl_close(long fd);
+#endif
+
+void transport_tcp_close(struct transport *t, uv_close_cb cb)
+{
+#ifdef PUSHPROX_TSAN
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)&t->tcp, &fd) == 0)
+        __sanitizer_syscall_pre_impl_close(fd);
+#endif
+    uv_close((uv_handle_t *)&t->tcp, cb);
+}
+
 void transport_setup(struct transport *t, struct transport_env *env,
                      const struct transport_ops *ops)
 {

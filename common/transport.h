@@ -125,6 +125,12 @@ void transport_env_close(struct transport_env *env);
 void transport_setup(struct transport *t, struct transport_env *env,
                      const struct transport_ops *ops);
 
+/* uv_close() of t's TCP handle. Under TSan it first tells TSan the descriptor closes:
+ * libuv closes it with a raw syscall TSan does not see, and a number reused by another
+ * thread (a connection moved there, a new accept) would then be reported as a race with
+ * its old owner. */
+void transport_tcp_close(struct transport *t, uv_close_cb cb);
+
 /* A non-blocking TCP socket for dst, bound to src when given (its port chosen at connect
  * time). Returns the fd, or a UV_E* code. */
 int transport_socket(const struct sockaddr *src, const struct sockaddr *dst);

@@ -282,7 +282,7 @@ static void plain_close(struct transport *t)
 {
     t->closing = true;
     t->reading = false;
-    uv_close((uv_handle_t *)&t->tcp, on_closed);
+    transport_tcp_close(t, on_closed);
 }
 
 static void on_closed(uv_handle_t *handle)

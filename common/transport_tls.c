@@ -232,7 +232,7 @@ int transport_tls_upgrade(struct transport *t, struct tls_conf *conf, const char
         t->ops = &tls_ops;
         t->open = true;
         t->closing = true;
-        uv_close((uv_handle_t *)&t->tcp, on_handle_closed);
+        transport_tcp_close(t, on_handle_closed);
         return rc;
     }
     t->open = true;
@@ -898,7 +898,7 @@ static void tls_close(struct transport *t)
             uv_close((uv_handle_t *)c->resume, on_handle_closed);
         }
     }
-    uv_close((uv_handle_t *)&t->tcp, on_handle_closed);
+    transport_tcp_close(t, on_handle_closed);
 }
 
 static void on_handle_closed(uv_handle_t *handle)

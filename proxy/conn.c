@@ -1140,7 +1140,10 @@ static void request_end(struct conn *c)
         c->read_stopped = false;
         transport_read_start(&c->tr);
     }
-    if (c->move_to && !c->closing && t->routes->on_idle_move && conn_can_move(c)) {
+    /* Idle only: a request pipelined behind the push may have started (a scrape that waits
+     * holds this connection in its slot). It moves after that request, then. */
+    if (c->move_to && c->state == CONN_READING && !c->closing && t->routes->on_idle_move &&
+        conn_can_move(c)) {
         uint16_t to = (uint16_t)(c->move_to - 1);
         c->move_to = 0;
         t->routes->on_idle_move(c, to);

@@ -243,8 +243,8 @@ int conn_accept(struct conn_table *t, int fd, unsigned l);
 /* Moving a connection to the worker that owns its FQDN (a client's: poll.c; Prometheus's,
  * for one scrape: scrape.c), so that polls, deliveries, pushes and the scrape they answer
  * stay on one thread. Whether c may move now: a plain TCP
- * connection whose request waits, or that is idle between requests, with nothing being
- * written and nothing pipelined. */
+ * connection whose request waits (what was pipelined behind it goes along), or that is
+ * idle between requests with nothing pipelined, and nothing being written. */
 bool conn_can_move(const struct conn *c);
 /* Takes c's socket off this worker: mv gets a duplicate of its fd, the current request's
  * head and what was read past that request, and c closes here without its route's on_cancel or the table's on_close

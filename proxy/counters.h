@@ -76,6 +76,8 @@ struct counters {
     uint64_t identity_header_ignored; /* X-PushProx-Client-Cert from an untrusted peer */
     uint64_t conns_moved;             /* client connections taken from another worker */
     uint64_t scrapes_moved;           /* Prometheus's, taken with a scrape */
+    uint64_t scrape_moves_sent;       /* SCRAPE_MOVEs sent (the drain: sent - taken are */
+    uint64_t scrape_moves_taken;      /* scrapes between workers, holding no slot) */
     uint64_t pushes_owner_answered;   /* pushes given their verdict by the FQDN's owner */
     /* Gauges. */
     uint64_t conns_open;

@@ -131,10 +131,12 @@ static bool ring_put(struct inbox *to, uint16_t from, struct msg *m)
     return ck_ring_enqueue_spsc(&r->ring, r->slots, m);
 }
 
-/* SCRAPE and PUSH admit new work; everything else answers work already admitted. */
-static bool is_request(enum msg_type type)
+/* SCRAPE, PUSH and a scrape's move admit new work; everything else answers work already
+ * admitted (a move back included: its sender holds nothing to serve it with). */
+static bool is_request(const struct msg *m)
 {
-    return type == MSG_SCRAPE || type == MSG_PUSH;
+    return m->type == MSG_SCRAPE || m->type == MSG_PUSH ||
+           (m->type == MSG_SCRAPE_MOVE && !m->u.move.back);
 }
 
 int inbox_send(struct inbox *from, uint16_t to, struct msg *m)
@@ -159,7 +161,7 @@ int inbox_send(struct inbox *from, uint16_t to, struct msg *m)
         uv_async_send(&dst->async);
         return 0;
     }
-    if (is_request(m->type)) {
+    if (is_request(m)) {
         counters_limit(from->counters, LIMIT_INBOX_RING);
         return -EAGAIN;
     }

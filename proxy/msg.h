@@ -23,6 +23,8 @@
  *                          serves the scrape as its own S (--scrape.move-to-owner): the push
  *                          that answers it then needs no PUSH/PUSH_RESULT between threads
  *   O -> S  SCRAPE_MOVE    (back) O could not take it (its table full): S serves it after all
+ *                          (and S serves it at once when O's ring is full: a move admits work,
+ *                          so it is refused as SCRAPE is, never backlogged)
  *   S -> O  SCRAPE         route this scrape (job) to a poll of fqdn
  *   O -> S  SCRAPE_FAIL    it cannot wait (queue full): answer 503; or every connection
  *                          that polled for fqdn closed after it was delivered and none

@@ -38,9 +38,14 @@
 
 static void on_timeout(uv_timer_t *timer);
 
+static void scrape_begin(struct conn *c, bool may_move);
+static void take_moved(struct worker *wk, struct msg *m);
+
 /* The scrape's FQDN is another worker's: c goes there with its request, which starts over
  * on the owner. Returns false when it stays (TLS, something in flight, no memory or file
- * descriptor for the duplicate): the scrape is then started here, as without the flag. */
+ * descriptor for the duplicate): the scrape is then started here, as without the flag.
+ * A move is counted sent here and taken where it ends (moves_sent, moves_taken), so the
+ * drain sees a scrape on its way between workers, which holds no slot yet. */
 static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner)
 {
     struct msg *m = msg_new(MSG_SCRAPE_MOVE, c->fqdn, c->fqdn_len);
@@ -52,36 +57,48 @@ static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner)
         msg_free(m);
         return false;
     }
-    inbox_send(&wk->inbox, owner, m); /* a full ring backlogs it: the move is not refused */
+    metrics_inc(&wk->counters.scrape_moves_sent);
+    if (inbox_send(&wk->inbox, owner, m) != 0) {
+        /* The owner's ring is full: served here after all, as one that came back. */
+        m->u.move.back = true;
+        take_moved(wk, m);
+    }
     return true;
 }
 
-static void scrape_begin(struct conn *c, bool may_move);
-
 void scrape_on_move(struct worker *wk, struct msg *m)
+{
+    take_moved(wk, m);
+}
+
+static void take_moved(struct worker *wk, struct msg *m)
 {
     int rc;
     bool back = m->u.move.back;
     struct conn *c = conn_adopt(&wk->conns, &m->u.move, &rc);
 
-    if (!c && !back) {
+    if (!c && !back && m->u.move.fd >= 0) {
         /* This worker's table is full (--web.max-connections) or memory is short: the
-         * connection goes back where it came from, to be served there. */
+         * connection goes back where it came from, to be served there. A move back is
+         * never refused (a full ring backlogs it). */
         log_warn("scrape",
                  "scrape served where it was accepted: the owner cannot take its connection",
                  LOG_STR("reason", uv_strerror(rc)), LOG_STR("fqdn", m->fqdn),
                  LOG_INT("worker", wk->id));
         m->u.move.back = true;
+        metrics_inc(&wk->counters.scrape_moves_sent);
         inbox_send(&wk->inbox, m->from, m);
+        metrics_inc(&wk->counters.scrape_moves_taken);
         return;
     }
     if (!c) {
         /* Prometheus sees its connection close: this scrape fails, the next one connects
          * anew. */
-        log_warn("scrape", "moved connection closed: no worker could take it back",
+        log_warn("scrape", "moved connection closed: no worker could take it",
                  LOG_STR("reason", uv_strerror(rc)), LOG_STR("fqdn", m->fqdn),
                  LOG_INT("worker", wk->id));
         msg_free(m);
+        metrics_inc(&wk->counters.scrape_moves_taken);
         return;
     }
     msg_free(m);
@@ -89,6 +106,7 @@ void scrape_on_move(struct worker *wk, struct msg *m)
         metrics_inc(&wk->counters.scrapes_moved);
     /* The FQDN is this worker's, or the owner could not take it: it starts here. */
     scrape_begin(c, false);
+    metrics_inc(&wk->counters.scrape_moves_taken); /* after its slot is counted in flight */
 }
 
 /* Frees a slot; the in-flight gauge follows at once (the drain waits for it to reach 0). */

@@ -553,11 +553,18 @@ static void on_drain(uv_async_t *handle)
 /* Still to finish: scrapes waiting for their answer, and answers still being written. */
 static uint64_t in_flight(void)
 {
-    uint64_t n = 0;
+    uint64_t n = 0, taken = 0, sent = 0;
+
+    /* Moves taken are read before moves sent: a scrape between workers (a move sent, not
+     * yet taken; it holds no slot) is counted, or counted twice, never missed. */
+    for (uint16_t i = 0; i < group.n; i++)
+        taken += metrics_get(&group.workers[i].counters.scrape_moves_taken);
     for (uint16_t i = 0; i < group.n; i++)
         n += metrics_get(&group.workers[i].counters.scrapes_in_flight) +
              metrics_get(&group.workers[i].counters.responses_queued);
-    return n;
+    for (uint16_t i = 0; i < group.n; i++)
+        sent += metrics_get(&group.workers[i].counters.scrape_moves_sent);
+    return n + (sent > taken ? sent - taken : 0);
 }
 
 static void on_drain_timer(uv_timer_t *timer)

@@ -11,7 +11,10 @@
 #      polls for that worker's FQDNs) is served by the worker it came from after all:
 #      500 "no answer from the client" at its timeout, not a closed connection, and the log
 #      says why;
-#   3. with --scrape.move-to-owner=false the same scrapes pass and nothing moves.
+#   3. a connection that never polled pushes for an FQDN of the other worker (so it is to
+#      move there once idle) with a scrape pipelined behind the push: it does not move
+#      while that scrape waits, and the scrape gets its own answer (10 rounds);
+#   4. with --scrape.move-to-owner=false the same scrapes pass and nothing moves.
 # tsan: yes
 set -u
 # shellcheck source=tests/integration/lib.sh
@@ -125,6 +128,47 @@ if part == "alternate":
         t.join(max(1, deadline - time.monotonic()))
     assert not errors, errors
     print(f"{rounds + 2} scrapes of {a} (worker 0) and {b} (worker 1) on one connection")
+elif part == "pushpipe":
+    # A connection that never polled pushes, with a scrape pipelined behind the push in the
+    # same write. When the push was for an FQDN another worker owns, the connection is to
+    # move there once idle, not while that scrape waits on it: the scrape (of an FQDN with
+    # no client, 1 s timeout) must get its own 500, and the proxy must live on. Each round
+    # lands on either worker; ten make it near certain some push needs the move.
+    f, g = "pp-f.test", "pp-g.test"
+    errors = []
+    p = socket.create_connection(("127.0.0.1", port), timeout=30)
+    pf = p.makefile("rb")
+    for i in range(10):
+        got = []
+
+        def prom():
+            s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            s.sendall(scrape_req(f))
+            got.append(read_response(s.makefile("rb")))
+            s.close()
+
+        t = threading.Thread(target=prom)
+        t.start()
+        p.sendall(request("POST", "/poll", f.encode()))
+        r = read_response(pf)
+        assert r and r[0] == 200, ("poll", i, r)
+        sid = [l.split(":", 1)[1].strip() for l in r[2].split("\r\n")
+               if l.lower().startswith("id:")][0]
+        text = f'metric{{fqdn="{f}",round="{i}"}} 1\n'
+        inner = (f"HTTP/1.1 200 OK\r\nId: {sid}\r\nContent-Length: {len(text)}\r\n\r\n"
+                 f"{text}").encode()
+        q = socket.create_connection(("127.0.0.1", port), timeout=30)
+        qf = q.makefile("rb")
+        q.sendall(request("POST", "/push", inner, (f"Id: {sid}",)) + scrape_req(g, "1"))
+        r1, r2 = read_response(qf), read_response(qf)
+        q.close()
+        t.join(30)
+        assert r1 and r1[0] == 200, ("push", i, r1)
+        assert r2 and r2[0] == 500 and "no answer from the client within 1s" in r2[2], \
+            ("scrape pipelined behind the push", i, r2)
+        assert got and got[0] and got[0][0] == 200 and f'round="{i}"' in got[0][2], \
+            ("scrape", i, got)
+    print("10 pushes with a scrape pipelined behind each: every answer right")
 elif part == "full":
     # Worker 1's table filled with polls for its own FQDNs (those accepted by worker 0 move
     # there); then scrapes of an FQDN worker 1 owns, no client behind it, each on a new
@@ -189,7 +233,15 @@ grep -q 'msg="scrape served where it was accepted: the owner cannot take its con
 assert_eq 0 "$(metric pushprox_proxy_scrapes_moved_total)" "scrapes moved to a full worker"
 stop_bg "$PROXY_PID"
 
-# 3. Without moving.
+# 3. A scrape pipelined behind a push on a connection that is to move once idle.
+start_proxy --workers 2 --log.level=info --scrape.move-to-owner=false
+timeout 120 python3 "$TEST_TMP/move.py" "$PROXY_PORT" pushpipe >"$TEST_TMP/pushpipe.out" 2>&1 ||
+    fail "a scrape pipelined behind a push: $(cat "$TEST_TMP/pushpipe.out")"
+log "$(cat "$TEST_TMP/pushpipe.out")"
+wait_http "$PROXY_URL/metrics" 5
+stop_bg "$PROXY_PID"
+
+# 4. Without moving.
 start_proxy --workers 2 --log.level=info --scrape.move-to-owner=false
 timeout 120 python3 "$TEST_TMP/move.py" "$PROXY_PORT" alternate >"$TEST_TMP/alt2.out" 2>&1 ||
     fail "scrapes with --scrape.move-to-owner=false: $(cat "$TEST_TMP/alt2.out")"
