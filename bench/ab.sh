@@ -13,8 +13,8 @@
 # as the fd limit leaves room for, as run-suite.sh counts them; 6,700 scrapes/s, 20 KB,
 # --workers 2, SECONDS_PER_RUN long): its p99 in ms and proxy CPU us per scrape. A run
 # with errors shows as nan.
-# Both proxies are driven by the same pushprox-bench. Prints one line per run and a median
-# per cell.
+# Both proxies are driven by the same pushprox-bench, in turn, the first of each round
+# swapped from one round to the next. Prints one line per run and a median per cell.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OLD=${1:?usage: ab.sh OLD_PROXY NEW_PROXY [ROUNDS]}
@@ -70,7 +70,12 @@ if [ "$CELLS" = fleet ]; then
     fleet_args $(($(ulimit -n) - 100 - FLEET_SCRAPERS - 36)) "$SECS"
 fi
 for ((r = 1; r <= ROUNDS; r++)); do
-    for which in old new; do
+    # Each round swaps who goes first: a run right after another (sockets in TIME_WAIT,
+    # caches, the host's own rhythm) is not the same as the first, and that must not show
+    # as a difference between the binaries.
+    order="old new"
+    [ $((r % 2)) -eq 0 ] && order="new old"
+    for which in $order; do
         if [ "$which" = old ]; then p=$OLD; else p=$NEW; fi
         if [ "$CELLS" = fleet ]; then
             out=$(run "$p" 2 "${FLEET_ARGS[@]}")

@@ -366,7 +366,7 @@ bool conn_can_move(const struct conn *c)
            !c->t->draining;
 }
 
-int conn_detach(struct conn *c, struct conn_move *mv)
+int conn_detach(struct conn *c, struct conn_move *mv, bool with_head)
 {
     struct conn_table *t = c->t;
     uv_os_fd_t fd;
@@ -393,9 +393,13 @@ int conn_detach(struct conn *c, struct conn_move *mv)
     log_debug("conn", "connection moves to another worker", LOG_INT("worker", t->wk_id),
               LOG_UINT("conn", c->idx));
     /* Closed here without its handlers' hooks: what it waits for goes with it, the
-     * request's head too (heads are plain heap objects; any worker's pool takes them). */
-    mv->head = c->head;
-    c->head = NULL;
+     * request's head too when asked (heads are plain heap objects; any worker's pool takes
+     * them, but one kept here serves this worker's next request). */
+    mv->head = with_head ? c->head : NULL;
+    if (with_head)
+        c->head = NULL;
+    else
+        conn_release_head(c);
     unready_remove(c);
     c->closing = true;
     t->slots[c->idx].gen++;

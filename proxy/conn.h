@@ -247,10 +247,11 @@ int conn_accept(struct conn_table *t, int fd, unsigned l);
  * idle between requests with nothing pipelined, and nothing being written. */
 bool conn_can_move(const struct conn *c);
 /* Takes c's socket off this worker: mv gets a duplicate of its fd, the current request's
- * head and what was read past that request, and c closes here without its route's on_cancel or the table's on_close
+ * head (with_head; else it goes back to this worker's pool) and what was read past that
+ * request, and c closes here without its route's on_cancel or the table's on_close
  * (its request goes on elsewhere). Returns 0, or a negative code with c untouched
  * (UV_EBUSY: it may not move now). */
-int conn_detach(struct conn *c, struct conn_move *mv);
+int conn_detach(struct conn *c, struct conn_move *mv, bool with_head);
 /* Takes a connection detached elsewhere into this table; its request (mv->route) waits,
  * or it waits for its next request (mv->idle).
  * Takes mv's fd, head and pending bytes when it succeeds (mv->fd becomes -1); returns NULL with

@@ -174,7 +174,7 @@ static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner, con
     if (!m)
         return false;
     m->u.move.fd = -1;
-    if (conn_detach(c, &m->u.move) != 0) {
+    if (conn_detach(c, &m->u.move, false) != 0) { /* the poll's FQDN and meta are in m */
         msg_free(m);
         return false;
     }

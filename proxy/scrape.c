@@ -53,7 +53,7 @@ static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner)
     if (!m)
         return false;
     m->u.move.fd = -1;
-    if (conn_detach(c, &m->u.move) != 0) {
+    if (conn_detach(c, &m->u.move, true) != 0) {
         msg_free(m);
         return false;
     }
