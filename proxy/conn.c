@@ -395,11 +395,13 @@ int conn_detach(struct conn *c, struct conn_move *mv, bool with_head)
     /* Closed here without its handlers' hooks: what it waits for goes with it, the
      * request's head too when asked (heads are plain heap objects; any worker's pool takes
      * them, but one kept here serves this worker's next request). */
-    mv->head = with_head ? c->head : NULL;
-    if (with_head)
+    mv->head = NULL;
+    if (with_head) {
+        mv->head = c->head;
         c->head = NULL;
-    else
+    } else {
         conn_release_head(c);
+    }
     unready_remove(c);
     c->closing = true;
     t->slots[c->idx].gen++;

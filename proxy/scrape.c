@@ -39,7 +39,6 @@
 static void on_timeout(uv_timer_t *timer);
 
 static void scrape_begin(struct conn *c, bool may_move);
-static void take_moved(struct worker *wk, struct msg *m);
 
 /* The scrape's FQDN is another worker's: c goes there with its request, which starts over
  * on the owner. Returns false when it stays (TLS, something in flight, no memory or file
@@ -61,17 +60,12 @@ static bool move_to_owner(struct worker *wk, struct conn *c, uint16_t owner)
     if (inbox_send(&wk->inbox, owner, m) != 0) {
         /* The owner's ring is full: served here after all, as one that came back. */
         m->u.move.back = true;
-        take_moved(wk, m);
+        scrape_on_move(wk, m);
     }
     return true;
 }
 
 void scrape_on_move(struct worker *wk, struct msg *m)
-{
-    take_moved(wk, m);
-}
-
-static void take_moved(struct worker *wk, struct msg *m)
 {
     int rc;
     bool back = m->u.move.back;
