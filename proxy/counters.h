@@ -79,6 +79,7 @@ struct counters {
     uint64_t scrape_moves_sent;       /* SCRAPE_MOVEs sent (the drain: sent - taken are */
     uint64_t scrape_moves_taken;      /* scrapes between workers, holding no slot) */
     uint64_t pushes_owner_answered;   /* pushes given their verdict by the FQDN's owner */
+    uint64_t folds;                   /* times the loops were lent to worker 0 (fold.c) */
     /* Gauges. */
     uint64_t conns_open;
     uint64_t polls_waiting; /* in this worker's shard */
@@ -87,6 +88,7 @@ struct counters {
     uint64_t scrapes_in_flight;
     uint64_t responses_queued; /* responses still being written (did not fit the socket) */
     uint64_t inbox_depth;
+    uint64_t loops_lent; /* other workers' loops this one's thread runs (fold.c) */
 };
 
 /* Zeroes every number and sets the histograms' buckets. Can't fail. */

@@ -1,6 +1,7 @@
 /* main.c - pushprox-proxy: parse flags, start the workers, wait for a signal, stop.
  *
- * Reading order, top-down: main.c -> server.c (threads, listeners, accepting, the tick)
+ * Reading order, top-down: main.c -> server.c (threads, listeners, accepting, the tick;
+ * fold.c runs every loop on one thread while the load is low)
  * -> routes.c (which request goes to which handler) -> conn.c (a connection: read, parse,
  * match a route, respond) -> the handlers: scrape.c (Prometheus's scrape) -> registry.c
  * (the FQDN's owner: polls and queued scrapes) -> poll.c (the client's poll gets the work)

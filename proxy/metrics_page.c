@@ -174,6 +174,14 @@ int metrics_page_write(struct worker *wk, struct buf *out)
                      "Scrapes whose connection (Prometheus's) moved to the worker that owns "
                      "the target's FQDN, to be served there (--scrape.move-to-owner).",
                      SUM(scrapes_moved)));
+    TRY(write_scalar(out, "pushprox_proxy_worker_folds_total", "counter",
+                     "Times the load fell below --workers.fold-below and every worker's loop "
+                     "went to run on the first worker's thread.",
+                     SUM(folds)));
+    TRY(write_scalar(out, "pushprox_proxy_worker_loops_lent", "gauge",
+                     "Workers whose event loop runs on the first worker's thread "
+                     "(--workers.fold-below; 0: every worker on its own thread).",
+                     SUM(loops_lent)));
     TRY(write_scalar(out, "pushprox_proxy_pushes_owner_answered_total", "counter",
                      "Pushes answered 200 by the worker that owns their FQDN and delivered "
                      "their scrape, without waiting for the scrape's worker.",

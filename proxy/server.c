@@ -3,7 +3,8 @@
  *
  * Owner: the group of workers is built by main's thread before any worker thread starts
  * and taken apart by it after they all ended; in between each worker's listener, timers
- * and connections are touched only by that worker's thread.
+ * and connections are touched only by the thread running that worker's loop: its own, or
+ * worker 0's while the loop is lent (fold.c).
  *
  * Accepting is done here with accept4(2) on a uv_poll_t rather than with uv_listen(): when
  * the process runs out of file descriptors, libuv's accept loop calls back with EMFILE
@@ -12,6 +13,9 @@
  * signal. Here an EMFILE pauses this worker's accepting for SERVER_ACCEPT_PAUSE_MS, says
  * so at most once per SERVER_ACCEPT_LOG_MS with a count, and counts it; connections wait
  * in the kernel's backlog meanwhile.
+ *
+ * While the load is low the other workers' loops run on worker 0's thread (fold.c); the
+ * tick decides, and a stop first gives every loop back to its own thread.
  *
  * Stopping has two phases so that no uv_async_send() can reach a closed handle: first
  * every worker closes its listener and connections (its inbox stays open) and posts
@@ -30,6 +34,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "fold.h"
 #include "log.h"
 #include "poll.h"
 #include "routes.h"
@@ -366,6 +371,11 @@ int server_start(uint16_t n, struct server_address *addrs, unsigned n_addrs)
             goto err;
         }
     }
+    group.fold.below_percent = (unsigned)config.workers_fold_below;
+    if ((rc = fold_init(&group)) != 0) {
+        log_error("server", "cannot set up folding", LOG_ERR(rc));
+        goto err;
+    }
     for (; started < n; started++) {
         struct worker *wk = &group.workers[started];
         if ((rc = uv_thread_create(&wk->thread, worker_main, wk)) != 0) {
@@ -397,7 +407,7 @@ static void worker_main(void *arg)
     struct worker *wk = arg;
 
     __atomic_add_fetch(&group.running, 1, __ATOMIC_RELEASE);
-    uv_run(&wk->loop, UV_RUN_DEFAULT);
+    fold_run_thread(wk);
     log_debug("server", "loop ended", LOG_INT("worker", wk->id));
 }
 
@@ -420,6 +430,7 @@ static void on_stop(uv_async_t *handle)
         return;
     }
     worker_close_handles(wk);
+    fold_close_handles(wk);
     uv_close((uv_handle_t *)&wk->drain, NULL);
     uv_close((uv_handle_t *)&wk->reconf, NULL);
     uv_close((uv_handle_t *)&wk->stop, NULL);
@@ -603,6 +614,7 @@ void server_drain(uv_loop_t *main_loop, uint64_t delay_ms, uint64_t timeout_ms,
 
 static void stop_threads(uint16_t n)
 {
+    fold_release(&group); /* every loop on its own thread, so each stops on it */
     inbox_group_stop(&group.inboxes);
     for (uint16_t i = 0; i < n; i++)
         uv_async_send(&group.workers[i].stop);
@@ -630,6 +642,7 @@ static void free_workers(uint16_t made)
         tickets_made[a] = false;
     }
     uv_sem_destroy(&quiesced);
+    fold_close(&group);
     worker_group_close(&group);
 }
 
@@ -656,4 +669,5 @@ static void on_tick(uv_timer_t *timer)
     poll_expire(wk, now);
     conn_expire_slow(&wk->conns, uv_hrtime());
     metrics_set(&wk->counters.conns_open, wk->conns.n_open);
+    fold_tick(wk);
 }

@@ -7,7 +7,8 @@
  * assembles one; it is told the route table and the message receiver by the caller, so
  * this file names no handler either.
  *
- * Owner: a worker's state is touched only from its own loop's thread. The group (every
+ * Owner: a worker's state is touched only by the thread running its loop: its own, or
+ * worker 0's while the loop is lent there (fold.c), never two at once. The group (every
  * worker, and their inboxes) is built before any thread starts and is read-only after,
  * except for each worker's own state and the counters, which other threads only read
  * (relaxed atomics, for /metrics). */
@@ -33,6 +34,31 @@
 
 struct worker;
 
+/* A worker's part in folding (fold.c): while the load is low its loop is lent to worker
+ * 0's thread. */
+enum fold_state { FOLD_OWN, FOLD_ASKED, FOLD_PARKED, FOLD_HOSTED };
+struct fold_member {
+    int state;             /* enum fold_state (atomic): the one field two threads touch */
+    uv_sem_t resume;       /* the worker's own thread sleeps here while its loop is lent */
+    uv_async_t ask;        /* on this worker's loop: worker 0 asks for it */
+    uv_poll_t host_poll;   /* on worker 0's loop: this loop's epoll descriptor, while lent */
+    uv_timer_t host_timer; /* on worker 0's loop: this loop's next timer, while lent */
+    bool host_made;        /* host_poll and host_timer initialised (worker 0's thread) */
+};
+
+/* Folding, for the whole group (fold.c). */
+struct fold_group {
+    unsigned below_percent; /* --workers.fold-below; 0 (or one worker): never fold */
+    bool made;              /* fold_init ran */
+    int releasing;          /* atomic: fold_release was called, fold no more */
+    uv_async_t wake;        /* on worker 0's loop: a loop was lent, or fold_release */
+    uv_sem_t released;      /* fold_release waits here */
+    /* Worker 0's thread only. */
+    bool folded;
+    unsigned low_ticks;
+    uint64_t last_cpu_us, last_wall_us;
+};
+
 /* One of a worker's listening sockets (server.c). */
 struct listener {
     int fd;          /* -1: none */
@@ -51,6 +77,7 @@ struct worker_group {
     /* Written by main's thread on each reload, read by /metrics (relaxed atomics). */
     uint64_t reload_ok;        /* 1 if the last reload succeeded */
     uint64_t reload_ok_time_s; /* Unix time of the last successful (re)load */
+    struct fold_group fold;
 };
 
 struct worker {
@@ -76,6 +103,7 @@ struct worker {
     struct scrape_slots scrapes;
     struct registry reg;
     struct list holds; /* waiting polls (conn.link), oldest first */
+    struct fold_member fold;
     bool stopping;
 };
 
