@@ -7,8 +7,8 @@
 #   bench/ab.sh OLD_PROXY NEW_PROXY [ROUNDS]     (env: BENCH, default build/pushprox-bench;
 #                                                 SECONDS_PER_RUN, default 10)
 # With CELLS=open instead: the open loop of make bench's section 6 (1,000 clients, 20 KB,
-# OPEN_RATE scrapes/s, default 2000), pipelined and upstream-like clients, --workers 1
-# and 2: proxy CPU us per scrape.
+# OPEN_RATE scrapes/s, default 2000; held idle 5 s first, as there), pipelined and
+# upstream-like clients, --workers 1 and 2: proxy CPU us per scrape.
 # With CELLS=fleet: make bench's fleet cell (fleet_args in bench/lib.bash: as many clients
 # as the fd limit leaves room for, as run-suite.sh counts them; 6,700 scrapes/s, 20 KB,
 # --workers 2, SECONDS_PER_RUN long): its p99 in ms and proxy CPU us per scrape. A run
@@ -87,7 +87,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
             for m in pipelined upstream; do
                 for w in 1 2; do
                     us=$(run "$p" "$w" --clients=1000 --scrapers=64 --rate="$OPEN_RATE" \
-                        --body-size=20KB --duration="${SECS}s" --idle=1s --client-mode="$m" |
+                        --body-size=20KB --duration="${SECS}s" --idle=5s --client-mode="$m" |
                         field cpu_us_per_scrape)
                     echo "$which open-$m-w$w us $us" | tee -a "$TMP/rows"
                 done

@@ -16,7 +16,8 @@
 #   bench/profile-open.sh [pipelined|upstream] [WORKERS]
 #
 # Environment: BUILD (binaries, default build), CLIENTS (1000), RATE (2000 scrapes/s),
-# SCRAPERS (64), BODY (20KB), WINDOW (seconds per window, 8), PROXY_FLAGS (more flags for
+# SCRAPERS (64), BODY (20KB), WINDOW (seconds per window, 8), SETTLE (seconds of scraping
+# before the first window, 2), PROXY_FLAGS (more flags for
 # the proxy, e.g. --no-scrape.move-to-owner), OUT (directory for
 # perf.data, logs and the summary; default a new temp dir, kept), TOP (symbols, 25).
 # Everything on 127.0.0.1, free ports, processes stopped by PID. Needs perf and strace.
@@ -102,7 +103,7 @@ for ((i = 0; i < 100; i++)); do
 done
 
 # The bench scrapes through all three windows and a margin.
-DURATION=$((3 * WINDOW + 12))
+DURATION=$((3 * WINDOW + 10 + ${SETTLE:-2}))
 procs=1
 [ "$MODE" = upstream ] && [ "$CLIENTS" -gt 5000 ] && procs=$(((CLIENTS + 4999) / 5000))
 BENCH_CMD=("$BENCH" --proxy.address="127.0.0.1:$PORT" --proxy-pid="$PP" --clients="$CLIENTS"
@@ -121,7 +122,9 @@ grep -q 'clients registered' "$OUT/bench.log" || {
     say "the bench did not register its clients; see $OUT/bench.log"
     exit 1
 }
-sleep 2 # --idle, then the first second of scraping (the upstream clients' second dials)
+# --idle, then the first second of scraping (the upstream clients' second dials); SETTLE
+# longer to let the workers fold first (--workers.fold-below: 3 ticks of low load).
+sleep "${SETTLE:-2}"
 
 # window_cmd FILE: the command each profiler runs (or runs beside): `--mark` (below) appends
 # the proxy's pushes answered 200 (= scrapes) and CPU ticks to FILE, before and after the

@@ -4,7 +4,8 @@
 #   1. idle clients: 1k, 5k, 10k and the most one proxy process can hold here
 #      (its fd limit minus what it needs itself): proxy RSS per idle client;
 #   2. closed loop: 1,000 clients, 20 KB bodies, 16/64/256 scrapers, --workers 1 and 2;
-#   3. fleet: the most clients, open loop at 6,700 scrapes/s, 20 KB, 60 s;
+#   3. fleet: the most clients, open loop at 6,700 scrapes/s, 20 KB, FLEET_RUNS runs of
+#      FLEET_SECONDS, each on a fresh proxy;
 #   4. the one-hop floor: nginx reverse-proxying the same 20 KB body from a static nginx,
 #      driven by wrk; nginx's CPU us per request beside ours;
 #   5. through the load balancer (bench/lb-bench.sh): three replicas behind HAProxy with
@@ -24,7 +25,7 @@
 # Everything runs on 127.0.0.1 with free ports and is stopped by PID. Under 10 minutes on
 # 2 cores. Environment: BUILD (binaries, default build), RESULTS (output file, default
 # bench/RESULTS.md), QUICK=1 (short runs, to try the script; still rewrites RESULTS),
-# FLEET_SECONDS (default 60), CLOSED_SECONDS (default 10), MAX_CLIENTS (default: the
+# FLEET_RUNS (default 5), FLEET_SECONDS (default 20), CLOSED_SECONDS (default 10), MAX_CLIENTS (default: the
 # proxy's fd limit minus 100), OPEN_RATE (default 2000), OPEN_SECONDS (default 20),
 # HS_SECONDS (default 10: the longest of each handshake run), SKIP_PLAIN=1 (only sections 6
 # and 7, e.g. to try them; RESULTS then says n/a for the rest).
@@ -37,7 +38,8 @@ PROXY="$BUILD/pushprox-proxy"
 BENCH="$BUILD/pushprox-bench"
 RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
 QUICK=${QUICK:-0}
-FLEET_SECONDS=${FLEET_SECONDS:-60}
+FLEET_RUNS=${FLEET_RUNS:-5}
+FLEET_SECONDS=${FLEET_SECONDS:-20}
 CLOSED_SECONDS=${CLOSED_SECONDS:-10}
 NGINX_SECONDS=${NGINX_SECONDS:-10}
 HS_SECONDS=${HS_SECONDS:-10}
@@ -46,7 +48,8 @@ OPEN_RATE=${OPEN_RATE:-2000}
 OPEN_SECONDS=${OPEN_SECONDS:-20}
 if [ "$QUICK" = 1 ]; then
     OPEN_SECONDS=5
-    FLEET_SECONDS=10
+    FLEET_SECONDS=5
+    FLEET_RUNS=2
     CLOSED_SECONDS=3
     NGINX_SECONDS=3
     HS_SECONDS=3
@@ -144,10 +147,12 @@ done
 
 # 3. Fleet: the most clients one proxy holds here, open loop at 6,700 scrapes/s.
 if [ "$SKIP_PLAIN" != 1 ]; then
-    start_proxy fleet 2
     fleet_args "$FLEET_CLIENTS" "$FLEET_SECONDS"
-    bench fleet "${FLEET_ARGS[@]}"
-    stop "$PROXY_PID"
+    for ((r = 1; r <= FLEET_RUNS; r++)); do
+        start_proxy "fleet-$r" 2
+        bench "fleet-$r" "${FLEET_ARGS[@]}"
+        stop "$PROXY_PID"
+    done
 fi
 
 # 4. nginx floor.
@@ -228,8 +233,15 @@ fi
 for w in 1 2; do
     for m in pipelined upstream; do
         start_proxy "open-$m-w$w" "$w"
+        # --idle=5s: the proxy starts scraping in its steady state, with 2 workers folded
+        # onto one thread (--workers.fold-below: 3 ticks of low load after registering).
         bench "open-$m-w$w" --clients=1000 --scrapers=64 --rate="$OPEN_RATE" --body-size=20KB \
-            --duration="${OPEN_SECONDS}s" --idle=1s --client-mode="$m"
+            --duration="${OPEN_SECONDS}s" --idle=5s --client-mode="$m"
+        # Folded or not at the end, and how often it folded: "<loops lent> <folds>".
+        curl -fsS --max-time 5 "http://127.0.0.1:$PROXY_PORT/metrics" 2>/dev/null |
+            awk '$1 == "pushprox_proxy_worker_loops_lent" {l = $2}
+                 $1 == "pushprox_proxy_worker_folds_total" {f = $2}
+                 END {print l + 0, f + 0}' >"$TMP/open-$m-w$w.fold"
         stop "$PROXY_PID"
     done
 done
@@ -345,5 +357,6 @@ fi
 
 SUITE_SECONDS=$(($(date +%s) - SUITE_START))
 say "suite ran ${SUITE_SECONDS}s; writing $RESULTS"
-BUILD="$BUILD" HS_SECONDS="$HS_SECONDS" CLOSED_SECONDS="$CLOSED_SECONDS" python3 "$ROOT/bench/results.py" "$TMP" "$RESULTS" "$SUITE_SECONDS" "$MAX_CLIENTS" "$FLEET_CLIENTS" \
+BUILD="$BUILD" HS_SECONDS="$HS_SECONDS" CLOSED_SECONDS="$CLOSED_SECONDS" FLEET_RUNS="$FLEET_RUNS" \
+    FLEET_SECONDS="$FLEET_SECONDS" python3 "$ROOT/bench/results.py" "$TMP" "$RESULTS" "$SUITE_SECONDS" "$MAX_CLIENTS" "$FLEET_CLIENTS" \
     "$NOFILE" "$QUICK"
