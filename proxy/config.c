@@ -125,7 +125,7 @@ void config_parse(int argc, char **argv)
     flags_parse(config_flags, sizeof(config_flags) / sizeof(config_flags[0]), &config, &program,
                 argc, argv);
     check_range("workers", config.workers, 0, 256);
-    check_range("workers.fold-below", config.workers_fold_below, 0, 100);
+    check_range("workers.fold-below", config.workers_fold_below, 0, CONFIG_FOLD_BELOW_MAX_PERCENT);
     check_range("poll.max-per-fqdn", config.poll_max_per_fqdn, 1, 1 << 16);
     check_range("scrape.max-queued-per-fqdn", config.scrape_max_queued_per_fqdn, 0, 1 << 20);
     check_range("scrape.max-in-flight", config.scrape_max_in_flight, 1, 1 << 24);

@@ -5,6 +5,10 @@
 
 #include "flags.h"
 
+/* --workers.fold-below's ceiling: folded, the workers share one thread, which must be able
+ * to use twice the threshold for them to unfold (fold.c). */
+#define CONFIG_FOLD_BELOW_MAX_PERCENT 45
+
 struct config {
 #define FLAG(type, field, name, def, help) FLAGS_STRUCT_MEMBER(type, field, name, def, help)
 #include "flags.def"

@@ -42,6 +42,16 @@ int fold_init(struct worker_group *g)
         if ((rc = uv_async_init(&wk->loop, &wk->fold.ask, on_ask)) != 0)
             return rc;
         wk->fold.ask.data = wk;
+        if (i == 0)
+            continue;
+        /* Worker 0's handles for hosting this loop, made now like every other handle. */
+        if ((rc = uv_poll_init(&g->workers[0].loop, &wk->fold.host_poll,
+                               uv_backend_fd(&wk->loop))) != 0)
+            return rc;
+        wk->fold.host_poll.data = wk;
+        if ((rc = uv_timer_init(&g->workers[0].loop, &wk->fold.host_timer)) != 0)
+            return rc;
+        wk->fold.host_timer.data = wk;
     }
     if ((rc = uv_sem_init(&g->fold.released, 0)) != 0)
         return rc;
@@ -73,11 +83,8 @@ void fold_close_handles(struct worker *wk)
         return;
     uv_close((uv_handle_t *)&g->fold.wake, NULL);
     for (uint16_t i = 1; i < g->n; i++) {
-        struct fold_member *m = &g->workers[i].fold;
-        if (m->host_made) {
-            uv_close((uv_handle_t *)&m->host_poll, NULL);
-            uv_close((uv_handle_t *)&m->host_timer, NULL);
-        }
+        uv_close((uv_handle_t *)&g->workers[i].fold.host_poll, NULL);
+        uv_close((uv_handle_t *)&g->workers[i].fold.host_timer, NULL);
     }
 }
 
@@ -110,15 +117,30 @@ static void on_ask(uv_async_t *handle)
 
 /* --- worker 0's thread: hosting --- */
 
-/* Runs a lent loop once without blocking, and wakes worker 0 again when its next timer
- * is due (uv_backend_timeout: 0 when it has work pending, -1 when it has no timer). */
+/* Whether the loop has descriptors to add to (or change in) its epoll set. libuv 1.44
+ * only queues a watcher that starts (uv__io_start) and makes the epoll_ctl call at the
+ * loop's next poll; uv_backend_timeout() does not count that queue. A lent loop that
+ * just accepted or adopted a connection must poll again at once, or it would not hear
+ * from that connection before its next timer. An empty queue points at itself. */
+static bool watchers_queued(const uv_loop_t *loop)
+{
+    return loop->watcher_queue[0] != (const void *)&loop->watcher_queue;
+}
+
+/* Runs a lent loop without blocking until its new watchers are in its epoll set (at most
+ * FOLD_RUNS_MAX times), and wakes worker 0 again when its next timer is due
+ * (uv_backend_timeout: 0 when it has work pending, -1 when it has no timer). */
 static void run_hosted(struct worker *member)
 {
     struct fold_member *m = &member->fold;
     int timeout;
 
-    uv_run(&member->loop, UV_RUN_NOWAIT);
-    timeout = uv_backend_timeout(&member->loop);
+    for (int i = 0; i < FOLD_RUNS_MAX; i++) {
+        uv_run(&member->loop, UV_RUN_NOWAIT);
+        if (!watchers_queued(&member->loop))
+            break;
+    }
+    timeout = watchers_queued(&member->loop) ? 0 : uv_backend_timeout(&member->loop);
     if (timeout >= 0)
         uv_timer_start(&m->host_timer, on_host_timer, (uint64_t)timeout, 0);
     else
@@ -147,27 +169,10 @@ static void count_lent(struct worker_group *g)
 }
 
 /* PARKED -> HOSTED: worker 0 starts watching member's loop. */
-static void host(struct worker *wk0, struct worker *member)
+static void host(struct worker *member)
 {
-    struct fold_member *m = &member->fold;
-    int rc;
-
-    if (!m->host_made) {
-        if ((rc = uv_poll_init(&wk0->loop, &m->host_poll, uv_backend_fd(&member->loop))) != 0 ||
-            (rc = uv_timer_init(&wk0->loop, &m->host_timer)) != 0) {
-            /* Only a poll can fail here (the descriptor is valid); give the loop back. */
-            log_warn("fold", "cannot watch a lent loop, giving it back",
-                     LOG_INT("worker", member->id), LOG_ERR(rc));
-            __atomic_store_n(&m->state, FOLD_OWN, __ATOMIC_RELEASE);
-            uv_sem_post(&m->resume);
-            return;
-        }
-        m->host_poll.data = member;
-        m->host_timer.data = member;
-        m->host_made = true;
-    }
-    __atomic_store_n(&m->state, FOLD_HOSTED, __ATOMIC_RELEASE);
-    uv_poll_start(&m->host_poll, UV_READABLE, on_host_readable);
+    __atomic_store_n(&member->fold.state, FOLD_HOSTED, __ATOMIC_RELEASE);
+    uv_poll_start(&member->fold.host_poll, UV_READABLE, on_host_readable);
     run_hosted(member);
 }
 
@@ -208,7 +213,6 @@ static void unfold(struct worker_group *g, const char *why, unsigned cpu_percent
 static void on_wake(uv_async_t *handle)
 {
     struct worker_group *g = handle->data;
-    struct worker *wk0 = &g->workers[0];
 
     if (__atomic_load_n(&g->fold.releasing, __ATOMIC_ACQUIRE)) {
         unfold(g, "stopping", 0);
@@ -217,7 +221,7 @@ static void on_wake(uv_async_t *handle)
     }
     for (uint16_t i = 1; i < g->n; i++)
         if (state_of(&g->workers[i]) == FOLD_PARKED)
-            host(wk0, &g->workers[i]);
+            host(&g->workers[i]);
     count_lent(g);
 }
 

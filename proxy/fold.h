@@ -10,6 +10,9 @@
  * one thread at a time, and hand-offs between loops still go through the rings. At twice
  * the threshold, or when the process stops, worker 0 gives every loop back.
  *
+ * One thing is shared while folded: common/log.c's rate limit of repeated lines is kept
+ * per thread, so the lent loops' lines count against worker 0's thread's budget.
+ *
  * Owner: worker 0's thread decides (fold_tick) and hosts; a lent loop's own thread only
  * parks and resumes. A member's `state` is the only field two threads touch (atomics);
  * the lent loop passes between threads with release/acquire on it and the semaphore. */
@@ -20,6 +23,8 @@
 
 /* Ticks (SERVER_TICK_MS each) the load must stay low before the workers fold. */
 #define FOLD_LOW_TICKS 3
+/* Runs of a lent loop in a row while it still has watchers to register (fold.c). */
+#define FOLD_RUNS_MAX 4
 
 /* Main's thread, after every worker is set up and before any thread starts: the handles
  * and semaphores. Returns 0 or a UV_E* code. */

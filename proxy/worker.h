@@ -43,7 +43,6 @@ struct fold_member {
     uv_async_t ask;        /* on this worker's loop: worker 0 asks for it */
     uv_poll_t host_poll;   /* on worker 0's loop: this loop's epoll descriptor, while lent */
     uv_timer_t host_timer; /* on worker 0's loop: this loop's next timer, while lent */
-    bool host_made;        /* host_poll and host_timer initialised (worker 0's thread) */
 };
 
 /* Folding, for the whole group (fold.c). */
