@@ -94,6 +94,9 @@ FLEET_CLIENTS=$((MAX_CLIENTS - FLEET_SCRAPERS - 36))
 COMMANDS="$TMP/commands.txt"
 : >"$COMMANDS"
 
+# steal_ticks: the host's steal time so far, all CPUs, in clock ticks (/proc/stat).
+steal_ticks() { awk '$1 == "cpu" {print $9; exit}' /proc/stat; }
+
 # start_proxy NAME WORKERS: sets PROXY_PID, PROXY_PORT.
 start_proxy() {
     PROXY_PORT=$(free_port)
@@ -150,7 +153,11 @@ if [ "$SKIP_PLAIN" != 1 ]; then
     fleet_args "$FLEET_CLIENTS" "$FLEET_SECONDS"
     for ((r = 1; r <= FLEET_RUNS; r++)); do
         start_proxy "fleet-$r" 2
+        # The host's steal time over the run (/proc/stat, all CPUs, in ticks): the time
+        # these vCPUs wanted to run and the hypervisor gave to somebody else.
+        s0=$(steal_ticks)
         bench "fleet-$r" "${FLEET_ARGS[@]}"
+        echo "$(($(steal_ticks) - s0)) $(getconf CLK_TCK)" >"$TMP/fleet-$r.steal"
         stop "$PROXY_PID"
     done
 fi
