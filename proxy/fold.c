@@ -34,7 +34,8 @@ int fold_init(struct worker_group *g)
 {
     int rc;
 
-    for (uint16_t i = 0; i < g->n; i++) {
+    /* Worker 0 hosts and is never lent: members are workers 1..n-1. */
+    for (uint16_t i = 1; i < g->n; i++) {
         struct worker *wk = &g->workers[i];
         wk->fold.state = FOLD_OWN;
         if ((rc = uv_sem_init(&wk->fold.resume, 0)) != 0)
@@ -42,8 +43,6 @@ int fold_init(struct worker_group *g)
         if ((rc = uv_async_init(&wk->loop, &wk->fold.ask, on_ask)) != 0)
             return rc;
         wk->fold.ask.data = wk;
-        if (i == 0)
-            continue;
         /* Worker 0's handles for hosting this loop, made now like every other handle. */
         if ((rc = uv_poll_init(&g->workers[0].loop, &wk->fold.host_poll,
                                uv_backend_fd(&wk->loop))) != 0)
@@ -66,7 +65,7 @@ void fold_close(struct worker_group *g)
 {
     if (!g->fold.made)
         return;
-    for (uint16_t i = 0; i < g->n; i++)
+    for (uint16_t i = 1; i < g->n; i++)
         uv_sem_destroy(&g->workers[i].fold.resume);
     uv_sem_destroy(&g->fold.released);
     g->fold.made = false;
@@ -78,9 +77,10 @@ void fold_close_handles(struct worker *wk)
 
     if (!g->fold.made)
         return;
-    uv_close((uv_handle_t *)&wk->fold.ask, NULL);
-    if (wk->id != 0)
+    if (wk->id != 0) {
+        uv_close((uv_handle_t *)&wk->fold.ask, NULL);
         return;
+    }
     uv_close((uv_handle_t *)&g->fold.wake, NULL);
     for (uint16_t i = 1; i < g->n; i++) {
         uv_close((uv_handle_t *)&g->workers[i].fold.host_poll, NULL);
@@ -241,12 +241,14 @@ void fold_tick(struct worker *wk)
 {
     struct worker_group *g = wk->group;
     struct fold_group *f = &g->fold;
-    uint64_t cpu = process_cpu_us(), wall = uv_hrtime() / 1000;
+    uint64_t cpu, wall;
     unsigned percent;
 
     if (wk->id != 0 || !f->made || f->below_percent == 0 || g->n < 2 ||
         __atomic_load_n(&f->releasing, __ATOMIC_ACQUIRE))
         return;
+    cpu = process_cpu_us();
+    wall = uv_hrtime() / 1000;
     if (!f->last_wall_us || wall <= f->last_wall_us) {
         f->last_cpu_us = cpu;
         f->last_wall_us = wall;

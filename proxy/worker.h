@@ -34,8 +34,8 @@
 
 struct worker;
 
-/* A worker's part in folding (fold.c): while the load is low its loop is lent to worker
- * 0's thread. */
+/* A worker's part in folding (fold.c; workers 1..n-1, worker 0 hosts): while the load is
+ * low its loop is lent to worker 0's thread. */
 enum fold_state { FOLD_OWN, FOLD_ASKED, FOLD_PARKED, FOLD_HOSTED };
 struct fold_member {
     int state;             /* enum fold_state (atomic): the one field two threads touch */
