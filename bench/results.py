@@ -28,6 +28,15 @@ def load(name):
         return None
 
 
+def ints(name):
+    """The whitespace-separated integers run-suite.sh left in TMP/name (CPU ticks, steal,
+    fold counts), or None when the file is missing or not integers."""
+    try:
+        return [int(x) for x in open(os.path.join(tmp, name)).read().split()]
+    except (OSError, ValueError):
+        return None
+
+
 def cpu_model():
     model, n = "unknown", 0
     try:
@@ -166,11 +175,8 @@ for r, d in fleet:
         continue
     l = d["latency_ms"]
     p = d.get("proxy", {})
-    try:
-        ticks, hz = map(int, open(os.path.join(tmp, "fleet-%d.steal" % r)).read().split())
-        steal = "%.1f" % (ticks / hz)
-    except (OSError, ValueError):
-        steal = "?"
+    st = ints("fleet-%d.steal" % r)
+    steal = "%.1f" % (st[0] / st[1]) if st and len(st) == 2 else "?"
     w("| %d | %d | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f | %d | %s | %.1f / %.1f MiB | %s | %s |" % (
         r, d["registered"], d["rate"], d["scrapes_per_s"], l["p50"], l["p99"], l["p99_9"],
         l["max"], d["scrapes_unsent"], f(p.get("cpu_us_per_scrape"), "%.1f"),
@@ -293,11 +299,9 @@ w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 ngx = {}
 for wk in (1, 2):
     d = load("nginx-open-w%d" % wk)
-    try:
-        ticks, hz = map(int, open(os.path.join(tmp, "nginx-open-w%d.cpu" % wk)).read().split())
-        ngx[wk] = (d, ticks / hz * 1e6 / d["scrapes_ok"] if d and d["scrapes_ok"] else None)
-    except (OSError, ValueError):
-        ngx[wk] = (d, None)
+    cpu = ints("nginx-open-w%d.cpu" % wk)
+    ngx[wk] = (d, cpu[0] / cpu[1] * 1e6 / d["scrapes_ok"]
+               if cpu and len(cpu) == 2 and d and d["scrapes_ok"] else None)
 openrows = {}
 for m in ("pipelined", "upstream"):
     for wk in (1, 2):
@@ -308,11 +312,9 @@ for m in ("pipelined", "upstream"):
         if not d:
             w("| %s | %d | | n/a | | | | | | | | | |" % (m, wk))
             continue
-        try:
-            lent, folds = open(os.path.join(tmp, "open-%s-w%d.fold" % (m, wk))).read().split()
-            folded = "%s (%s / %s)" % ("yes" if int(lent) else "no", lent, folds)
-        except (OSError, ValueError):
-            folded = "?"
+        fo = ints("open-%s-w%d.fold" % (m, wk))
+        folded = "%s (%d / %d)" % ("yes" if fo[0] else "no", fo[0], fo[1]) \
+            if fo and len(fo) == 2 else "?"
         l = d["latency_ms"]
         us = d.get("proxy", {}).get("cpu_us_per_scrape")
         ng = ngx.get(wk, (None, None))[1]
